@@ -1,0 +1,1 @@
+"""Porchlight: the camera owner's companion for community camera programs."""

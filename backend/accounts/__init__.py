@@ -1,0 +1,1 @@
+"""Users, roles, agencies, sign-up and sign-in, server-side sessions."""

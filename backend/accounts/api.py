@@ -1,0 +1,61 @@
+"""JSON API for accounts: sign-up, sign-in, sign-out, the signed-in user, export and deletion."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, Request, Response, delete, get, post
+from litestar.di import Provide
+from litestar.params import RequestBody
+
+from backend.accounts import service
+from backend.accounts.schemas import DeleteAccountIn, LoginIn, MeOut, SignupIn
+from backend.web import Db, SignedIn, begin_session, client_ip, end_session, provide_user
+
+
+class AuthController(Controller):
+    path = "/api/v1/auth"
+    tags = ["accounts"]
+
+    @post("/signup", status_code=201)
+    async def signup(self, request: Request, db: Db, data: RequestBody[SignupIn]) -> Response[MeOut]:
+        """Create a camera owner account and sign it in."""
+        user = await service.signup(db, data)
+        return await begin_session(request, db, user, Response(await service.me(db, user), status_code=201))
+
+    @post("/login", status_code=200)
+    async def login(self, request: Request, db: Db, data: RequestBody[LoginIn]) -> Response[MeOut]:
+        """Sign in. Five wrong passwords in 15 minutes lock the account for 15 minutes."""
+        user = await service.authenticate(db, data.email, data.password, client_ip(request))
+        return await begin_session(request, db, user, Response(await service.me(db, user)))
+
+    @post("/logout", status_code=204)
+    async def logout(self, request: Request, db: Db) -> Response[None]:
+        """End this session on the server."""
+        return await end_session(request, db, Response(None, status_code=204))
+
+
+class MeController(Controller):
+    path = "/api/v1/me"
+    tags = ["accounts"]
+    dependencies = {"user": Provide(provide_user)}
+
+    @get("")
+    async def me(self, db: Db, user: SignedIn) -> MeOut:
+        return await service.me(db, user)
+
+    @get("/export")
+    async def export(self, db: Db, user: SignedIn) -> Response[dict[str, Any]]:
+        """Everything Porchlight holds about you, as a JSON download."""
+        return Response(
+            await service.export(db, user),
+            headers={"Content-Disposition": 'attachment; filename="porchlight-my-data.json"'},
+        )
+
+    @delete("", status_code=204)
+    async def delete_account(
+        self, request: Request, db: Db, user: SignedIn, data: RequestBody[DeleteAccountIn]
+    ) -> Response[None]:
+        """Delete your account, sites and cameras. Needs your password."""
+        await service.delete_account(db, user, data.password)
+        return await end_session(request, db, Response(None, status_code=204))

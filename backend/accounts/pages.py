@@ -1,0 +1,119 @@
+"""Account pages: home, sign-up, sign-in, sign-out, account settings, export, deletion."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Controller, Request, Response, get, post
+from litestar.params import QueryParameter, URLEncodedBody
+from litestar.response import Redirect, Template
+
+from backend.accounts import service
+from backend.accounts.models import Role
+from backend.accounts.schemas import DeleteAccountIn, LoginIn, SignupIn
+from backend.demo import DEMO_LOGINS
+from backend.errors import InvalidInput, TooManyAttempts
+from backend.validation import parse_form
+from backend.web import Db, SignedIn, Viewer, begin_session, client_ip, end_session, provide_user, provide_viewer
+
+Form = URLEncodedBody[dict[str, Any]]
+
+
+def home_for(user: SignedIn) -> str:
+    """Where a signed-in person starts: owners at their cameras, everyone else at their console."""
+    return "/sites" if user.has_role(Role.OWNER) else "/console"
+
+
+def safe_next(target: str | None, user: SignedIn) -> str:
+    """Only same-site paths: an attacker's link must not bounce a fresh sign-in elsewhere."""
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return home_for(user)
+
+
+def _form_values(form: dict[str, Any], *secret_fields: str) -> dict[str, Any]:
+    return {k: v for k, v in form.items() if k not in secret_fields and k != "_csrf_token"}
+
+
+class AccountPages(Controller):
+    include_in_schema = False
+    dependencies = {"viewer": provide_viewer}
+
+    @get("/")
+    async def home(self, viewer: Viewer) -> Template | Redirect:
+        if viewer is not None:
+            return Redirect(home_for(viewer))
+        return Template("home.html", context={"demo_logins": DEMO_LOGINS})
+
+    @get("/signup")
+    async def signup_form(self, viewer: Viewer) -> Template | Redirect:
+        if viewer is not None:
+            return Redirect(home_for(viewer))
+        return Template("accounts/signup.html", context={"values": {}, "errors": {}})
+
+    @post("/signup")
+    async def signup(self, request: Request, db: Db, data: Form) -> Response[Any]:
+        try:
+            user = await service.signup(db, parse_form(SignupIn, data))
+        except InvalidInput as exc:
+            context = {"values": _form_values(data, "password"), "errors": exc.errors}
+            return Template("accounts/signup.html", context=context, status_code=400)
+        return await begin_session(request, db, user, Redirect("/sites?welcome=1"))
+
+    @get("/login")
+    async def login_form(
+        self, viewer: Viewer, next_: Annotated[str | None, QueryParameter(name="next")] = None
+    ) -> Template:
+        return Template("accounts/login.html", context={"values": {"next": next_ or ""}, "errors": {}})
+
+    @post("/login")
+    async def login(self, request: Request, db: Db, data: Form) -> Response[Any]:
+        values = _form_values(data, "password")
+        try:
+            credentials = parse_form(LoginIn, data)
+            user = await service.authenticate(db, credentials.email, credentials.password, client_ip(request))
+        except InvalidInput as exc:
+            return Template("accounts/login.html", context={"values": values, "errors": exc.errors}, status_code=400)
+        except TooManyAttempts as exc:
+            return Template(
+                "accounts/login.html",
+                context={"values": values, "errors": {}, "locked": exc.detail},
+                status_code=429,
+                headers={"Retry-After": str(exc.retry_after_seconds)},
+            )
+        return await begin_session(request, db, user, Redirect(safe_next(data.get("next"), user)))
+
+    @post("/logout")
+    async def logout(self, request: Request, db: Db) -> Response[Any]:
+        return await end_session(request, db, Redirect("/login?signed_out=1"))
+
+    @get("/account", dependencies={"user": provide_user})
+    async def account(self, db: Db, user: SignedIn) -> Template:
+        return Template("accounts/account.html", context={"me": await service.me(db, user), "errors": {}})
+
+    @get("/account/export", dependencies={"user": provide_user})
+    async def export(self, db: Db, user: SignedIn) -> Response[bytes]:
+        body = msgspec.json.format(msgspec.json.encode(await service.export(db, user)), indent=2)
+        return Response(
+            body,
+            media_type="application/json",
+            headers={"Content-Disposition": 'attachment; filename="porchlight-my-data.json"'},
+        )
+
+    @post("/account/delete", dependencies={"user": provide_user})
+    async def delete_account(self, request: Request, db: Db, user: SignedIn, data: Form) -> Response[Any]:
+        try:
+            await service.delete_account(db, user, parse_form(DeleteAccountIn, data).password)
+        except InvalidInput as exc:
+            context = {"me": await service.me(db, user), "errors": exc.errors}
+            return Template("accounts/account.html", context=context, status_code=400)
+        return await end_session(request, db, Redirect("/account/deleted"))
+
+    @get("/account/deleted")
+    async def deleted(self) -> Template:
+        return Template("accounts/deleted.html")
+
+    @get("/console", dependencies={"user": provide_user})
+    async def console(self, db: Db, user: SignedIn) -> Template:
+        return Template("accounts/console.html", context={"me": await service.me(db, user)})

@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Annotated
+
+import msgspec
+from msgspec import Meta
+
+from backend.accounts.passwords import PASSWORD_MAX
+
+Email = Annotated[str, Meta(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
+DisplayName = Annotated[str, Meta(min_length=1, max_length=100, pattern=r"\S")]
+# Length rules for new passwords live in passwords.password_problem; this only bounds the input.
+Password = Annotated[str, Meta(min_length=1, max_length=PASSWORD_MAX)]
+TimeZone = Annotated[str, Meta(max_length=64)]
+
+
+class SignupIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    email: Email
+    password: Password
+    display_name: DisplayName
+    time_zone: TimeZone = "America/Chicago"
+
+
+class LoginIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    email: Annotated[str, Meta(min_length=1, max_length=254)]
+    password: Password
+
+
+class DeleteAccountIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    password: Password
+
+
+class MeOut(msgspec.Struct, kw_only=True):
+    id: uuid.UUID
+    email: str
+    display_name: str
+    roles: list[str]
+    time_zone: str
+    agency: str | None
+    created_at: dt.datetime

@@ -1,0 +1,270 @@
+"""Accounts: sign-up, sign-in with lockout, server-side sessions, export and deletion."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+import zoneinfo
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from backend.accounts.models import AGENCY_ROLES, Agency, LoginAttempt, LoginOutcome, Role, User, UserRole, UserSession
+from backend.accounts.passwords import hash_password, needs_rehash, password_problem, verify_password
+from backend.accounts.schemas import MeOut, SignupIn
+from backend.db import utcnow
+from backend.districts.models import District
+from backend.errors import InvalidInput, TooManyAttempts
+
+LOCK_AFTER_FAILURES = 5
+FAILURE_WINDOW = dt.timedelta(minutes=15)
+LOCK_DURATION = dt.timedelta(minutes=15)
+# Failed sign-ins from one address in the window before that address must wait (any accounts).
+IP_FAILURE_LIMIT = 30
+# A session's last_seen_at is written at most this often, so reads stay reads.
+SESSION_TOUCH_INTERVAL = dt.timedelta(minutes=5)
+DEFAULT_TIME_ZONE = "America/Chicago"
+
+
+def normalize_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def _valid_time_zone(name: str) -> str:
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return DEFAULT_TIME_ZONE
+    return name
+
+
+async def get_user_by_email(db: AsyncSession, email: str) -> User | None:
+    return await db.scalar(select(User).where(User.email == normalize_email(email)))
+
+
+async def signup(db: AsyncSession, data: SignupIn) -> User:
+    """A new camera owner. Nothing is saved unless every rule holds."""
+    email = normalize_email(data.email)
+    if problem := password_problem(data.password, email):
+        raise InvalidInput({"password": problem})
+    if await get_user_by_email(db, email):
+        raise InvalidInput({"email": "An account with this email already exists; sign in instead"})
+    user = User(
+        email=email,
+        password_hash=hash_password(data.password),
+        display_name=data.display_name.strip(),
+        time_zone=_valid_time_zone(data.time_zone),
+        roles=[UserRole(role=Role.OWNER)],
+    )
+    db.add(user)
+    try:
+        await db.commit()
+    except IntegrityError as exc:  # a simultaneous sign-up with the same email won the race
+        await db.rollback()
+        raise InvalidInput({"email": "An account with this email already exists; sign in instead"}) from exc
+    return user
+
+
+async def create_user(
+    db: AsyncSession,
+    *,
+    email: str,
+    password: str | None,
+    display_name: str,
+    roles: Iterable[Role],
+    agency_name: str | None = None,
+    district_name: str | None = None,
+) -> User:
+    """Any kind of account (CLI, admin, demo). Agency roles need an agency; it is created if new."""
+    roles = sorted(set(roles))
+    if not roles:
+        raise InvalidInput({"roles": "Give at least one role"})
+    if AGENCY_ROLES & set(roles) and not agency_name:
+        raise InvalidInput({"agency": "Investigators and live desk operators must belong to an agency"})
+    if Role.COORDINATOR in roles and not district_name:
+        raise InvalidInput({"district": "Coordinators must belong to a district"})
+    email = normalize_email(email)
+    if password is not None and (problem := password_problem(password, email)):
+        raise InvalidInput({"password": problem})
+    if await get_user_by_email(db, email):
+        raise InvalidInput({"email": f"An account with the email {email} already exists"})
+    user = User(
+        email=email,
+        password_hash=hash_password(password) if password is not None else None,
+        display_name=display_name,
+        roles=[UserRole(role=role) for role in roles],
+    )
+    if agency_name:
+        user.agency_id = (await _get_or_create(db, Agency, agency_name)).id
+    if district_name:
+        user.district_id = (await _get_or_create(db, District, district_name)).id
+    db.add(user)
+    await db.commit()
+    return user
+
+
+async def _get_or_create(db: AsyncSession, model: type[Agency] | type[District], name: str) -> Any:
+    found = await db.scalar(select(model).where(model.name == name))
+    if found is None:
+        found = model(name=name)
+        db.add(found)
+        await db.flush()
+    return found
+
+
+async def _record_attempt(db: AsyncSession, email: str, ip: str, outcome: LoginOutcome) -> None:
+    db.add(LoginAttempt(email=email, ip=ip, outcome=outcome))
+    await db.commit()
+
+
+def _lock_message(until: dt.datetime) -> str:
+    minutes = max(1, round((until - utcnow()).total_seconds() / 60))
+    return (
+        f"This account is locked for {minutes} more minute{'s' if minutes != 1 else ''} after "
+        f"{LOCK_AFTER_FAILURES} wrong passwords. Wait, then try again; the lock lifts by itself."
+    )
+
+
+async def authenticate(db: AsyncSession, email: str, password: str, ip: str) -> User:
+    """Check a sign-in; every attempt is recorded, and failures lead to locks and rate limits."""
+    email = normalize_email(email)
+    now = utcnow()
+    window_start = now - FAILURE_WINDOW
+    failures_from_ip = await db.scalar(
+        select(func.count())
+        .select_from(LoginAttempt)
+        .where(LoginAttempt.ip == ip, LoginAttempt.at > window_start, LoginAttempt.outcome != LoginOutcome.SUCCEEDED)
+    )
+    if failures_from_ip >= IP_FAILURE_LIMIT:
+        await _record_attempt(db, email, ip, LoginOutcome.RATE_LIMITED)
+        raise TooManyAttempts(
+            "Too many failed sign-ins from this network. Wait 15 minutes, then try again.",
+            int(FAILURE_WINDOW.total_seconds()),
+        )
+    user = await get_user_by_email(db, email)
+    if user is not None and user.locked_until is not None and user.locked_until > now:
+        await _record_attempt(db, email, ip, LoginOutcome.LOCKED)
+        raise TooManyAttempts(_lock_message(user.locked_until), int((user.locked_until - now).total_seconds()))
+    if user is None or not verify_password(user.password_hash, password):
+        outcome = LoginOutcome.UNKNOWN_EMAIL if user is None else LoginOutcome.WRONG_PASSWORD
+        db.add(LoginAttempt(email=email, ip=ip, outcome=outcome))
+        if user is not None:
+            since = max(window_start, user.last_login_at or window_start)
+            recent_failures = await db.scalar(
+                select(func.count())
+                .select_from(LoginAttempt)
+                .where(
+                    LoginAttempt.email == email,
+                    LoginAttempt.at > since,
+                    LoginAttempt.outcome == LoginOutcome.WRONG_PASSWORD,
+                )
+            )
+            if recent_failures >= LOCK_AFTER_FAILURES:
+                user.locked_until = now + LOCK_DURATION
+                await db.commit()
+                raise TooManyAttempts(_lock_message(user.locked_until), int(LOCK_DURATION.total_seconds()))
+        await db.commit()
+        raise InvalidInput({"password": "Wrong email or password"})
+    if needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+    user.last_login_at = now
+    user.locked_until = None
+    db.add(LoginAttempt(email=email, ip=ip, outcome=LoginOutcome.SUCCEEDED))
+    await db.commit()
+    return user
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+async def start_session(db: AsyncSession, user: User, *, days: int, user_agent: str, ip: str) -> str:
+    """A fresh session with a new random token (never the one the browser arrived with)."""
+    token = secrets.token_urlsafe(32)
+    now = utcnow()
+    db.add(
+        UserSession(
+            token_hash=_token_hash(token),
+            user_id=user.id,
+            created_at=now,
+            last_seen_at=now,
+            expires_at=now + dt.timedelta(days=days),
+            user_agent=user_agent[:300],
+            ip=ip[:45],
+        )
+    )
+    await db.commit()
+    return token
+
+
+async def user_for_session(db: AsyncSession, token: str, *, days: int) -> User | None:
+    """The signed-in user behind a session token, sliding the session's expiry forward."""
+    now = utcnow()
+    row = (
+        await db.execute(
+            select(UserSession, User)
+            .join(User, User.id == UserSession.user_id)
+            .where(UserSession.token_hash == _token_hash(token), UserSession.expires_at > now)
+        )
+    ).first()
+    if row is None:
+        return None
+    session, user = row
+    if now - session.last_seen_at > SESSION_TOUCH_INTERVAL:
+        session.last_seen_at = now
+        session.expires_at = now + dt.timedelta(days=days)
+        await db.commit()
+    return user
+
+
+async def end_session(db: AsyncSession, token: str) -> None:
+    await db.execute(delete(UserSession).where(UserSession.token_hash == _token_hash(token)))
+    await db.commit()
+
+
+async def delete_account(db: AsyncSession, user: User, password: str) -> None:
+    """Remove the account and everything it owns (sites, cameras, sessions cascade in the database)."""
+    if not verify_password(user.password_hash, password):
+        raise InvalidInput({"password": "Wrong password; the account was not deleted"})
+    await db.execute(delete(LoginAttempt).where(LoginAttempt.email == user.email))
+    await db.execute(delete(User).where(User.id == user.id))
+    await db.commit()
+
+
+async def me(db: AsyncSession, user: User) -> MeOut:
+    agency = await db.get(Agency, user.agency_id) if user.agency_id else None
+    return MeOut(
+        id=user.id,
+        email=user.email,
+        display_name=user.display_name,
+        roles=sorted(user.role_names),
+        time_zone=user.time_zone,
+        agency=agency.name if agency else None,
+        created_at=user.created_at,
+    )
+
+
+async def export(db: AsyncSession, user: User) -> dict[str, Any]:
+    """Everything Porchlight holds about this person, as one JSON-ready document."""
+    from backend.registry import service as registry
+
+    sessions = (
+        await db.scalars(select(UserSession).where(UserSession.user_id == user.id).order_by(UserSession.created_at))
+    ).all()
+    attempts = (
+        await db.scalars(select(LoginAttempt).where(LoginAttempt.email == user.email).order_by(LoginAttempt.at))
+    ).all()
+    return {
+        "exported_at": utcnow(),
+        "account": await me(db, user),
+        "sites": await registry.list_sites(db, user.id),
+        "sessions": [
+            {"created_at": s.created_at, "last_seen_at": s.last_seen_at, "user_agent": s.user_agent, "ip": s.ip}
+            for s in sessions
+        ],
+        "sign_in_attempts": [{"at": a.at, "ip": a.ip, "outcome": a.outcome} for a in attempts],
+    }

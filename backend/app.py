@@ -1,0 +1,126 @@
+"""create_app(settings): the one place that wires plugins, routers and middleware."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import zoneinfo
+from typing import Any
+
+from advanced_alchemy.extensions.litestar import SQLAlchemyPlugin
+from litestar import Litestar, Request, Response, get
+from litestar.config.csrf import CSRFConfig
+from litestar.datastructures import CacheControlHeader, State
+from litestar.exceptions import HTTPException
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin
+from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.static_files import create_static_files_router
+from litestar.template import TemplateConfig
+from sqlalchemy import text
+
+from backend.accounts.api import AuthController, MeController
+from backend.accounts.pages import AccountPages
+from backend.db import alchemy_config, make_engine
+from backend.errors import ServiceError
+from backend.pwa import PwaRoutes
+from backend.registry.api import CameraController, SiteController
+from backend.registry.models import RECORDER_LABELS
+from backend.registry.pages import RegistryPages
+from backend.settings import Settings
+from backend.web import (
+    STATIC_DIR,
+    TEMPLATE_DIR,
+    Db,
+    assets_version,
+    error_page,
+    handle_http_exception,
+    handle_service_error,
+    is_machine_request,
+    security_headers,
+)
+
+logger = logging.getLogger("porchlight")
+
+
+@get("/health", tags=["operations"], cache=False)
+async def health(db: Db) -> dict[str, str]:
+    """200 when the app can reach its database."""
+    await db.execute(text("SELECT 1"))
+    return {"status": "ok", "database": "ok"}
+
+
+def _handle_unexpected(request: Request, exc: Exception) -> Response[Any]:
+    logger.exception("unhandled error on %s %s", request.method, request.url.path)
+    if is_machine_request(request):
+        return handle_http_exception(request, HTTPException(status_code=500, detail="Internal server error"))
+    return error_page(request, 500, "Something went wrong", "The error was logged. Try again in a moment.")
+
+
+def _local_time(value: dt.datetime | None, time_zone: str = "America/Chicago") -> str:
+    if value is None:
+        return ""
+    return value.astimezone(zoneinfo.ZoneInfo(time_zone)).strftime("%b %-d, %Y %-I:%M %p %Z")
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    settings = settings or Settings.from_env()
+    engine = make_engine(settings)
+    version = assets_version()
+
+    def configure_templates(engine_: JinjaTemplateEngine) -> None:
+        engine_.engine.globals.update(
+            static_url=lambda path: f"/static/{version}/{path}",
+            settings=settings,
+            recorder_labels=RECORDER_LABELS,
+        )
+        engine_.engine.filters["local_time"] = _local_time
+
+    return Litestar(
+        route_handlers=[
+            health,
+            PwaRoutes,
+            create_static_files_router(
+                path=f"/static/{version}",
+                directories=[STATIC_DIR],
+                cache_control=CacheControlHeader(max_age=31_536_000, public=True),
+                name="static",
+            ),
+            AuthController,
+            MeController,
+            SiteController,
+            CameraController,
+            AccountPages,
+            RegistryPages,
+        ],
+        plugins=[SQLAlchemyPlugin(config=alchemy_config(settings, engine))],
+        csrf_config=CSRFConfig(
+            secret=settings.secret_key,
+            cookie_secure=settings.secure_cookies,
+            cookie_httponly=True,
+            cookie_samesite="lax",
+        ),
+        before_send=[security_headers(settings)],
+        template_config=TemplateConfig(
+            directory=TEMPLATE_DIR, engine=JinjaTemplateEngine, engine_callback=configure_templates
+        ),
+        exception_handlers={
+            ServiceError: handle_service_error,
+            HTTPException: handle_http_exception,
+            Exception: _handle_unexpected,
+        },
+        openapi_config=OpenAPIConfig(
+            title="Porchlight API",
+            version="1",
+            path="/schema",
+            # JSON only: the interactive viewers load scripts from CDNs, which the CSP forbids.
+            render_plugins=[JsonRenderPlugin(path=["/", "/openapi.json"])],
+        ),
+        state=State({"settings": settings, "assets_version": version}),
+        on_shutdown=[engine.dispose],
+    )
+
+
+def create_app_from_env() -> Litestar:
+    """Factory for ASGI servers (uvicorn --factory backend.app:create_app_from_env)."""
+    return create_app(Settings.from_env())

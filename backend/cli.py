@@ -1,0 +1,127 @@
+"""The `porchlight` command: serve, migrate, demo data and user management."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import click
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from backend.accounts.models import Role
+from backend.db import make_engine, migrate
+from backend.errors import InvalidInput
+from backend.settings import Settings
+
+T = TypeVar("T")
+
+
+def _with_db(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    async def run() -> T:
+        engine = make_engine(settings)
+        try:
+            async with AsyncSession(engine, expire_on_commit=False) as db:
+                return await work(db)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())
+
+
+@click.group()
+def main() -> None:
+    """Porchlight: community camera registry that serves the camera owner first."""
+
+
+@main.command("migrate")
+def migrate_command() -> None:
+    """Bring the database schema up to date (Alembic upgrade head)."""
+    settings = Settings.from_env()
+    migrate(settings.database_url)
+    click.echo("Database is up to date.")
+
+
+@main.command()
+def demo() -> None:
+    """Seed demo users and a few hundred Milwaukee-area sites and cameras (once)."""
+    from backend import demo as demo_data
+
+    settings = Settings.from_env()
+    created = _with_db(settings, demo_data.seed)
+    click.echo(f"Demo data: {created} sites created." if created else "Demo data is already present.")
+
+
+@main.command()
+@click.option("--host", default=None, help="Address to listen on (PORCHLIGHT_HOST, default 127.0.0.1).")
+@click.option("--port", default=None, type=int, help="Port (PORCHLIGHT_PORT, default 8000).")
+@click.option("--workers", default=None, type=int, help="Worker processes (PORCHLIGHT_WORKERS, default 1).")
+def serve(host: str | None, port: int | None, workers: int | None) -> None:
+    """Serve the app with uvicorn."""
+    import uvicorn
+
+    from backend import demo as demo_data
+
+    settings = Settings.from_env()
+    host = host or settings.host
+    port = port or settings.port
+    shown_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    click.echo(f"\n  Porchlight is running: open http://{shown_host}:{port}\n")
+    if settings.show_demo_logins and _with_db(settings, demo_data.demo_present):
+        click.echo("  Demo logins (email / password):")
+        for login in demo_data.DEMO_LOGINS:
+            click.echo(f"    {login.role:<13} {login.email:<38} {login.password}")
+        click.echo("")
+    click.echo(f"  API: http://{shown_host}:{port}/api/v1   OpenAPI: http://{shown_host}:{port}/schema\n")
+    uvicorn.run(
+        "backend.app:create_app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers or settings.workers,
+        proxy_headers=True,
+        log_level="info",
+    )
+
+
+@main.group()
+def users() -> None:
+    """Manage accounts."""
+
+
+@users.command("create")
+@click.option("--email", required=True)
+@click.option("--name", "display_name", required=True, help="Name shown in the app.")
+@click.option(
+    "--role",
+    "roles",
+    multiple=True,
+    required=True,
+    type=click.Choice([r.value for r in Role]),
+    help="Repeat for several roles.",
+)
+@click.option("--agency", default=None, help="Agency name (required for investigator and live_desk).")
+@click.option("--district", default=None, help="District name (required for coordinator).")
+@click.password_option(help="At least 8 characters, not a common password.")
+def create_user(
+    email: str, display_name: str, roles: tuple[str, ...], agency: str | None, district: str | None, password: str
+) -> None:
+    """Create an account with the given roles."""
+    from backend.accounts import service
+
+    async def work(db: AsyncSession) -> None:
+        await service.create_user(
+            db,
+            email=email,
+            password=password,
+            display_name=display_name,
+            roles=[Role(r) for r in roles],
+            agency_name=agency,
+            district_name=district,
+        )
+
+    try:
+        _with_db(Settings.from_env(), work)
+    except InvalidInput as exc:
+        raise click.UsageError("; ".join(exc.errors.values())) from exc
+    click.echo(f"Created {email} ({', '.join(roles)}).")

@@ -1,0 +1,165 @@
+"""Demo data: a plausible Milwaukee-area program to try Porchlight with (`porchlight demo`)."""
+
+from __future__ import annotations
+
+import math
+import random
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import insert, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from backend.accounts import service as accounts
+from backend.accounts.models import Role, User, UserRole
+from backend.districts.models import District
+from backend.registry.models import Camera, Placement, Recorder, Site, SiteKind
+
+
+@dataclass(frozen=True)
+class DemoLogin:
+    role: str
+    email: str
+    password: str
+    display_name: str
+
+
+# Public demo credentials, shown by `make run` and on the home page outside production.
+DEMO_LOGINS = (
+    DemoLogin("owner", "owner@demo.porchlight.test", "porch-owner-demo", "Dana Owner"),
+    DemoLogin("coordinator", "coordinator@demo.porchlight.test", "porch-coordinator-demo", "Chris Coordinator"),
+    DemoLogin("investigator", "investigator@demo.porchlight.test", "porch-investigator-demo", "Det. Ivy Investigator"),
+    DemoLogin("admin", "admin@demo.porchlight.test", "porch-admin-demo", "Alex Admin"),
+)
+AGENCY = "Milwaukee Police Department (demo)"
+DISTRICT = "Historic Third Ward BID (demo)"
+
+# Real neighbourhood centres; sites are scattered around them.
+NEIGHBOURHOODS = [
+    ("Historic Third Ward", 43.0333, -87.9090, "N Broadway"),
+    ("East Side", 43.0606, -87.8853, "N Farwell Ave"),
+    ("Bay View", 42.9928, -87.8980, "S Kinnickinnic Ave"),
+    ("Walker's Point", 43.0220, -87.9130, "S 2nd St"),
+    ("Riverwest", 43.0700, -87.8990, "N Holton St"),
+    ("Sherman Park", 43.0700, -87.9680, "N Sherman Blvd"),
+    ("Washington Heights", 43.0480, -87.9750, "W Vliet St"),
+    ("Downtown", 43.0389, -87.9065, "N Water St"),
+]
+CAMERA_NAMES = ["Front door", "Back door", "Driveway", "Alley", "Garage", "Side yard", "Storefront", "Parking lot"]
+BUSINESS_NAMES = ["Coffee", "Hardware", "Books", "Bakery", "Bike shop", "Tailor", "Deli", "Pharmacy", "Gallery"]
+SITES_PER_NEIGHBOURHOOD = 40
+
+
+def _offset(lat: float, lon: float, rng: random.Random, radius_m: float) -> tuple[float, float]:
+    distance = radius_m * math.sqrt(rng.random())
+    angle = rng.random() * 2 * math.pi
+    dlat = distance * math.cos(angle) / 111_320
+    dlon = distance * math.sin(angle) / (111_320 * math.cos(math.radians(lat)))
+    return round(lat + dlat, 6), round(lon + dlon, 6)
+
+
+async def demo_present(db: AsyncSession) -> bool:
+    return await accounts.get_user_by_email(db, DEMO_LOGINS[0].email) is not None
+
+
+async def seed(db: AsyncSession, *, seed_value: int = 414) -> int:
+    """Create the demo logins and a few hundred sites with cameras. Returns the number of sites made."""
+    if await demo_present(db):
+        return 0
+    logins = {login.role: login for login in DEMO_LOGINS}
+    owner = await accounts.create_user(
+        db,
+        email=logins["owner"].email,
+        password=logins["owner"].password,
+        display_name=logins["owner"].display_name,
+        roles=[Role.OWNER],
+    )
+    await accounts.create_user(
+        db,
+        email=logins["coordinator"].email,
+        password=logins["coordinator"].password,
+        display_name=logins["coordinator"].display_name,
+        roles=[Role.COORDINATOR],
+        district_name=DISTRICT,
+    )
+    await accounts.create_user(
+        db,
+        email=logins["investigator"].email,
+        password=logins["investigator"].password,
+        display_name=logins["investigator"].display_name,
+        roles=[Role.INVESTIGATOR],
+        agency_name=AGENCY,
+    )
+    await accounts.create_user(
+        db,
+        email=logins["admin"].email,
+        password=logins["admin"].password,
+        display_name=logins["admin"].display_name,
+        roles=[Role.ADMIN],
+    )
+    district_id = await db.scalar(select(District.id).where(District.name == DISTRICT))
+
+    rng = random.Random(seed_value)
+    users, roles, sites, cameras = [], [], [], []
+    for hood_index, (hood, lat, lon, street) in enumerate(NEIGHBOURHOODS):
+        for n in range(SITES_PER_NEIGHBOURHOOD):
+            if hood_index == 0 and n == 0:
+                owner_id = owner.id  # the demo owner's own business in the district
+            else:
+                owner_id = uuid.uuid4()
+                users.append(
+                    {
+                        "id": owner_id,
+                        "email": f"owner{hood_index:02d}{n:03d}@demo.porchlight.test",
+                        "password_hash": None,
+                        "display_name": f"Demo owner {hood_index * 100 + n}",
+                        "time_zone": "America/Chicago",
+                    }
+                )
+                roles.append({"user_id": owner_id, "role": Role.OWNER.value})
+            business = hood_index == 0 or rng.random() < 0.3
+            site_lat, site_lon = _offset(lat, lon, rng, 900)
+            site_id = uuid.uuid4()
+            number = rng.randrange(100, 3000)
+            sites.append(
+                {
+                    "id": site_id,
+                    "owner_id": owner_id,
+                    "district_id": district_id if hood_index == 0 and business else None,
+                    "name": f"{hood} {rng.choice(BUSINESS_NAMES)}" if business else f"Home on {street}",
+                    "address": f"{number} {street}, Milwaukee, WI",
+                    "latitude": site_lat,
+                    "longitude": site_lon,
+                    "kind": (SiteKind.BUSINESS if business else SiteKind.HOME).value,
+                    "contact_phone": f"(414) 555-{rng.randrange(100, 10000):04d}",
+                    "contact_email": "",
+                    "contact_hours": rng.choice(["Any time", "Weekdays 9-17", "Evenings", ""]),
+                    "investigator_note": "",
+                }
+            )
+            for name in rng.sample(CAMERA_NAMES, rng.randint(1, 3)):
+                cam_lat, cam_lon = _offset(site_lat, site_lon, rng, 15)
+                outdoor = rng.random() < 0.85
+                cameras.append(
+                    {
+                        "id": uuid.uuid4(),
+                        "site_id": site_id,
+                        "name": name,
+                        "latitude": cam_lat,
+                        "longitude": cam_lon,
+                        "bearing_deg": rng.randrange(0, 360),
+                        "field_of_view_deg": rng.choice([70, 90, 110, 130]),
+                        "range_m": rng.choice([10, 20, 30, 50]),
+                        "placement": (Placement.OUTDOOR if outdoor else Placement.INDOOR).value,
+                        "recorder": rng.choice(list(Recorder)).value,
+                        "retention_days": rng.choice([3, 7, 14, 30, 60]),
+                        "note": "",
+                    }
+                )
+    if users:
+        await db.execute(insert(User), users)
+        await db.execute(insert(UserRole), roles)
+    await db.execute(insert(Site), sites)
+    await db.execute(insert(Camera), cameras)
+    await db.commit()
+    return len(sites)

@@ -1,0 +1,1 @@
+"""Business improvement districts and their coordinators."""

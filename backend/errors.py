@@ -1,0 +1,53 @@
+"""Errors a service raises; the app turns them into problem details (API) or pages."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+
+class ServiceError(Exception):
+    status_code = 400
+    title = "Bad request"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class InvalidInput(ServiceError):
+    """One or more fields are wrong; `errors` maps each field to a message a person can act on."""
+
+    title = "Some fields need a fix"
+
+    def __init__(self, errors: Mapping[str, str]) -> None:
+        self.errors = dict(errors)
+        super().__init__("; ".join(f"{field}: {message}" for field, message in self.errors.items()))
+
+
+class NotFound(ServiceError):
+    status_code = 404
+    title = "Not found"
+
+
+class Conflict(ServiceError):
+    status_code = 409
+    title = "Conflict"
+
+
+class NotAuthenticated(ServiceError):
+    status_code = 401
+    title = "Sign in required"
+
+
+class Forbidden(ServiceError):
+    status_code = 403
+    title = "Not allowed"
+
+
+class TooManyAttempts(ServiceError):
+    status_code = 429
+    title = "Too many attempts"
+
+    def __init__(self, detail: str, retry_after_seconds: int) -> None:
+        super().__init__(detail)
+        self.retry_after_seconds = max(1, retry_after_seconds)

@@ -1,0 +1,62 @@
+"""The installable app's own files: web app manifest, service worker, offline page."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, Request, Response, get
+from litestar.response import Template
+
+from backend.web import STATIC_DIR
+
+APP_NAME = "Porchlight"
+THEME_COLOR = "#0b3a5b"
+BACKGROUND_COLOR = "#ffffff"
+ICONS = [
+    {"src": "icons/icon-192.png", "sizes": "192x192", "type": "image/png", "purpose": "any"},
+    {"src": "icons/icon-512.png", "sizes": "512x512", "type": "image/png", "purpose": "any"},
+    {"src": "icons/maskable-512.png", "sizes": "512x512", "type": "image/png", "purpose": "maskable"},
+]
+# Public files the service worker keeps for offline use: never anything behind sign-in.
+SHELL_FILES = ["app.css", "app.js", "icons/icon-192.png"]
+
+
+def _static_url(request: Request, path: str) -> str:
+    return f"/static/{request.app.state.assets_version}/{path}"
+
+
+class PwaRoutes(Controller):
+    include_in_schema = False
+
+    @get("/manifest.webmanifest", media_type="application/manifest+json", cache=False)
+    async def manifest(self, request: Request) -> dict[str, Any]:
+        return {
+            "id": "/",
+            "name": f"{APP_NAME} — your cameras, your call",
+            "short_name": APP_NAME,
+            "description": "Register your security cameras and answer police footage requests on your terms.",
+            "start_url": "/?source=pwa",
+            "scope": "/",
+            "display": "standalone",
+            "orientation": "portrait",
+            "theme_color": THEME_COLOR,
+            "background_color": BACKGROUND_COLOR,
+            "icons": [{**icon, "src": _static_url(request, icon["src"])} for icon in ICONS],
+        }
+
+    @get("/sw.js", media_type="text/javascript")
+    async def service_worker(self, request: Request) -> Response[bytes]:
+        version = request.app.state.assets_version
+        shell = ["/offline", *(_static_url(request, f) for f in SHELL_FILES)]
+        body = (
+            (STATIC_DIR.parent / "sw.js")
+            .read_text()
+            .replace("__VERSION__", version)
+            .replace('"__SHELL__"', ", ".join(f'"{url}"' for url in shell))
+        )
+        # The browser must always fetch the worker fresh so a new release takes over.
+        return Response(body.encode(), media_type="text/javascript", headers={"Cache-Control": "no-cache"})
+
+    @get("/offline", cache=False)
+    async def offline(self) -> Template:
+        return Template("offline.html")

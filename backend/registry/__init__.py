@@ -1,0 +1,1 @@
+"""Owners' sites and cameras."""

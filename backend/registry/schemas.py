@@ -1,0 +1,84 @@
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Annotated
+
+import msgspec
+from msgspec import Meta
+
+from backend.registry.models import NAME_MAX, NOTE_MAX, RANGE_M_MAX, RETENTION_DAYS_MAX, Placement, Recorder, SiteKind
+from backend.validation import partial
+
+Name = Annotated[str, Meta(min_length=1, max_length=NAME_MAX, pattern=r"\S", examples=["Back door"])]
+Address = Annotated[str, Meta(min_length=1, max_length=300, pattern=r"\S", examples=["2401 N Holton St, Milwaukee"])]
+Latitude = Annotated[float, Meta(ge=-90, le=90, description="WGS 84 degrees")]
+Longitude = Annotated[float, Meta(ge=-180, le=180, description="WGS 84 degrees")]
+Note = Annotated[str, Meta(max_length=NOTE_MAX)]
+
+
+class SiteIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    name: Name
+    address: Address
+    latitude: Latitude
+    longitude: Longitude
+    kind: SiteKind
+    contact_phone: Annotated[str, Meta(max_length=40)] = ""
+    contact_email: Annotated[str, Meta(max_length=254)] = ""
+    contact_hours: Annotated[str, Meta(max_length=100, examples=["Weekdays 9-17"])] = ""
+    investigator_note: Note = ""
+
+
+SitePatch = partial(SiteIn, "SitePatch")
+
+
+class CameraIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    name: Name
+    bearing_deg: Annotated[int, Meta(ge=0, le=359, description="Direction it faces, degrees clockwise from north")]
+    placement: Placement
+    recorder: Recorder
+    retention_days: Annotated[int, Meta(ge=1, le=RETENTION_DAYS_MAX, description="Days the recorder keeps video")]
+    field_of_view_deg: Annotated[int, Meta(ge=1, le=360)] = 90
+    range_m: Annotated[int, Meta(ge=1, le=RANGE_M_MAX)] = 30
+    # Absent: the camera stands at its site's position.
+    latitude: Latitude | None = None
+    longitude: Longitude | None = None
+    note: Note = ""
+
+
+CameraPatch = partial(CameraIn, "CameraPatch")
+
+
+class CameraOut(msgspec.Struct, kw_only=True):
+    id: uuid.UUID
+    site_id: uuid.UUID
+    name: str
+    latitude: float
+    longitude: float
+    bearing_deg: int
+    field_of_view_deg: int
+    range_m: int
+    placement: Placement
+    recorder: Recorder
+    retention_days: int
+    note: str
+    paused: bool
+    paused_at: dt.datetime | None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class SiteOut(msgspec.Struct, kw_only=True):
+    id: uuid.UUID
+    name: str
+    address: str
+    latitude: float
+    longitude: float
+    kind: SiteKind
+    contact_phone: str
+    contact_email: str
+    contact_hours: str
+    investigator_note: str
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    cameras: list[CameraOut]

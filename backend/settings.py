@@ -1,0 +1,72 @@
+"""One frozen settings object, read from PORCHLIGHT_* environment variables."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get(f"PORCHLIGHT_{name}", default)
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    return _env(name, "1" if default else "0").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _secret_key(var_dir: Path) -> str:
+    """The configured secret, else one generated once into var/ (never committed)."""
+    configured = os.environ.get("PORCHLIGHT_SECRET_KEY")
+    if configured:
+        return configured
+    path = var_dir / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    var_dir.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    path.write_text(key)
+    path.chmod(0o600)
+    return key
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str
+    secret_key: str
+    var_dir: Path
+    host: str = "127.0.0.1"
+    port: int = 8000
+    # "development" prints demo logins and allows http cookies; "production" demands https.
+    environment: str = "development"
+    # Session cookies carry Secure when the app is served over https (behind TLS or a proxy).
+    secure_cookies: bool = False
+    session_days: int = 30
+    map_tile_url: str = ""
+    workers: int = 1
+    show_demo_logins: bool = True
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        var_dir = Path(_env("VAR_DIR", str(PROJECT_ROOT / "var"))).resolve()
+        environment = _env("ENV", "development")
+        return cls(
+            database_url=_env("DATABASE_URL", f"sqlite+aiosqlite:///{var_dir / 'porchlight.db'}"),
+            secret_key=_secret_key(var_dir),
+            var_dir=var_dir,
+            host=_env("HOST", "127.0.0.1"),
+            port=int(_env("PORT", "8000")),
+            environment=environment,
+            secure_cookies=_env_bool("SECURE_COOKIES", environment == "production"),
+            session_days=int(_env("SESSION_DAYS", "30")),
+            map_tile_url=_env("MAP_TILE_URL", ""),
+            workers=int(_env("WORKERS", "1")),
+            show_demo_logins=_env_bool("SHOW_DEMO_LOGINS", environment != "production"),
+        )

@@ -1,0 +1,208 @@
+"""HTTP plumbing shared by every domain: the signed-in viewer, security headers, errors, assets."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeAlias
+from urllib.parse import quote
+
+from litestar import Request, Response
+from litestar.di import NamedDependency
+from litestar.exceptions import HTTPException, NotFoundException, ValidationException
+from litestar.plugins.problem_details import ProblemDetailsException
+from litestar.response import Redirect, Template
+from litestar.types import Message, Scope
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from backend.accounts import service as accounts
+from backend.accounts.models import Role, User
+from backend.errors import Forbidden, InvalidInput, NotAuthenticated, ServiceError, TooManyAttempts
+from backend.settings import PROJECT_ROOT, Settings
+from backend.validation import humanize
+
+# Handler parameter types: the request's database session, and who is signed in.
+Db: TypeAlias = NamedDependency[AsyncSession]
+SignedIn: TypeAlias = NamedDependency[User]
+Viewer: TypeAlias = NamedDependency[User | None]
+
+SESSION_COOKIE = "porchlight_session"
+STATIC_DIR = PROJECT_ROOT / "pwa" / "static"
+TEMPLATE_DIR = PROJECT_ROOT / "pwa" / "templates"
+_MACHINE_PREFIXES = ("/api/", "/device/")
+
+
+def assets_version(directory: Path = STATIC_DIR) -> str:
+    """A hash of every static file: it is part of their URLs, so a changed file gets a new URL."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in directory.rglob("*") if p.is_file()):
+        digest.update(path.relative_to(directory).as_posix().encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def client_ip(request: Request) -> str:
+    return request.client.host if request.client else ""
+
+
+def settings_of(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+async def provide_viewer(request: Request, db: Db) -> User | None:
+    """The signed-in user of this request, or None."""
+    if "viewer" not in request.state:
+        token = request.cookies.get(SESSION_COOKIE)
+        user = await accounts.user_for_session(db, token, days=settings_of(request).session_days) if token else None
+        request.state.viewer = user
+    return request.state.viewer
+
+
+async def provide_user(request: Request, db: Db) -> User:
+    """The signed-in user; anonymous requests get 401 (API) or go to the sign-in page."""
+    user = await provide_viewer(request, db)
+    if user is None:
+        raise NotAuthenticated("Sign in to continue")
+    return user
+
+
+async def provide_owner(request: Request, db: Db) -> User:
+    user = await provide_user(request, db)
+    if not user.has_role(Role.OWNER):
+        raise Forbidden("Only camera owners manage sites and cameras")
+    return user
+
+
+def set_session_cookie(response: Response, token: str, settings: Settings) -> None:
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        max_age=settings.session_days * 86400,
+        httponly=True,
+        secure=settings.secure_cookies,
+        samesite="lax",
+        path="/",
+    )
+
+
+async def begin_session(request: Request, db: Db, user: SignedIn, response: Response[Any]) -> Response[Any]:
+    """Sign the browser in with a brand-new session (any session it arrived with is ended)."""
+    settings = settings_of(request)
+    if old_token := request.cookies.get(SESSION_COOKIE):
+        await accounts.end_session(db, old_token)
+    token = await accounts.start_session(
+        db, user, days=settings.session_days, user_agent=request.headers.get("user-agent", ""), ip=client_ip(request)
+    )
+    set_session_cookie(response, token, settings)
+    return response
+
+
+async def end_session(request: Request, db: Db, response: Response[Any]) -> Response[Any]:
+    """Sign out: the session is deleted on the server, the cookie and the browser's caches cleared."""
+    if token := request.cookies.get(SESSION_COOKIE):
+        await accounts.end_session(db, token)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    response.headers["Clear-Site-Data"] = '"cache"'
+    return response
+
+
+def content_security_policy(settings: Settings) -> str:
+    images = "'self' data:"
+    if settings.map_tile_url:
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(settings.map_tile_url)
+        images += f" {parts.scheme}://{parts.netloc}"
+    return "; ".join(
+        [
+            "default-src 'self'",
+            "script-src 'self'",
+            "style-src 'self'",
+            f"img-src {images}",
+            "connect-src 'self'",
+            "font-src 'self'",
+            "manifest-src 'self'",
+            "worker-src 'self'",
+            "object-src 'none'",
+            "base-uri 'none'",
+            "form-action 'self'",
+            "frame-ancestors 'none'",
+        ]
+    )
+
+
+def security_headers(settings: Settings) -> Callable[[Message, Scope], Awaitable[None]]:
+    """A before-send hook adding security headers to every response, 404s and static files included."""
+    headers = [
+        (b"content-security-policy", content_security_policy(settings).encode()),
+        (b"x-content-type-options", b"nosniff"),
+        (b"referrer-policy", b"same-origin"),
+        (b"x-frame-options", b"DENY"),
+        (b"permissions-policy", b"geolocation=(self), camera=(), microphone=()"),
+        (b"cross-origin-opener-policy", b"same-origin"),
+    ]
+    if settings.secure_cookies:
+        headers.append((b"strict-transport-security", b"max-age=31536000"))
+
+    async def add_headers(message: Message, scope: Scope) -> None:
+        if message["type"] == "http.response.start":
+            present = {name.lower() for name, _ in message.get("headers", [])}
+            message["headers"] = [*message.get("headers", []), *(h for h in headers if h[0] not in present)]
+
+    return add_headers
+
+
+def is_machine_request(request: Request) -> bool:
+    return request.url.path.startswith(_MACHINE_PREFIXES)
+
+
+def _problem(request: Request, status: int, title: str, detail: str, **extra: Any) -> Response[Any]:
+    headers = extra.pop("headers", None)
+    return ProblemDetailsException(
+        status_code=status, title=title, detail=detail, extra=extra or None, headers=headers
+    ).to_response(request)
+
+
+def handle_service_error(request: Request, exc: ServiceError) -> Response[Any]:
+    headers = {"Retry-After": str(exc.retry_after_seconds)} if isinstance(exc, TooManyAttempts) else None
+    if is_machine_request(request):
+        extra: dict[str, Any] = {"headers": headers}
+        if isinstance(exc, InvalidInput):
+            extra["errors"] = [{"field": field, "message": message} for field, message in exc.errors.items()]
+        return _problem(request, exc.status_code, exc.title, exc.detail, **extra)
+    if isinstance(exc, NotAuthenticated):
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return Redirect(f"/login?next={quote(target, safe='')}")
+    return error_page(request, exc.status_code, exc.title, exc.detail, headers=headers)
+
+
+def handle_http_exception(request: Request, exc: HTTPException) -> Response[Any]:
+    if isinstance(exc, ValidationException) and is_machine_request(request):
+        errors = [
+            {"field": item.get("key") or "body", "message": humanize(item.get("message", ""))}
+            for item in (exc.extra if isinstance(exc.extra, list) else [])
+        ]
+        detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors) or exc.detail
+        return _problem(request, 400, "Some fields need a fix", detail, errors=errors)
+    detail = exc.detail
+    if exc.status_code == 403 and "CSRF" in detail:
+        detail = (
+            "This form was sent without its security token (it may have expired or come from another site). "
+            "Reload the page and try again."
+        )
+    if is_machine_request(request):
+        return _problem(request, exc.status_code, exc.detail, detail, headers=exc.headers)
+    title = "Page not found" if isinstance(exc, NotFoundException) else exc.detail
+    return error_page(request, exc.status_code, title, detail, headers=exc.headers)
+
+
+def error_page(
+    request: Request, status: int, title: str, detail: str, headers: dict[str, str] | None = None
+) -> Response[Any]:
+    return Template(
+        "error.html",
+        context={"title": title, "detail": detail, "status": status, "viewer": request.state.get("viewer")},
+        status_code=status,
+        headers=headers,
+    )

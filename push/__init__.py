@@ -1,0 +1,1 @@
+"""Web Push delivery (VAPID, payloads, outbox, worker). Knows nothing of backend domains."""

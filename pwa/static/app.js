@@ -1,0 +1,84 @@
+// Porchlight's page script: progressive enhancement only; every page works without it.
+"use strict";
+
+(function () {
+  // The service worker makes the app installable and gives an offline page.
+  if ("serviceWorker" in navigator) {
+    window.addEventListener("load", function () {
+      navigator.serviceWorker.register("/sw.js", { scope: "/" }).catch(function () {});
+    });
+  }
+
+  // After sign-out (or account deletion) nothing from the session may stay in this browser's caches.
+  if (document.body.hasAttribute("data-signed-out") && "caches" in window) {
+    caches.keys()
+      .then(function (keys) { return Promise.all(keys.map(function (key) { return caches.delete(key); })); })
+      .then(function () {
+        document.documentElement.setAttribute("data-caches-cleared", "");
+        // Let the worker keep the public offline page for next time.
+        if (navigator.serviceWorker && navigator.serviceWorker.controller) {
+          navigator.serviceWorker.controller.postMessage({ type: "precache-shell" });
+        }
+      });
+  }
+
+  // Chromium: offer installation through our own button.
+  var strip = document.getElementById("install-strip");
+  var button = document.getElementById("install-button");
+  var deferredPrompt = null;
+  window.addEventListener("beforeinstallprompt", function (event) {
+    event.preventDefault();
+    deferredPrompt = event;
+    if (strip) strip.hidden = false;
+  });
+  if (button) {
+    button.addEventListener("click", function () {
+      if (!deferredPrompt) return;
+      deferredPrompt.prompt();
+      deferredPrompt.userChoice.finally(function () {
+        deferredPrompt = null;
+        strip.hidden = true;
+      });
+    });
+  }
+  window.addEventListener("appinstalled", function () { if (strip) strip.hidden = true; });
+
+  // iOS Safari has no install prompt: explain Share → Add to Home Screen.
+  var isIos = /iphone|ipad|ipod/i.test(navigator.userAgent) ||
+    (navigator.platform === "MacIntel" && navigator.maxTouchPoints > 1);
+  var standalone = window.navigator.standalone === true ||
+    window.matchMedia("(display-mode: standalone)").matches;
+  var iosHint = document.getElementById("ios-install-hint");
+  if (iosHint && isIos && !standalone) iosHint.hidden = false;
+
+  // Sign-up: record the phone's time zone so times show in local time.
+  var zoneInput = document.querySelector("[data-time-zone]");
+  if (zoneInput && window.Intl) {
+    var zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+    if (zone) zoneInput.value = zone;
+  }
+
+  // "Use my location" fills latitude and longitude from the phone's position.
+  document.querySelectorAll("[data-locate]").forEach(function (locate) {
+    if (!("geolocation" in navigator)) return;
+    var fieldset = locate.closest("fieldset");
+    var status = fieldset.querySelector("[data-locate-status]");
+    locate.hidden = false;
+    locate.addEventListener("click", function () {
+      status.textContent = "Finding your location…";
+      navigator.geolocation.getCurrentPosition(function (position) {
+        fieldset.querySelector("[data-latitude]").value = position.coords.latitude.toFixed(6);
+        fieldset.querySelector("[data-longitude]").value = position.coords.longitude.toFixed(6);
+        status.textContent = "Position filled in (accurate to about " + Math.round(position.coords.accuracy) + " m).";
+      }, function (error) {
+        status.textContent = error.code === 1
+          ? "Location permission was refused; type the position instead."
+          : "Could not get your location; type the position instead.";
+      }, { enableHighAccuracy: true, timeout: 15000 });
+    });
+  });
+
+  // Move focus to the error summary so screen readers announce what needs fixing.
+  var summary = document.getElementById("error-summary");
+  if (summary) summary.focus();
+})();

@@ -1,0 +1,102 @@
+"""Shared fixtures: a migrated database (SQLite, or PostgreSQL when PORCHLIGHT_TEST_DATABASE_URL is set),
+the app built from test settings, and an HTTP client that speaks CSRF like the PWA does."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+from sqlalchemy import delete
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from backend.app import create_app
+from backend.db import make_engine, migrate
+from backend.models import Base
+from backend.settings import Settings
+from tests.databases import create_database, drop_database
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if inspect.iscoroutinefunction(getattr(item, "function", None)):
+            item.add_marker(pytest.mark.anyio)
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    url = create_database(tmp_path_factory.mktemp("db"), "test")
+    migrate(url)
+    yield url
+    drop_database(url)
+
+
+def make_settings(database_url: str, var_dir: Path, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "database_url": database_url,
+        "secret_key": "test-secret-key-not-for-production",
+        "var_dir": var_dir,
+        "show_demo_logins": False,
+    }
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    return make_settings(database_url, tmp_path)
+
+
+@pytest.fixture
+async def db(settings: Settings) -> AsyncIterator[AsyncSession]:
+    """A session on the test database, emptied before the test starts."""
+    engine = make_engine(settings)
+    async with engine.begin() as connection:
+        for table in reversed(Base.metadata.sorted_tables):
+            await connection.execute(delete(table))
+    async with AsyncSession(engine, expire_on_commit=False) as session:
+        yield session
+    await engine.dispose()
+
+
+@pytest.fixture
+def app(settings: Settings, db: AsyncSession) -> Litestar:
+    return create_app(settings)
+
+
+class Client(AsyncTestClient):
+    """A browser-like client: it carries the CSRF token on unsafe requests, as the PWA's pages and fetches do."""
+
+    async def csrf_token(self) -> str:
+        if "csrftoken" not in self.cookies:
+            await self.get("/health")
+        return self.cookies["csrftoken"]
+
+    async def send_json(self, method: str, url: str, json: object = None, **kwargs: object):
+        headers = {"x-csrftoken": await self.csrf_token(), **kwargs.pop("headers", {})}  # type: ignore[dict-item]
+        return await self.request(method, url, json=json, headers=headers, **kwargs)  # type: ignore[arg-type]
+
+    async def submit(self, url: str, data: dict[str, object], **kwargs: object):
+        """Post a form with its hidden CSRF field, as a browser does."""
+        return await self.post(url, data={"_csrf_token": await self.csrf_token(), **data}, **kwargs)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+async def client(app: Litestar) -> AsyncIterator[Client]:
+    async with Client(app=app, base_url="http://testserver.local") as test_client:
+        yield test_client
+
+
+@pytest.fixture
+async def other_client(app: Litestar) -> AsyncIterator[Client]:
+    """A second browser, for a second user."""
+    async with Client(app=app, base_url="http://testserver.local") as test_client:
+        yield test_client
