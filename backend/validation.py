@@ -41,6 +41,16 @@ def humanize(message: str) -> str:
     return message.split(" - at ", 1)[0]
 
 
+_FIELD_IN_MESSAGE = re.compile(r"field `([^`]+)`|at `\$\.([^`\[]+)")
+
+
+def field_of(message: str, default: str) -> str:
+    """The field a msgspec message is about ('... unknown field `x`', '... - at `$.x`'), else the default."""
+    if match := _FIELD_IN_MESSAGE.search(message):
+        return match.group(1) or match.group(2)
+    return default
+
+
 def field_label(name: str) -> str:
     return name.replace("_", " ").capitalize()
 

@@ -20,7 +20,7 @@ from backend.accounts import service as accounts
 from backend.accounts.models import Role, User
 from backend.errors import Forbidden, InvalidInput, NotAuthenticated, ServiceError, TooManyAttempts
 from backend.settings import PROJECT_ROOT, Settings
-from backend.validation import humanize
+from backend.validation import field_of, humanize
 
 # Handler parameter types: the request's database session, and who is signed in.
 Db: TypeAlias = NamedDependency[AsyncSession]
@@ -180,7 +180,10 @@ def handle_service_error(request: Request, exc: ServiceError) -> Response[Any]:
 def handle_http_exception(request: Request, exc: HTTPException) -> Response[Any]:
     if isinstance(exc, ValidationException) and is_machine_request(request):
         errors = [
-            {"field": item.get("key") or "body", "message": humanize(item.get("message", ""))}
+            {
+                "field": field_of(item.get("message", ""), item.get("key") or "body"),
+                "message": humanize(item.get("message", "")),
+            }
             for item in (exc.extra if isinstance(exc.extra, list) else [])
         ]
         detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors) or exc.detail

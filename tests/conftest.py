@@ -3,7 +3,6 @@ the app built from test settings, and an HTTP client that speaks CSRF like the P
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -20,14 +19,9 @@ from backend.settings import Settings
 from tests.databases import create_database, drop_database
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        if inspect.iscoroutinefunction(getattr(item, "function", None)):
-            item.add_marker(pytest.mark.anyio)
-
-
 @pytest.fixture
 def anyio_backend() -> str:
+    """Async tests (anyio_mode = auto) run on asyncio, like the app."""
     return "asyncio"
 
 

@@ -45,7 +45,7 @@ class RegistryPages(Controller):
         return Template("registry/sites.html", context={"sites": sites, "welcome": welcome})
 
     @get("/sites/new")
-    async def new_site_form(self) -> Template:
+    async def new_site_form(self, owner: SignedIn) -> Template:
         return _form("registry/site_form.html", {"kind": "home"}, site=None)
 
     @post("/sites/new")
