@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from functools import lru_cache
 from typing import Any
 
 from litestar import Controller, Request, Response, get
@@ -19,6 +21,11 @@ ICONS = [
 ]
 # Public files the service worker keeps for offline use: never anything behind sign-in.
 SHELL_FILES = ["app.css", "app.js", "icons/icon-192.png"]
+
+
+@lru_cache(maxsize=1)
+def _worker_source() -> str:
+    return (STATIC_DIR.parent / "sw.js").read_text()
 
 
 def _static_url(request: Request, path: str) -> str:

@@ -18,11 +18,13 @@ def _env_bool(name: str, default: bool) -> bool:
     return _env(name, "1" if default else "0").strip().lower() in {"1", "true", "yes", "on"}
 
 
-def _secret_key(var_dir: Path) -> str:
-    """The configured secret, else one generated once into var/ (never committed)."""
+def _secret_key(var_dir: Path, environment: str) -> str:
+    """The configured secret, else (outside production) one generated once into var/ (never committed)."""
     configured = os.environ.get("PORCHLIGHT_SECRET_KEY")
     if configured:
         return configured
+    if environment == "production":
+        raise RuntimeError("PORCHLIGHT_SECRET_KEY must be set in production (e.g. `openssl rand -base64 48`)")
     path = var_dir / "secret_key"
     if path.exists():
         return path.read_text().strip()
@@ -59,7 +61,7 @@ class Settings:
         environment = _env("ENV", "development")
         return cls(
             database_url=_env("DATABASE_URL", f"sqlite+aiosqlite:///{var_dir / 'porchlight.db'}"),
-            secret_key=_secret_key(var_dir),
+            secret_key=_secret_key(var_dir, environment),
             var_dir=var_dir,
             host=_env("HOST", "127.0.0.1"),
             port=int(_env("PORT", "8000")),

@@ -1,0 +1,10 @@
+"""Run every benchmark in bench/ and print its figures beside their targets."""
+
+import logging
+
+from bench import page_weight
+
+logging.getLogger("httpx").setLevel(logging.WARNING)
+
+for benchmark in (page_weight,):
+    benchmark.main()
