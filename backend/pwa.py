@@ -55,12 +55,7 @@ class PwaRoutes(Controller):
     async def service_worker(self, request: Request) -> Response[bytes]:
         version = request.app.state.assets_version
         shell = ["/offline", *(_static_url(request, f) for f in SHELL_FILES)]
-        body = (
-            (STATIC_DIR.parent / "sw.js")
-            .read_text()
-            .replace("__VERSION__", version)
-            .replace('"__SHELL__"', ", ".join(f'"{url}"' for url in shell))
-        )
+        body = _worker_source().replace("__VERSION__", version).replace('"__SHELL__"', json.dumps(shell)[1:-1])
         # The browser must always fetch the worker fresh so a new release takes over.
         return Response(body.encode(), media_type="text/javascript", headers={"Cache-Control": "no-cache"})
 
