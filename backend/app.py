@@ -44,10 +44,14 @@ logger = logging.getLogger("porchlight")
 
 
 @get("/health", tags=["operations"], cache=False)
-async def health(db: Db) -> dict[str, str]:
-    """200 when the app can reach its database."""
-    await db.execute(text("SELECT 1"))
-    return {"status": "ok", "database": "ok"}
+async def health(db: Db) -> Response[dict[str, str]]:
+    """200 when the app can reach its database, 503 when it cannot."""
+    try:
+        await db.execute(text("SELECT 1"))
+    except Exception:  # any database failure means "not healthy", never a 500 page
+        logger.exception("health check: database unreachable")
+        return Response({"status": "unavailable", "database": "unreachable"}, status_code=503)
+    return Response({"status": "ok", "database": "ok"})
 
 
 def _handle_unexpected(request: Request, exc: Exception) -> Response[Any]:

@@ -30,3 +30,15 @@ async def test_openapi_schema_describes_the_api(client: Client) -> None:
     assert response.status_code == 200
     paths = response.json()["paths"]
     assert "/api/v1/sites" in paths and "/api/v1/cameras/{camera_id}" in paths and "/api/v1/me/export" in paths
+
+
+async def test_health_is_503_when_the_database_is_unreachable(settings, db) -> None:
+    from dataclasses import replace
+
+    from backend.app import create_app
+
+    app = create_app(replace(settings, database_url="postgresql+asyncpg://nobody@127.0.0.1:9/nothing"))
+    async with Client(app=app) as client:
+        response = await client.get("/health")
+    assert response.status_code == 503
+    assert response.json() == {"status": "unavailable", "database": "unreachable"}

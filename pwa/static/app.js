@@ -78,7 +78,70 @@
     });
   });
 
+  // Map pin (only where a tile server is configured): tap the map to place the position.
+  document.querySelectorAll("[data-map]").forEach(function (map) { setUpMap(map); });
+
   // Move focus to the error summary so screen readers announce what needs fixing.
   var summary = document.getElementById("error-summary");
   if (summary) summary.focus();
 })();
+
+// A small slippy-map picker: Web Mercator tiles around the current position and a pin; a tap moves the pin.
+function setUpMap(map) {
+  var TILE = 256, ZOOM = 17;
+  var fieldset = map.closest("fieldset");
+  var latInput = fieldset.querySelector("[data-latitude]");
+  var lonInput = fieldset.querySelector("[data-longitude]");
+  var template = map.getAttribute("data-tile-url");
+  var fallback = [parseFloat(map.getAttribute("data-default-lat")), parseFloat(map.getAttribute("data-default-lon"))];
+  var scale = TILE * Math.pow(2, ZOOM);
+
+  function project(lat, lon) {
+    var sin = Math.sin(lat * Math.PI / 180);
+    return [(lon + 180) / 360 * scale, (0.5 - Math.log((1 + sin) / (1 - sin)) / (4 * Math.PI)) * scale];
+  }
+  function unproject(x, y) {
+    var n = Math.PI - 2 * Math.PI * y / scale;
+    return [180 / Math.PI * Math.atan(Math.sinh(n)), x / scale * 360 - 180];
+  }
+  function position() {
+    var lat = parseFloat(latInput.value), lon = parseFloat(lonInput.value);
+    if (isNaN(lat) || isNaN(lon) || Math.abs(lat) > 85 || Math.abs(lon) > 180) return fallback;
+    return [lat, lon];
+  }
+  function render() {
+    var center = project.apply(null, position());
+    var width = map.clientWidth, height = map.clientHeight;
+    var left = center[0] - width / 2, top = center[1] - height / 2;
+    map.textContent = "";
+    for (var tx = Math.floor(left / TILE); tx * TILE < left + width; tx++) {
+      for (var ty = Math.floor(top / TILE); ty * TILE < top + height; ty++) {
+        var img = document.createElement("img");
+        img.alt = "";
+        img.className = "map-tile";
+        img.src = template.replace("{z}", ZOOM).replace("{x}", tx).replace("{y}", ty);
+        img.style.left = (tx * TILE - left) + "px";
+        img.style.top = (ty * TILE - top) + "px";
+        map.appendChild(img);
+      }
+    }
+    var pin = document.createElement("span");
+    pin.className = "map-pin";
+    pin.setAttribute("data-map-pin", "");
+    map.appendChild(pin);
+    map.dataset.left = left;
+    map.dataset.top = top;
+  }
+  map.hidden = false;
+  map.addEventListener("click", function (event) {
+    var box = map.getBoundingClientRect();
+    var point = unproject(parseFloat(map.dataset.left) + event.clientX - box.left,
+      parseFloat(map.dataset.top) + event.clientY - box.top);
+    latInput.value = point[0].toFixed(6);
+    lonInput.value = point[1].toFixed(6);
+    render();
+  });
+  latInput.addEventListener("change", render);
+  lonInput.addEventListener("change", render);
+  render();
+}

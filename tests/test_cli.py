@@ -1,0 +1,68 @@
+"""The `porchlight` command: migrate, users create, demo."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import anyio
+from click.testing import CliRunner, Result
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from backend.accounts.models import Agency, User
+from backend.cli import main
+from backend.registry.models import Camera, Site
+
+
+@pytest.fixture
+def runner(database_url: str, tmp_path: Path, db: AsyncSession) -> CliRunner:
+    return CliRunner(env={"PORCHLIGHT_DATABASE_URL": database_url, "PORCHLIGHT_VAR_DIR": str(tmp_path)})
+
+
+async def invoke(runner: CliRunner, args: list[str]) -> Result:
+    """The command runs its own event loop, so it runs in a thread beside the test's."""
+    return await anyio.to_thread.run_sync(runner.invoke, main, args)
+
+
+async def test_migrate_is_idempotent(runner: CliRunner) -> None:
+    result = await invoke(runner, ["migrate"])
+    assert result.exit_code == 0, result.output
+    assert "Database is up to date." in result.output
+
+
+async def test_users_create_makes_an_agency_account(runner: CliRunner, db: AsyncSession) -> None:
+    args = ["users", "create", "--email", "Det@Example.org", "--name", "Det. Doe", "--role", "investigator"]
+    refused = await invoke(runner, [*args, "--password", "detective-lantern-9"])
+    assert refused.exit_code == 2
+    assert "must belong to an agency" in refused.output
+    created = await invoke(runner, [*args, "--agency", "Example PD", "--password", "detective-lantern-9"])
+    assert created.exit_code == 0, created.output
+    user = await db.scalar(select(User).where(User.email == "det@example.org"))
+    assert user is not None and sorted(user.role_names) == ["investigator"]
+    assert (await db.get(Agency, user.agency_id)).name == "Example PD"
+
+
+async def test_users_create_refuses_a_weak_password(runner: CliRunner) -> None:
+    result = await invoke(
+        runner,
+        ["users", "create", "--email", "a@example.org", "--name", "A", "--role", "admin", "--password", "qwerty123"],
+    )
+    assert result.exit_code == 2 and "common passwords" in result.output
+
+
+async def test_demo_seeds_milwaukee_once(runner: CliRunner, db: AsyncSession) -> None:
+    first = await invoke(runner, ["demo"])
+    assert first.exit_code == 0, first.output
+    sites = await db.scalar(select(func.count()).select_from(Site))
+    assert sites >= 300
+    assert await db.scalar(select(func.count()).select_from(Camera)) >= sites
+    lat_min, lat_max, lon_min, lon_max = (
+        await db.execute(
+            select(func.min(Site.latitude), func.max(Site.latitude), func.min(Site.longitude), func.max(Site.longitude))
+        )
+    ).one()
+    assert 42.9 < lat_min and lat_max < 43.2 and -88.1 < lon_min and lon_max < -87.8  # in Milwaukee
+    second = await invoke(runner, ["demo"])
+    assert "already present" in second.output
+    assert await db.scalar(select(func.count()).select_from(Site)) == sites
