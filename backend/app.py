@@ -8,6 +8,7 @@ import zoneinfo
 from typing import Any
 
 from advanced_alchemy.extensions.litestar import SQLAlchemyPlugin
+from jinja2 import StrictUndefined
 from litestar import Litestar, Request, Response, get
 from litestar.config.csrf import CSRFConfig
 from litestar.datastructures import CacheControlHeader, State
@@ -73,6 +74,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
     version = assets_version()
 
     def configure_templates(engine_: JinjaTemplateEngine) -> None:
+        # A misspelt or missing variable is an error, not an empty string on the page.
+        engine_.engine.undefined = StrictUndefined
         engine_.engine.globals.update(
             static_url=lambda path: f"/static/{version}/{path}",
             settings=settings,

@@ -65,7 +65,7 @@ class AccountPages(Controller):
     async def login_form(
         self, viewer: Viewer, next_: Annotated[str | None, QueryParameter(name="next")] = None
     ) -> Template:
-        return Template("accounts/login.html", context={"values": {"next": next_ or ""}, "errors": {}})
+        return Template("accounts/login.html", context={"values": {"next": next_ or ""}, "errors": {}, "locked": None})
 
     @post("/login")
     async def login(self, request: Request, db: Db, data: Form) -> Response[Any]:
@@ -74,7 +74,9 @@ class AccountPages(Controller):
             credentials = parse_form(LoginIn, data)
             user = await service.authenticate(db, credentials.email, credentials.password, client_ip(request))
         except InvalidInput as exc:
-            return Template("accounts/login.html", context={"values": values, "errors": exc.errors}, status_code=400)
+            return Template(
+                "accounts/login.html", context={"values": values, "errors": exc.errors, "locked": None}, status_code=400
+            )
         except TooManyAttempts as exc:
             return Template(
                 "accounts/login.html",

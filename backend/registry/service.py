@@ -13,7 +13,7 @@ from sqlalchemy.orm import selectinload
 
 from backend.db import utcnow
 from backend.errors import InvalidInput, NotFound
-from backend.registry.models import Camera, Site
+from backend.registry.models import Camera, Placement, Recorder, Site, SiteKind
 from backend.registry.schemas import CameraIn, CameraOut, SiteIn, SiteOut
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -30,8 +30,8 @@ def camera_out(camera: Camera) -> CameraOut:
         bearing_deg=camera.bearing_deg,
         field_of_view_deg=camera.field_of_view_deg,
         range_m=camera.range_m,
-        placement=camera.placement,
-        recorder=camera.recorder,
+        placement=Placement(camera.placement),
+        recorder=Recorder(camera.recorder),
         retention_days=camera.retention_days,
         note=camera.note,
         paused=camera.paused_at is not None,
@@ -48,7 +48,7 @@ def site_out(site: Site) -> SiteOut:
         address=site.address,
         latitude=site.latitude,
         longitude=site.longitude,
-        kind=site.kind,
+        kind=SiteKind(site.kind),
         contact_phone=site.contact_phone,
         contact_email=site.contact_email,
         contact_hours=site.contact_hours,

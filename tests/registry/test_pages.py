@@ -16,6 +16,7 @@ async def test_add_a_site_and_a_camera_with_forms_then_see_them_on_one_screen(cl
     assert "No sites yet" in empty.text
     site_page = await client.submit("/sites/new", {k: str(v) for k, v in SITE.items()})
     assert site_page.status_code == 200 and "Site saved." in site_page.text
+    assert "<dt>Kind</dt><dd>Business</dd>" in site_page.text
     site_url = site_page.url.path
     camera_page = await client.submit(
         f"{site_url}/cameras/new", {**{k: str(v) for k, v in CAMERA.items()}, "latitude": "", "longitude": ""}
@@ -23,6 +24,7 @@ async def test_add_a_site_and_a_camera_with_forms_then_see_them_on_one_screen(cl
     assert "Camera saved." in camera_page.text and "Back door" in camera_page.text
     overview = await client.get("/sites")
     assert SITE["name"] in overview.text and "Back door" in overview.text
+    assert '<span class="badge">business</span>' in overview.text and "outdoor" in overview.text
     assert "faces 270°" in overview.text and "keeps 14 days" in overview.text and "NVR / DVR" in overview.text
     assert "Paused" not in overview.text
 

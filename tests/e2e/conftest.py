@@ -1,0 +1,198 @@
+"""Browser tests: one Porchlight server and one Chromium for the e2e run, a fresh browser context per test.
+
+The server is the real app (`uvicorn backend.app:create_app_from_env`) on a free port, on its own migrated
+database: a SQLite file, or a new PostgreSQL database when PORCHLIGHT_TEST_DATABASE_URL is set.
+
+The server and the browser live for the `tests/e2e` package: Playwright's sync API marks an asyncio loop as
+running between its calls, so it must be stopped before the async tests elsewhere in the suite run.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import sync_playwright
+
+from backend.db import migrate
+from backend.settings import PROJECT_ROOT
+from tests.databases import create_database, drop_database
+from tests.e2e.helpers import Owner, new_owner, sign_up
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+PHONE: dict[str, Any] = {"viewport": {"width": 360, "height": 780}, "is_mobile": True, "has_touch": True}
+# Long enough for a slow CI machine, short enough that a missing element fails the test quickly.
+TIMEOUT_MS = 10_000
+SERVER_START_SECONDS = 30
+
+
+def _browser_missing(reason: str) -> None:
+    """In CI a missing browser is a broken build, not a reason to skip the browser tests."""
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason} (CI is set, so the browser tests must run)", pytrace=False)
+    pytest.skip(reason)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _wait_until_healthy(url: str, server: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + SERVER_START_SECONDS
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"the server exited with {server.returncode}:\n{log.read_text()}")
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"the server did not answer /health within {SERVER_START_SECONDS} s:\n{log.read_text()}")
+
+
+@pytest.fixture(scope="package")
+def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Base URL of a running Porchlight on a fresh, migrated database."""
+    var_dir = tmp_path_factory.mktemp("e2e-var")
+    database_url = create_database(var_dir, "e2e")
+    server: subprocess.Popen[bytes] | None = None
+    try:
+        migrate(database_url)
+        port = _free_port()
+        env = {
+            **os.environ,
+            "PORCHLIGHT_DATABASE_URL": database_url,
+            "PORCHLIGHT_VAR_DIR": str(var_dir),
+            "PORCHLIGHT_SHOW_DEMO_LOGINS": "0",
+            "PORCHLIGHT_SECRET_KEY": "e2e-secret-key-not-for-production",
+        }
+        log = var_dir / "server.log"
+        with log.open("wb") as log_file:
+            server = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "uvicorn",
+                    "--factory",
+                    "backend.app:create_app_from_env",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(port),
+                    "--log-level",
+                    "warning",
+                ],
+                cwd=PROJECT_ROOT,
+                env=env,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+            )
+        url = f"http://127.0.0.1:{port}"
+        _wait_until_healthy(url, server, log)
+        yield url
+    finally:
+        if server is not None:
+            server.terminate()
+            try:
+                server.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()
+        drop_database(database_url)
+
+
+@pytest.fixture(scope="package")
+def playwright(server_url: str) -> Iterator[Any]:
+    # Depends on the server so that the database is created (asyncio.run) before Playwright holds a loop,
+    # and dropped after Playwright has let go of it.
+    if not CHROMIUM.exists():
+        _browser_missing(f"{CHROMIUM} is not installed (apt-get install -y chromium)")
+    with sync_playwright() as driver:
+        yield driver
+
+
+@pytest.fixture(scope="package")
+def browser(playwright: Any) -> Iterator[Any]:
+    browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+    yield browser
+    browser.close()
+
+
+@pytest.fixture
+def new_context(browser: Any, server_url: str) -> Iterator[Any]:
+    """Makes browser contexts (phone-sized unless told otherwise); all are closed after the test."""
+    contexts: list[Any] = []
+
+    def make(**options: Any) -> Any:
+        context = browser.new_context(base_url=server_url, **{**PHONE, **options})
+        context.set_default_timeout(TIMEOUT_MS)
+        contexts.append(context)
+        return context
+
+    yield make
+    for context in contexts:
+        context.close()
+
+
+@pytest.fixture
+def page(new_context: Any) -> Iterator[Any]:
+    """A page in a fresh phone context; the test fails if a script throws or the CSP blocks anything."""
+    page = new_context().new_page()
+    problems: list[str] = []
+    page.on("pageerror", lambda error: problems.append(f"script error: {error}"))
+    page.on(
+        "console",
+        lambda message: (
+            problems.append(f"console: {message.text}") if "Content Security Policy" in message.text else None
+        ),
+    )
+    yield page
+    assert not problems, f"the page reported problems: {problems}"
+
+
+@pytest.fixture(scope="package")
+def owner(browser: Any, server_url: str) -> Owner:
+    """An owner account for tests that only read: signed up once, through the sign-up page."""
+    owner = new_owner("shared")
+    context = browser.new_context(base_url=server_url, **PHONE)
+    context.set_default_timeout(TIMEOUT_MS)
+    sign_up(context.new_page(), owner)
+    context.close()
+    return owner
+
+
+@pytest.fixture
+def persistent_context(playwright: Any, server_url: str, tmp_path: Path) -> Iterator[Any]:
+    """A browser with a profile on disk: the only kind Chromium considers installable (not incognito)."""
+    context = playwright.chromium.launch_persistent_context(
+        str(tmp_path / "profile"),
+        executable_path=str(CHROMIUM),
+        args=CHROMIUM_ARGS,
+        headless=True,
+        base_url=server_url,
+        **PHONE,
+    )
+    context.set_default_timeout(TIMEOUT_MS)
+    yield context
+    context.close()

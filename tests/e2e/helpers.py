@@ -1,0 +1,118 @@
+"""What a person does in the browser, written once: sign up, sign in, add a site or a camera."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from playwright.sync_api import Page, expect
+
+PASSWORD = "lantern-by-the-door-42"
+
+
+@dataclass(frozen=True)
+class Owner:
+    email: str
+    password: str
+    name: str
+
+
+def new_owner(label: str = "owner") -> Owner:
+    """Credentials nobody has used yet on this server."""
+    return Owner(email=f"{label}-{uuid.uuid4().hex[:10]}@example.org", password=PASSWORD, name="Dana Rivera")
+
+
+def sign_up(page: Page, owner: Owner) -> None:
+    """Create the account on the sign-up page; it arrives signed in at its (empty) camera overview."""
+    page.goto("/signup")
+    page.get_by_label("Email").fill(owner.email)
+    page.get_by_label("Your name").fill(owner.name)
+    page.get_by_label("Password").fill(owner.password)
+    page.get_by_role("button", name="Create account").click()
+    expect(page).to_have_url(re.compile(r"/sites\?welcome=1$"))
+    expect(page.get_by_role("heading", name="My cameras", level=1)).to_be_visible()
+
+
+def log_in(page: Page, owner: Owner) -> None:
+    page.goto("/login")
+    page.get_by_label("Email").fill(owner.email)
+    page.get_by_label("Password").fill(owner.password)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page).to_have_url(re.compile(r"/sites$"))
+    expect(page.get_by_role("heading", name="My cameras", level=1)).to_be_visible()
+
+
+def fill_site_form(
+    page: Page,
+    *,
+    name: str = "Corner bakery",
+    kind: str = "Business",
+    address: str = "2200 N Farwell Ave, Milwaukee, WI 53202",
+    latitude: str = "43.05870",
+    longitude: str = "-87.88410",
+    phone: str = "+1 414 555 0134",
+) -> None:
+    page.get_by_label("Name", exact=True).fill(name)
+    page.get_by_role("group", name="This is a").get_by_label(kind).check()
+    page.get_by_label("Street address").fill(address)
+    page.get_by_label("Latitude").fill(latitude)
+    page.get_by_label("Longitude").fill(longitude)
+    page.get_by_label("Phone").fill(phone)
+
+
+def add_site(page: Page, name: str = "Corner bakery", **fields: str) -> str:
+    """Add a site through the overview's "Add a site"; returns the site page's URL."""
+    page.goto("/sites")
+    page.get_by_role("link", name="Add a site").click()
+    fill_site_form(page, name=name, **fields)
+    page.get_by_role("button", name="Save site").click()
+    expect(page).to_have_url(re.compile(r"/sites/[^/]+$"))
+    expect(page.get_by_role("heading", name=name, level=1)).to_be_visible()
+    return page.url
+
+
+def add_camera(page: Page, name: str = "Back door", **fields: Any) -> None:
+    """On a site page: add a camera through "Add a camera" and come back to the site page."""
+    site_url = page.url
+    page.get_by_role("link", name="Add a camera").click()
+    page.get_by_label("Name", exact=True).fill(name)
+    page.get_by_label("Faces (degrees)").fill(str(fields.get("bearing", 180)))
+    page.get_by_label("Field of view (degrees)").fill(str(fields.get("field_of_view", 90)))
+    page.get_by_label("Sees up to (metres)").fill(str(fields.get("range", 25)))
+    page.get_by_label(fields.get("placement", "Outdoor"), exact=True).check()
+    page.get_by_label("Records to").select_option(label=fields.get("recorder", "NVR / DVR"))
+    page.get_by_label("Keeps video for (days)").fill(str(fields.get("retention", 14)))
+    page.get_by_role("button", name="Save camera").click()
+    expect(page).to_have_url(re.compile(re.escape(site_url.split("?")[0]) + r"(\?.*)?$"))
+    expect(camera_item(page, name)).to_be_visible()
+
+
+def camera_item(page: Page, name: str) -> Any:
+    """The list item of one camera (site page or overview), found by its name."""
+    return page.get_by_test_id("camera").filter(has=page.locator(".camera-name", has_text=re.compile(f"^{name}$")))
+
+
+def use_service_worker(page: Page, path: str = "/") -> None:
+    """Open a page and wait until the service worker is active and controls it (installed shell cached)."""
+    page.goto(path)
+    page.evaluate("navigator.serviceWorker.ready.then(() => true)")
+    if not page.evaluate("navigator.serviceWorker.controller !== null"):
+        page.reload()
+    page.wait_for_function("navigator.serviceWorker.controller !== null")
+
+
+CACHED_URLS_JS = """async () => {
+  const urls = [];
+  for (const name of await caches.keys()) {
+    const cache = await caches.open(name);
+    for (const request of await cache.keys()) urls.push(request.url);
+  }
+  return urls;
+}"""
+
+
+def cached_urls(page: Page) -> list[str]:
+    """Every request URL held in any of this origin's Cache Storage caches."""
+    return page.evaluate(CACHED_URLS_JS)
