@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.accounts import service as accounts
 from backend.accounts.models import Role, User, UserRole
+from backend.db import utcnow
 from backend.districts.models import District
 from backend.registry.models import Camera, Placement, Recorder, Site, SiteKind
 
@@ -103,8 +104,9 @@ async def seed(db: AsyncSession, *, seed_value: int = 414) -> int:
     users, roles, sites, cameras = [], [], [], []
     for hood_index, (hood, lat, lon, street) in enumerate(NEIGHBOURHOODS):
         for n in range(SITES_PER_NEIGHBOURHOOD):
-            if hood_index == 0 and n == 0:
-                owner_id = owner.id  # the demo owner's own business in the district
+            demo_owners_site = n == 0 and hood_index in (0, 4)  # a business in the district and a home
+            if demo_owners_site:
+                owner_id = owner.id
             else:
                 owner_id = uuid.uuid4()
                 users.append(
@@ -137,7 +139,9 @@ async def seed(db: AsyncSession, *, seed_value: int = 414) -> int:
                     "investigator_note": "",
                 }
             )
-            for name in rng.sample(CAMERA_NAMES, rng.randint(1, 3)):
+            for index, name in enumerate(
+                rng.sample(CAMERA_NAMES, rng.randint(2, 3) if demo_owners_site else rng.randint(1, 3))
+            ):
                 cam_lat, cam_lon = _offset(site_lat, site_lon, rng, 15)
                 outdoor = rng.random() < 0.85
                 cameras.append(
@@ -154,6 +158,8 @@ async def seed(db: AsyncSession, *, seed_value: int = 414) -> int:
                         "recorder": rng.choice(list(Recorder)).value,
                         "retention_days": rng.choice([3, 7, 14, 30, 60]),
                         "note": "",
+                        # One of the demo owner's cameras is paused, to show what that looks like.
+                        "paused_at": utcnow() if demo_owners_site and hood_index == 4 and index == 0 else None,
                     }
                 )
     if users:
