@@ -67,37 +67,18 @@ async def seed(db: AsyncSession, *, seed_value: int = 414) -> int:
     """Create the demo logins and a few hundred sites with cameras. Returns the number of sites made."""
     if await demo_present(db):
         return 0
-    logins = {login.role: login for login in DEMO_LOGINS}
-    owner = await accounts.create_user(
-        db,
-        email=logins["owner"].email,
-        password=logins["owner"].password,
-        display_name=logins["owner"].display_name,
-        roles=[Role.OWNER],
-    )
-    await accounts.create_user(
-        db,
-        email=logins["coordinator"].email,
-        password=logins["coordinator"].password,
-        display_name=logins["coordinator"].display_name,
-        roles=[Role.COORDINATOR],
-        district_name=DISTRICT,
-    )
-    await accounts.create_user(
-        db,
-        email=logins["investigator"].email,
-        password=logins["investigator"].password,
-        display_name=logins["investigator"].display_name,
-        roles=[Role.INVESTIGATOR],
-        agency_name=AGENCY,
-    )
-    await accounts.create_user(
-        db,
-        email=logins["admin"].email,
-        password=logins["admin"].password,
-        display_name=logins["admin"].display_name,
-        roles=[Role.ADMIN],
-    )
+    memberships = {"coordinator": {"district_name": DISTRICT}, "investigator": {"agency_name": AGENCY}}
+    for login in DEMO_LOGINS:
+        user = await accounts.create_user(
+            db,
+            email=login.email,
+            password=login.password,
+            display_name=login.display_name,
+            roles=[Role(login.role)],
+            **memberships.get(login.role, {}),
+        )
+        if login.role == Role.OWNER:
+            owner = user
     district_id = await db.scalar(select(District.id).where(District.name == DISTRICT))
 
     rng = random.Random(seed_value)
