@@ -28,7 +28,8 @@ from backend.settings import PROJECT_ROOT
 from tests.databases import create_database, drop_database
 from tests.e2e.helpers import Owner, new_owner, sign_up
 
-CHROMIUM = Path("/usr/bin/chromium")
+# Debian's chromium package; another machine can point PORCHLIGHT_E2E_CHROMIUM at its own Chromium.
+CHROMIUM = Path(os.environ.get("PORCHLIGHT_E2E_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -123,18 +124,23 @@ def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture(scope="package")
-def playwright(server_url: str) -> Iterator[Any]:
-    # Depends on the server so that the database is created (asyncio.run) before Playwright holds a loop,
-    # and dropped after Playwright has let go of it.
+def chromium() -> Path:
     if not CHROMIUM.exists():
-        _browser_missing(f"{CHROMIUM} is not installed (apt-get install -y chromium)")
+        _browser_missing(f"{CHROMIUM} is not installed (apt-get install -y chromium, or set PORCHLIGHT_E2E_CHROMIUM)")
+    return CHROMIUM
+
+
+@pytest.fixture(scope="package")
+def playwright(chromium: Path, server_url: str) -> Iterator[Any]:
+    # After the server: its database is created (asyncio.run) before Playwright holds a loop,
+    # and dropped after Playwright has let go of it.
     with sync_playwright() as driver:
         yield driver
 
 
 @pytest.fixture(scope="package")
-def browser(playwright: Any) -> Iterator[Any]:
-    browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+def browser(playwright: Any, chromium: Path) -> Iterator[Any]:
+    browser = playwright.chromium.launch(executable_path=str(chromium), args=CHROMIUM_ARGS, headless=True)
     yield browser
     browser.close()
 
@@ -183,11 +189,11 @@ def owner(browser: Any, server_url: str) -> Owner:
 
 
 @pytest.fixture
-def persistent_context(playwright: Any, server_url: str, tmp_path: Path) -> Iterator[Any]:
+def persistent_context(playwright: Any, chromium: Path, server_url: str, tmp_path: Path) -> Iterator[Any]:
     """A browser with a profile on disk: the only kind Chromium considers installable (not incognito)."""
     context = playwright.chromium.launch_persistent_context(
         str(tmp_path / "profile"),
-        executable_path=str(CHROMIUM),
+        executable_path=str(chromium),
         args=CHROMIUM_ARGS,
         headless=True,
         base_url=server_url,

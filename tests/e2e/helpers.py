@@ -63,14 +63,14 @@ def fill_site_form(
 
 
 def add_site(page: Page, name: str = "Corner bakery", **fields: str) -> str:
-    """Add a site through the overview's "Add a site"; returns the site page's URL."""
+    """Add a site through the overview's "Add a site"; returns the site page's URL (without the query)."""
     page.goto("/sites")
     page.get_by_role("link", name="Add a site").click()
     fill_site_form(page, name=name, **fields)
     page.get_by_role("button", name="Save site").click()
     expect(page).to_have_url(re.compile(r"/sites/[^/]+$"))
     expect(page.get_by_role("heading", name=name, level=1)).to_be_visible()
-    return page.url
+    return page.url.split("?")[0]
 
 
 def add_camera(page: Page, name: str = "Back door", **fields: Any) -> None:
@@ -89,15 +89,28 @@ def add_camera(page: Page, name: str = "Back door", **fields: Any) -> None:
     expect(camera_item(page, name)).to_be_visible()
 
 
-def camera_item(page: Page, name: str) -> Any:
-    """The list item of one camera (site page or overview), found by its name."""
-    return page.get_by_test_id("camera").filter(has=page.locator(".camera-name", has_text=re.compile(f"^{name}$")))
+def camera_item(page: Page, name: str, within: Any = None) -> Any:
+    """The list item of one camera (site page or overview) found by its name, optionally inside `within`."""
+    name_is = page.locator(".camera-name", has_text=re.compile(f"^{re.escape(name)}$"))
+    return (within or page).get_by_test_id("camera").filter(has=name_is)
+
+
+ACTIVATED_JS = """navigator.serviceWorker.ready.then(r => new Promise(resolve => {
+  const worker = r.active;
+  if (worker.state === "activated") return resolve(true);
+  worker.addEventListener("statechange", () => worker.state === "activated" && resolve(true));
+}))"""
+
+
+def wait_for_active_worker(page: Page) -> None:
+    """Wait until this page's service worker has finished installing (shell cached) and activating."""
+    page.evaluate(ACTIVATED_JS)
 
 
 def use_service_worker(page: Page, path: str = "/") -> None:
-    """Open a page and wait until the service worker is active and controls it (installed shell cached)."""
+    """Open a page and wait until the service worker is active and controls it."""
     page.goto(path)
-    page.evaluate("navigator.serviceWorker.ready.then(() => true)")
+    wait_for_active_worker(page)
     if not page.evaluate("navigator.serviceWorker.controller !== null"):
         page.reload()
     page.wait_for_function("navigator.serviceWorker.controller !== null")

@@ -22,7 +22,7 @@ def test_owner_registers_renames_pauses_and_resumes_a_camera(page: Page) -> None
     page.goto("/sites")
     site = page.get_by_test_id("site").filter(has=page.get_by_role("link", name="Corner bakery"))
     expect(site).to_have_count(1)
-    expect(camera_item(site, "Back door")).to_be_visible()
+    expect(camera_item(page, "Back door", within=site)).to_be_visible()
 
     page.goto(site_url)
     page.get_by_role("link", name="Edit Back door").click()
@@ -40,7 +40,7 @@ def test_owner_registers_renames_pauses_and_resumes_a_camera(page: Page) -> None
     expect(camera.get_by_role("button", name="Resume Side gate")).to_be_visible()
 
     page.goto("/sites")
-    on_overview = camera_item(page.get_by_test_id("site").filter(has_text="Corner bakery"), "Side gate")
+    on_overview = camera_item(page, "Side gate", within=site)
     expect(on_overview.get_by_text("Paused", exact=True)).to_be_visible()
 
     page.goto(site_url)
