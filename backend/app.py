@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import zoneinfo
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from advanced_alchemy.extensions.litestar import SQLAlchemyPlugin
@@ -24,6 +26,9 @@ from backend.accounts.api import AuthController, MeController
 from backend.accounts.pages import AccountPages
 from backend.db import alchemy_config, make_engine
 from backend.errors import ServiceError
+from backend.notifications.api import NotificationController, PushController
+from backend.notifications.delivery import allowed_push_hosts, check_push_settings, running_worker, vapid_keys
+from backend.notifications.pages import NotificationPages
 from backend.pwa import PwaRoutes
 from backend.registry.api import CameraController, SiteController
 from backend.registry.models import RECORDER_LABELS
@@ -70,8 +75,17 @@ def _local_time(value: dt.datetime | None, time_zone: str = "America/Chicago") -
 
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or Settings.from_env()
+    check_push_settings(settings)
     engine = make_engine(settings)
     version = assets_version()
+
+    @asynccontextmanager
+    async def push_delivery(app: Litestar) -> AsyncIterator[None]:
+        if not settings.push_worker_in_process:
+            yield
+            return
+        async with running_worker(settings, engine):
+            yield
 
     def configure_templates(engine_: JinjaTemplateEngine) -> None:
         # A misspelt or missing variable is an error, not an empty string on the page.
@@ -97,8 +111,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
             MeController,
             SiteController,
             CameraController,
+            PushController,
+            NotificationController,
             AccountPages,
             RegistryPages,
+            NotificationPages,
         ],
         plugins=[SQLAlchemyPlugin(config=alchemy_config(settings, engine))],
         csrf_config=CSRFConfig(
@@ -106,6 +123,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             cookie_secure=settings.secure_cookies,
             cookie_httponly=True,
             cookie_samesite="lax",
+            # The service worker renews a subscription without a page (no token); the old auth secret proves it.
+            exclude=["/api/v1/push/subscription-change"],
         ),
         before_send=[security_headers(settings)],
         template_config=TemplateConfig(
@@ -123,7 +142,15 @@ def create_app(settings: Settings | None = None) -> Litestar:
             # JSON only: the interactive viewers load scripts from CDNs, which the CSP forbids.
             render_plugins=[JsonRenderPlugin(path=["/", "/openapi.json"])],
         ),
-        state=State({"settings": settings, "assets_version": version}),
+        state=State(
+            {
+                "settings": settings,
+                "assets_version": version,
+                "vapid_public_key": vapid_keys(settings).public_key,
+                "push_hosts": allowed_push_hosts(settings),
+            }
+        ),
+        lifespan=[push_delivery],
         on_shutdown=[engine.dispose],
     )
 

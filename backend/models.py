@@ -3,6 +3,21 @@
 from backend.accounts.models import Agency, LoginAttempt, User, UserRole, UserSession
 from backend.db import Base
 from backend.districts.models import District
+from backend.notifications.models import Notification
 from backend.registry.models import Camera, Site
+from push.models import PushDelivery, PushSubscription
 
-__all__ = ["Agency", "Base", "Camera", "District", "LoginAttempt", "Site", "User", "UserRole", "UserSession"]
+__all__ = [
+    "Agency",
+    "Base",
+    "Camera",
+    "District",
+    "LoginAttempt",
+    "Notification",
+    "PushDelivery",
+    "PushSubscription",
+    "Site",
+    "User",
+    "UserRole",
+    "UserSession",
+]

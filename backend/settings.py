@@ -50,6 +50,14 @@ class Settings:
     map_tile_url: str = ""
     workers: int = 1
     show_demo_logins: bool = True
+    # Web Push: the VAPID private key (PEM; generated into var/ when empty), the contact push services see,
+    # push-service hosts allowed beyond the browsers' own (tests add 127.0.0.1), a CA file to trust for them.
+    vapid_private_key: str = ""
+    vapid_subject: str = "mailto:push@porchlight.example.org"
+    push_extra_hosts: tuple[str, ...] = ()
+    push_ca_file: str = ""
+    # Deliver push messages from inside the app process (one-process installs); off when `porchlight worker` runs.
+    push_worker_in_process: bool = True
 
     @property
     def is_sqlite(self) -> bool:
@@ -71,4 +79,9 @@ class Settings:
             map_tile_url=_env("MAP_TILE_URL", ""),
             workers=int(_env("WORKERS", "1")),
             show_demo_logins=_env_bool("SHOW_DEMO_LOGINS", environment != "production"),
+            vapid_private_key=_env("VAPID_PRIVATE_KEY", ""),
+            vapid_subject=_env("VAPID_SUBJECT", "mailto:push@porchlight.example.org"),
+            push_extra_hosts=tuple(h.strip() for h in _env("PUSH_EXTRA_HOSTS", "").split(",") if h.strip()),
+            push_ca_file=_env("PUSH_CA_FILE", ""),
+            push_worker_in_process=_env_bool("PUSH_WORKER_IN_PROCESS", True),
         )

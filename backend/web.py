@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from backend.accounts import service as accounts
 from backend.accounts.models import Role, User
 from backend.errors import Forbidden, InvalidInput, NotAuthenticated, ServiceError, TooManyAttempts
+from backend.notifications import service as notifications
 from backend.settings import PROJECT_ROOT, Settings
 from backend.validation import field_of, humanize
 
@@ -54,8 +55,9 @@ async def provide_viewer(request: Request, db: Db) -> User | None:
     """The signed-in user of this request, or None."""
     if "viewer" not in request.state:
         token = request.cookies.get(SESSION_COOKIE)
-        user = await accounts.user_for_session(db, token, days=settings_of(request).session_days) if token else None
-        request.state.viewer = user
+        found = await accounts.user_for_session(db, token, days=settings_of(request).session_days) if token else None
+        request.state.viewer, request.state.session_id = found if found else (None, None)
+        request.state.unread = await notifications.unread_count(db, found[0].id) if found else 0
     return request.state.viewer
 
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from litestar import Litestar
-from litestar.testing import AsyncTestClient
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -39,6 +39,8 @@ def make_settings(database_url: str, var_dir: Path, **overrides: object) -> Sett
         "secret_key": "test-secret-key-not-for-production",
         "var_dir": var_dir,
         "show_demo_logins": False,
+        # Tests run the push worker themselves, step by step.
+        "push_worker_in_process": False,
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]
@@ -62,12 +64,20 @@ async def db(settings: Settings) -> AsyncIterator[AsyncSession]:
 
 
 @pytest.fixture
-def app(settings: Settings, db: AsyncSession) -> Litestar:
-    return create_app(settings)
+async def app(settings: Settings, db: AsyncSession) -> AsyncIterator[Litestar]:
+    """The app, started (lifespan) in the test's own event loop, like the one engine it shares with `db`."""
+    application = create_app(settings)
+    async with application.lifespan():
+        yield application
 
 
-class Client(AsyncTestClient):
-    """A browser-like client: it carries the CSRF token on unsafe requests, as the PWA's pages and fetches do."""
+class Client(httpx.AsyncClient):
+    """A browser-like client calling the app in-process; it carries the CSRF token on unsafe requests,
+    as the PWA's pages and fetches do."""
+
+    def __init__(self, app: Litestar, base_url: str = "http://testserver.local") -> None:
+        super().__init__(transport=httpx.ASGITransport(app=app), base_url=base_url, follow_redirects=True)
+        self.app = app
 
     async def csrf_token(self) -> str:
         if "csrftoken" not in self.cookies:
@@ -85,12 +95,12 @@ class Client(AsyncTestClient):
 
 @pytest.fixture
 async def client(app: Litestar) -> AsyncIterator[Client]:
-    async with Client(app=app, base_url="http://testserver.local") as test_client:
+    async with Client(app) as test_client:
         yield test_client
 
 
 @pytest.fixture
 async def other_client(app: Litestar) -> AsyncIterator[Client]:
     """A second browser, for a second user."""
-    async with Client(app=app, base_url="http://testserver.local") as test_client:
+    async with Client(app) as test_client:
         yield test_client

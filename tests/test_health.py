@@ -38,7 +38,7 @@ async def test_health_is_503_when_the_database_is_unreachable(settings, db) -> N
     from backend.app import create_app
 
     app = create_app(replace(settings, database_url="postgresql+asyncpg://nobody@127.0.0.1:9/nothing"))
-    async with Client(app=app) as client:
+    async with app.lifespan(), Client(app) as client:
         response = await client.get("/health")
     assert response.status_code == 503
     assert response.json() == {"status": "unavailable", "database": "unreachable"}

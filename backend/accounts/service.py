@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import secrets
+import uuid
 import zoneinfo
 from collections.abc import Iterable
 from typing import Any
@@ -201,8 +202,8 @@ async def start_session(db: AsyncSession, user: User, *, days: int, user_agent: 
     return token
 
 
-async def user_for_session(db: AsyncSession, token: str, *, days: int) -> User | None:
-    """The signed-in user behind a session token, sliding the session's expiry forward."""
+async def user_for_session(db: AsyncSession, token: str, *, days: int) -> tuple[User, uuid.UUID] | None:
+    """The signed-in user behind a session token, and the session's id; slides the session's expiry forward."""
     now = utcnow()
     row = (
         await db.execute(
@@ -218,7 +219,7 @@ async def user_for_session(db: AsyncSession, token: str, *, days: int) -> User |
         session.last_seen_at = now
         session.expires_at = now + dt.timedelta(days=days)
         await db.commit()
-    return user
+    return user, session.id
 
 
 async def end_session(db: AsyncSession, token: str) -> None:

@@ -145,3 +145,62 @@ function setUpMap(map) {
   lonInput.addEventListener("change", render);
   render();
 }
+
+// Notification settings: subscribe this browser to Web Push, only when the person taps the button.
+(function () {
+  var panel = document.querySelector("[data-push-panel]");
+  if (!panel) return;
+  var button = panel.querySelector("[data-push-enable]");
+  var status = panel.querySelector("[data-push-status]");
+  var iosHint = panel.querySelector("[data-push-ios]");
+  var csrf = document.querySelector('meta[name="csrf-token"]').content;
+  var ios = /iphone|ipad|ipod/i.test(navigator.userAgent) ||
+    (navigator.platform === "MacIntel" && navigator.maxTouchPoints > 1);
+  var standalone = window.navigator.standalone === true || window.matchMedia("(display-mode: standalone)").matches;
+
+  if (!("serviceWorker" in navigator && "PushManager" in window && "Notification" in window)) {
+    if (ios && !standalone) { iosHint.hidden = false; status.textContent = "Notifications need Porchlight on your Home Screen."; }
+    else status.textContent = "This browser cannot receive notifications. Your notification list still shows everything.";
+    return;
+  }
+  if (Notification.permission === "denied") {
+    status.textContent = "Notifications are blocked for Porchlight in this browser's site settings. Allow them there, then reload.";
+    return;
+  }
+  button.hidden = false;
+
+  function keyBytes(base64url) {
+    var text = atob(base64url.replace(/-/g, "+").replace(/_/g, "/") + "===".slice((base64url.length + 3) % 4));
+    var bytes = new Uint8Array(text.length);
+    for (var i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i);
+    return bytes;
+  }
+
+  button.addEventListener("click", function () {
+    button.disabled = true;
+    status.textContent = "Asking your browser for permission…";
+    Notification.requestPermission().then(function (permission) {
+      if (permission !== "granted") throw new Error("Permission was not given, so this device will not get notifications.");
+      status.textContent = "Subscribing this device…";
+      return Promise.all([navigator.serviceWorker.ready, fetch("/api/v1/push/key").then(function (r) { return r.json(); })]);
+    }).then(function (ready) {
+      return ready[0].pushManager.getSubscription().then(function (existing) {
+        return existing || ready[0].pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: keyBytes(ready[1].public_key) });
+      }).catch(function () {
+        throw new Error("The browser's push service could not be reached. Check the connection and try again.");
+      });
+    }).then(function (subscription) {
+      return fetch("/api/v1/push/subscriptions", {
+        method: "POST",
+        headers: { "Content-Type": "application/json", "x-csrftoken": csrf },
+        body: JSON.stringify(subscription.toJSON()),
+      });
+    }).then(function (response) {
+      if (!response.ok) throw new Error("Porchlight could not save this device (" + response.status + "). Try again.");
+      window.location.reload();
+    }).catch(function (error) {
+      status.textContent = error.message;
+      button.disabled = false;
+    });
+  });
+})();

@@ -39,7 +39,7 @@ async def test_session_cookie_is_secure_when_served_over_https(settings, db: Asy
     from backend.app import create_app
 
     app = create_app(replace(settings, secure_cookies=True))
-    async with Client(app=app, base_url="https://testserver.local") as client:
+    async with app.lifespan(), Client(app, base_url="https://testserver.local") as client:
         response = await client.send_json(
             "POST", "/api/v1/auth/signup", {"email": "s@example.com", "password": PASSWORD, "display_name": "S"}
         )

@@ -1,0 +1,51 @@
+"""Running push delivery: VAPID keys from settings, the sender, and the worker inside a process."""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+
+from backend.settings import Settings
+from push.sender import PushSender
+from push.subscription import DEFAULT_PUSH_HOSTS
+from push.vapid import VapidKeys, VapidSigner, subject_problem
+from push.worker import DeliveryWorker
+
+
+def vapid_keys(settings: Settings) -> VapidKeys:
+    return VapidKeys.load_or_create(settings.var_dir / "vapid_private_key.pem", settings.vapid_private_key)
+
+
+def check_push_settings(settings: Settings) -> None:
+    """Refuse to start in production with a VAPID subject push services would reject."""
+    if settings.environment == "production" and (problem := subject_problem(settings.vapid_subject)):
+        raise RuntimeError(f"PORCHLIGHT_VAPID_SUBJECT: {problem}")
+
+
+def allowed_push_hosts(settings: Settings) -> tuple[str, ...]:
+    return DEFAULT_PUSH_HOSTS + settings.push_extra_hosts
+
+
+def _ssl_context(settings: Settings) -> ssl.SSLContext | None:
+    return ssl.create_default_context(cafile=settings.push_ca_file) if settings.push_ca_file else None
+
+
+@asynccontextmanager
+async def running_worker(
+    settings: Settings, engine: AsyncEngine, **worker_options: object
+) -> AsyncIterator[DeliveryWorker]:
+    """A delivery worker running in the background until the block ends."""
+    signer = VapidSigner(vapid_keys(settings), settings.vapid_subject)
+    async with PushSender(signer, ssl_context=_ssl_context(settings)) as sender:
+        worker = DeliveryWorker(async_sessionmaker(engine, expire_on_commit=False), sender, **worker_options)
+        stop = asyncio.Event()
+        task = asyncio.create_task(worker.run(stop), name="push-delivery")
+        try:
+            yield worker
+        finally:
+            stop.set()
+            await task

@@ -1,0 +1,88 @@
+"""Pages: notification settings (this device, my devices, kinds) and the in-app notification list."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from litestar import Controller, Request, get, post
+from litestar.params import FromPath, FromQuery, URLEncodedBody
+from litestar.response import Redirect, Template
+
+from backend.errors import InvalidInput
+from backend.notifications import service
+from backend.web import Db, SignedIn, provide_user
+
+Form = URLEncodedBody[dict[str, Any]]
+SETTINGS = "/settings/notifications"
+
+
+def _settings_page(devices: list, errors: dict[str, str] | None = None, notice: str = "") -> Template:
+    return Template(
+        "notifications/settings.html",
+        context={
+            "devices": devices,
+            "kinds": [(kind, service.KIND_RULES[kind].label) for kind in service.SWITCHABLE_KINDS],
+            "errors": errors or {},
+            "notice": notice,
+        },
+        status_code=400 if errors else 200,
+    )
+
+
+NOTICES = {
+    "renamed": "Device renamed.",
+    "kinds": "Saved: this device gets the kinds ticked.",
+    "test": "Test notification sent. It should arrive within a few seconds.",
+    "removed": "Device removed: it gets no more notifications.",
+}
+
+
+class NotificationPages(Controller):
+    include_in_schema = False
+    dependencies = {"user": provide_user}
+
+    @get(SETTINGS)
+    async def settings(self, request: Request, db: Db, user: SignedIn, done: FromQuery[str] = "") -> Template:
+        devices = await service.list_subscriptions(db, user.id, request.state.session_id)
+        return _settings_page(devices, notice=NOTICES.get(done, ""))
+
+    @post(SETTINGS + "/{subscription_id:uuid}/rename")
+    async def rename(
+        self, request: Request, db: Db, user: SignedIn, subscription_id: FromPath[uuid.UUID], data: Form
+    ) -> Any:
+        try:
+            await service.update_subscription(db, user.id, subscription_id, name=str(data.get("name", "")))
+        except InvalidInput as exc:
+            devices = await service.list_subscriptions(db, user.id, request.state.session_id)
+            return _settings_page(devices, {f"name-{subscription_id}": exc.errors["name"]})
+        return Redirect(f"{SETTINGS}?done=renamed")
+
+    @post(SETTINGS + "/{subscription_id:uuid}/kinds")
+    async def kinds(self, db: Db, user: SignedIn, subscription_id: FromPath[uuid.UUID], data: Form) -> Redirect:
+        wanted = {key.removeprefix("kind-") for key in data if key.startswith("kind-")}
+        muted = [kind for kind in service.SWITCHABLE_KINDS if kind.value not in wanted]
+        await service.update_subscription(db, user.id, subscription_id, muted_kinds=muted)
+        return Redirect(f"{SETTINGS}?done=kinds")
+
+    @post(SETTINGS + "/{subscription_id:uuid}/test")
+    async def test(self, db: Db, user: SignedIn, subscription_id: FromPath[uuid.UUID]) -> Redirect:
+        await service.send_test(db, user.id, subscription_id)
+        return Redirect(f"{SETTINGS}?done=test")
+
+    @post(SETTINGS + "/{subscription_id:uuid}/remove")
+    async def remove(self, db: Db, user: SignedIn, subscription_id: FromPath[uuid.UUID]) -> Redirect:
+        await service.delete_subscription(db, user.id, subscription_id)
+        return Redirect(f"{SETTINGS}?done=removed")
+
+    @get("/notifications")
+    async def notifications(self, db: Db, user: SignedIn) -> Template:
+        return Template(
+            "notifications/list.html",
+            context={"notifications": await service.list_notifications(db, user.id), "time_zone": user.time_zone},
+        )
+
+    @post("/notifications/read-all")
+    async def read_all(self, db: Db, user: SignedIn) -> Redirect:
+        await service.mark_read(db, user.id)
+        return Redirect("/notifications")

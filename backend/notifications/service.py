@@ -1,0 +1,275 @@
+"""Notifications: every one is an in-app item; pushes to the person's devices go out through the outbox."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from backend.db import utcnow
+from backend.errors import Conflict, InvalidInput, NotFound
+from backend.notifications.models import Kind, Notification
+from backend.notifications.schemas import NotificationList, NotificationOut, SubscriptionIn, SubscriptionOut
+from push import outbox
+from push.models import PushSubscription
+from push.payload import declarative_payload
+from push.subscription import auth_problem, endpoint_problem, p256dh_problem
+
+
+@dataclass(frozen=True)
+class KindRule:
+    label: str
+    ttl_seconds: int  # how long a push service may hold the message for a phone that is off
+    urgency: str  # RFC 8030: "high" wakes a sleeping phone at once
+
+
+KIND_RULES = {
+    Kind.FOOTAGE_REQUEST: KindRule("Footage requests", 48 * 3600, "high"),
+    Kind.REQUEST_REMINDER: KindRule("Request reminders", 24 * 3600, "normal"),
+    Kind.SHARE_NOW: KindRule("Share-now updates", 3600, "high"),
+    Kind.DEVICE_STATUS: KindRule("Edge-device status", 3600, "normal"),
+    Kind.DISTRICT_ANNOUNCEMENT: KindRule("District announcements", 72 * 3600, "low"),
+    Kind.TEST: KindRule("Test notifications", 600, "normal"),
+}
+# Kinds a person can switch off per device (a test notification is always wanted: it was asked for).
+SWITCHABLE_KINDS = [k for k in Kind if k is not Kind.TEST]
+LIST_LIMIT = 50
+
+
+async def unread_count(db: AsyncSession, user_id: uuid.UUID) -> int:
+    return await db.scalar(
+        select(func.count())
+        .select_from(Notification)
+        .where(Notification.user_id == user_id, Notification.read_at.is_(None))
+    )
+
+
+async def notify(
+    db: AsyncSession,
+    user_id: uuid.UUID,
+    kind: Kind,
+    *,
+    title: str,
+    body: str,
+    navigate: str,
+    tag: str,
+    topic: str | None = None,
+    devices: Iterable[PushSubscription] | None = None,
+) -> Notification:
+    """Record the notification and queue a push to each of the person's devices that wants this kind
+    (or only to `devices`). Nothing is committed here: the rows join the transaction of the event.
+    """
+    item = Notification(user_id=user_id, kind=kind, title=title, body=body, navigate=navigate, tag=tag)
+    db.add(item)
+    if devices is None:
+        devices = await db.scalars(select(PushSubscription).where(PushSubscription.user_id == user_id))
+    subscriptions = [s for s in devices if kind not in s.muted_kinds]
+    if subscriptions:
+        rule = KIND_RULES[kind]
+        badge = await unread_count(db, user_id) + 1
+        payload = declarative_payload(title=title, body=body, navigate=navigate, tag=tag, app_badge=badge)
+        outbox.enqueue(db, subscriptions, payload, ttl_seconds=rule.ttl_seconds, urgency=rule.urgency, topic=topic)
+    return item
+
+
+async def list_notifications(db: AsyncSession, user_id: uuid.UUID) -> NotificationList:
+    items = await db.scalars(
+        select(Notification)
+        .where(Notification.user_id == user_id)
+        .order_by(Notification.created_at.desc(), Notification.id)
+        .limit(LIST_LIMIT)
+    )
+    return NotificationList(
+        unread=await unread_count(db, user_id),
+        items=[
+            NotificationOut(
+                id=n.id,
+                kind=Kind(n.kind),
+                title=n.title,
+                body=n.body,
+                navigate=n.navigate,
+                created_at=n.created_at,
+                read=n.read_at is not None,
+            )  # fmt: skip
+            for n in items
+        ],
+    )
+
+
+async def mark_read(db: AsyncSession, user_id: uuid.UUID, notification_id: uuid.UUID | None = None) -> None:
+    """Mark one notification (or, without an id, all of them) as read."""
+    query = update(Notification).where(Notification.user_id == user_id, Notification.read_at.is_(None))
+    if notification_id is not None:
+        if (
+            await db.scalar(
+                select(Notification.id).where(Notification.id == notification_id, Notification.user_id == user_id)
+            )
+            is None
+        ):
+            raise NotFound("No such notification among yours")
+        query = query.where(Notification.id == notification_id)
+    await db.execute(query.values(read_at=utcnow()).execution_options(synchronize_session=False))
+    await db.commit()
+
+
+# --- devices (push subscriptions) -------------------------------------------------------------------------
+
+_BROWSERS = [
+    ("Edg/", "Edge"),
+    ("SamsungBrowser", "Samsung Internet"),
+    ("Firefox/", "Firefox"),
+    ("Chrome/", "Chrome"),
+    ("Safari/", "Safari"),
+]
+_SYSTEMS = [
+    ("Android", "Android"),
+    ("iPhone", "iPhone"),
+    ("iPad", "iPad"),
+    ("Windows", "Windows"),
+    ("Mac OS X", "Mac"),
+    ("CrOS", "ChromeOS"),
+    ("Linux", "Linux"),
+]
+
+
+def device_name(user_agent: str) -> str:
+    """A name a person recognises, e.g. "Chrome on Android", from the browser's user agent."""
+    browser = next((name for marker, name in _BROWSERS if marker in user_agent), "Browser")
+    system = next((name for marker, name in _SYSTEMS if marker in user_agent), "")
+    return f"{browser} on {system}" if system else browser
+
+
+def _subscription_out(s: PushSubscription, session_id: uuid.UUID | None) -> SubscriptionOut:
+    return SubscriptionOut(
+        id=s.id,
+        name=s.name,
+        muted_kinds=[Kind(k) for k in s.muted_kinds],
+        created_at=s.created_at,
+        last_delivered_at=s.last_delivered_at,
+        this_browser=session_id is not None and s.session_id == session_id,
+    )
+
+
+def _check(data: SubscriptionIn, allowed_hosts: Iterable[str]) -> None:
+    errors = {}
+    if problem := endpoint_problem(data.endpoint, allowed_hosts):
+        errors["endpoint"] = f"Endpoint {problem}"
+    if problem := p256dh_problem(data.keys.p256dh):
+        errors["keys.p256dh"] = f"keys.p256dh {problem}"
+    if problem := auth_problem(data.keys.auth):
+        errors["keys.auth"] = f"keys.auth {problem}"
+    if errors:
+        raise InvalidInput(errors)
+
+
+def _expiration(data: SubscriptionIn) -> dt.datetime | None:
+    if data.expirationTime is None:
+        return None
+    return dt.datetime.fromtimestamp(data.expirationTime / 1000, tz=dt.UTC)
+
+
+async def save_subscription(
+    db: AsyncSession,
+    user_id: uuid.UUID,
+    session_id: uuid.UUID | None,
+    data: SubscriptionIn,
+    *,
+    user_agent: str,
+    allowed_hosts: Iterable[str],
+) -> SubscriptionOut:
+    """One subscription per browser: subscribing again (even as another person) replaces the old record."""
+    _check(data, allowed_hosts)
+    existing = await db.scalar(select(PushSubscription).where(PushSubscription.endpoint == data.endpoint))
+    if existing is not None and existing.user_id != user_id:
+        await db.delete(existing)  # the browser changed hands: the previous person must not get pushes here
+        await db.flush()
+        existing = None
+    if existing is None:
+        existing = PushSubscription(
+            user_id=user_id, endpoint=data.endpoint, name=device_name(user_agent), muted_kinds=[]
+        )
+        db.add(existing)
+    existing.session_id = session_id
+    existing.p256dh = data.keys.p256dh
+    existing.auth = data.keys.auth
+    existing.expiration_time = _expiration(data)
+    try:
+        await db.commit()
+    except IntegrityError as exc:  # the same browser subscribed twice at once
+        await db.rollback()
+        raise Conflict("This browser was just subscribed; reload the page") from exc
+    return _subscription_out(existing, session_id)
+
+
+async def replace_subscription(
+    db: AsyncSession, old_endpoint: str, old_auth: str, data: SubscriptionIn, *, allowed_hosts: Iterable[str]
+) -> None:
+    """The browser renewed its subscription (pushsubscriptionchange): keep the record, swap the keys."""
+    _check(data, allowed_hosts)
+    existing = await db.scalar(
+        select(PushSubscription).where(PushSubscription.endpoint == old_endpoint, PushSubscription.auth == old_auth)
+    )
+    if existing is None:
+        raise NotFound("No such subscription")
+    existing.endpoint = data.endpoint
+    existing.p256dh = data.keys.p256dh
+    existing.auth = data.keys.auth
+    existing.expiration_time = _expiration(data)
+    await db.commit()
+
+
+async def list_subscriptions(
+    db: AsyncSession, user_id: uuid.UUID, session_id: uuid.UUID | None
+) -> list[SubscriptionOut]:
+    rows = await db.scalars(
+        select(PushSubscription).where(PushSubscription.user_id == user_id).order_by(PushSubscription.created_at)
+    )
+    return [_subscription_out(s, session_id) for s in rows]
+
+
+async def _own_subscription(db: AsyncSession, user_id: uuid.UUID, subscription_id: uuid.UUID) -> PushSubscription:
+    found = await db.scalar(
+        select(PushSubscription).where(PushSubscription.id == subscription_id, PushSubscription.user_id == user_id)
+    )
+    if found is None:
+        raise NotFound("No such device among yours")
+    return found
+
+
+async def update_subscription(
+    db: AsyncSession,
+    user_id: uuid.UUID,
+    subscription_id: uuid.UUID,
+    *,
+    name: str | None = None,
+    muted_kinds: Iterable[Kind] | None = None,
+) -> SubscriptionOut:
+    found = await _own_subscription(db, user_id, subscription_id)
+    if name is not None:
+        if not name.strip():
+            raise InvalidInput({"name": "Name must not be blank"})
+        found.name = name.strip()[:100]
+    if muted_kinds is not None:
+        found.muted_kinds = sorted({Kind(k).value for k in muted_kinds if Kind(k) is not Kind.TEST})
+    await db.commit()
+    return _subscription_out(found, None)
+
+
+async def delete_subscription(db: AsyncSession, user_id: uuid.UUID, subscription_id: uuid.UUID) -> None:
+    await db.delete(await _own_subscription(db, user_id, subscription_id))
+    await db.commit()
+
+
+async def send_test(db: AsyncSession, user_id: uuid.UUID, subscription_id: uuid.UUID) -> None:
+    """A test push to one device (and an in-app item, like every notification)."""
+    device = await _own_subscription(db, user_id, subscription_id)
+    await notify(
+        db, user_id, Kind.TEST, title="Porchlight test", body=f"Notifications work on {device.name}.",
+        navigate="/notifications", tag=f"test-{uuid.uuid4().hex[:8]}", devices=[device],
+    )  # fmt: skip
+    await db.commit()
