@@ -125,3 +125,31 @@ def create_user(
     except InvalidInput as exc:
         raise click.UsageError("; ".join(exc.errors.values())) from exc
     click.echo(f"Created {email} ({', '.join(roles)}).")
+
+
+@main.command()
+def worker() -> None:
+    """Deliver push notifications until stopped (run several on PostgreSQL: they share the work).
+
+    Set PORCHLIGHT_PUSH_WORKER_IN_PROCESS=0 on the app processes when dedicated workers run.
+    """
+    import signal
+
+    from backend.notifications.delivery import running_worker
+
+    settings = Settings.from_env()
+
+    async def run() -> None:
+        engine = make_engine(settings)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        try:
+            async with running_worker(settings, engine):
+                click.echo("Push worker running; Ctrl+C stops it.")
+                await stop.wait()
+        finally:
+            await engine.dispose()
+
+    asyncio.run(run())

@@ -48,7 +48,7 @@ def field_of(message: str, default: str) -> str:
     """The field a msgspec message is about ('... unknown field `x`', '... - at `$.x`'), else the default."""
     if match := _FIELD_IN_MESSAGE.search(message):
         return match.group(1) or match.group(2)
-    return default
+    return default.split("[", 1)[0]  # "muted_kinds[0]" names the field "muted_kinds"
 
 
 def field_label(name: str) -> str:

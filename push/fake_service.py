@@ -28,6 +28,7 @@ import logging
 import re
 import secrets
 import shutil
+import signal
 import ssl
 import tempfile
 import threading
@@ -154,7 +155,7 @@ class FakePushService:
         self._certificate: LoopbackCertificate | None = None
         self._port: int | None = None
         self._stopping: asyncio.Event | None = None
-        # Server-side connections, aborted at stop: a TLS close waits for the client's close_notify otherwise.
+        # Server-side connections, aborted at stop: a TLS close would wait for the client's close_notify.
         self._transports: weakref.WeakSet[asyncio.BaseTransport] = weakref.WeakSet()
 
     # ----------------------------------------------------------------------------------------------
@@ -241,12 +242,14 @@ class FakePushService:
         """Stop serving; hung requests are released. Recorded messages stay readable."""
         if self._stopping is not None:
             self._stopping.set()
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+        # Abort before the graceful cleanup: a closed TLS transport ignores abort() (CPython sslproto).
         for transport in list(self._transports):
             transport.abort()
         self._transports.clear()
+        await asyncio.sleep(0)  # abort() closes the socket on the next loop iteration
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
         self._remove_temporary_dir()
 
     async def __aenter__(self) -> FakePushService:
@@ -534,7 +537,10 @@ class FakePushService:
         if topic is not None and not _TOPIC.fullmatch(topic):
             raise PushRejected(400, "Topic must be 1 to 32 characters of the base64url alphabet")
 
-        body = await request.read()
+        try:
+            body = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            raise PushRejected(413, f"body is over 1 MiB; push services accept at most {MAX_BODY_BYTES}") from None
         if len(body) > MAX_BODY_BYTES:
             raise PushRejected(413, f"body is {len(body)} bytes; push services accept at most {MAX_BODY_BYTES}")
         encoding = headers.get("Content-Encoding")
@@ -768,7 +774,10 @@ async def _serve_forever(host: str, port: int, cert_dir: Path | None) -> None:
         print(f"New subscription:  {curl} -X POST {service.origin}/subscriptions", flush=True)
         print(f"Its messages:      {curl} {service.origin}/subscriptions/ID/messages", flush=True)
         print(f"Counts:            {curl} {service.origin}/stats", flush=True)
-        await asyncio.Event().wait()
+        stop = asyncio.Event()
+        for signal_number in (signal.SIGINT, signal.SIGTERM):
+            asyncio.get_running_loop().add_signal_handler(signal_number, stop.set)
+        await stop.wait()
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -778,8 +787,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--cert-dir", type=Path, default=None, help="keep the CA and server PEM files here")
     arguments = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_serve_forever(arguments.host, arguments.port, arguments.cert_dir))
+    asyncio.run(_serve_forever(arguments.host, arguments.port, arguments.cert_dir))
 
 
 if __name__ == "__main__":

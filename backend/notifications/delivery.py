@@ -30,7 +30,7 @@ def allowed_push_hosts(settings: Settings) -> tuple[str, ...]:
     return DEFAULT_PUSH_HOSTS + settings.push_extra_hosts
 
 
-def _ssl_context(settings: Settings) -> ssl.SSLContext | None:
+def ssl_context(settings: Settings) -> ssl.SSLContext | None:
     return ssl.create_default_context(cafile=settings.push_ca_file) if settings.push_ca_file else None
 
 
@@ -40,7 +40,7 @@ async def running_worker(
 ) -> AsyncIterator[DeliveryWorker]:
     """A delivery worker running in the background until the block ends."""
     signer = VapidSigner(vapid_keys(settings), settings.vapid_subject)
-    async with PushSender(signer, ssl_context=_ssl_context(settings)) as sender:
+    async with PushSender(signer, ssl_context=ssl_context(settings)) as sender:
         worker = DeliveryWorker(async_sessionmaker(engine, expire_on_commit=False), sender, **worker_options)
         stop = asyncio.Event()
         task = asyncio.create_task(worker.run(stop), name="push-delivery")

@@ -66,12 +66,13 @@ async def notify(
     """
     item = Notification(user_id=user_id, kind=kind, title=title, body=body, navigate=navigate, tag=tag)
     db.add(item)
+    await db.flush()
     if devices is None:
         devices = await db.scalars(select(PushSubscription).where(PushSubscription.user_id == user_id))
     subscriptions = [s for s in devices if kind not in s.muted_kinds]
     if subscriptions:
         rule = KIND_RULES[kind]
-        badge = await unread_count(db, user_id) + 1
+        badge = await unread_count(db, user_id)  # this notification included
         payload = declarative_payload(title=title, body=body, navigate=navigate, tag=tag, app_badge=badge)
         outbox.enqueue(db, subscriptions, payload, ttl_seconds=rule.ttl_seconds, urgency=rule.urgency, topic=topic)
     return item

@@ -1,6 +1,8 @@
 // Porchlight's page script: progressive enhancement only; every page works without it.
 "use strict";
 
+var PUSH_SYNCED = "porchlight-push-synced";
+
 (function () {
   // The service worker makes the app installable and gives an offline page.
   if ("serviceWorker" in navigator) {
@@ -14,6 +16,7 @@
     caches.keys()
       .then(function (keys) { return Promise.all(keys.map(function (key) { return caches.delete(key); })); })
       .then(function () {
+        sessionStorage.removeItem(PUSH_SYNCED);
         document.documentElement.setAttribute("data-caches-cleared", "");
         // Let the worker keep the public offline page for next time.
         if (navigator.serviceWorker && navigator.serviceWorker.controller) {
@@ -203,4 +206,23 @@ function setUpMap(map) {
       button.disabled = false;
     });
   });
+})();
+
+// After signing in again on a browser that already allowed notifications, tie its subscription to the new
+// session (signing out removed it from the server). Once per sign-in.
+(function () {
+  if (!document.body.hasAttribute("data-signed-in") || sessionStorage.getItem(PUSH_SYNCED)) return;
+  if (!("serviceWorker" in navigator && "PushManager" in window && window.Notification)) return;
+  if (Notification.permission !== "granted") return;
+  var csrf = document.querySelector('meta[name="csrf-token"]').content;
+  navigator.serviceWorker.ready.then(function (registration) {
+    return registration.pushManager.getSubscription();
+  }).then(function (subscription) {
+    if (!subscription) return;
+    return fetch("/api/v1/push/subscriptions", {
+      method: "POST",
+      headers: { "Content-Type": "application/json", "x-csrftoken": csrf },
+      body: JSON.stringify(subscription.toJSON()),
+    }).then(function (response) { if (response.ok) sessionStorage.setItem(PUSH_SYNCED, "1"); });
+  }).catch(function () {});
 })();

@@ -500,17 +500,19 @@ def test_development_endpoints(service: FakePushService, session: requests.Sessi
 
 def test_command_line_serves_and_prints_how_to_use_it(tmp_path: Path, vapid: Vapid01) -> None:
     command = [sys.executable, "-m", "push.fake_service", "--port", "0", "--cert-dir", str(tmp_path)]
-    process = subprocess.Popen(command, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    try:
-        assert process.stdout is not None
-        origin = process.stdout.readline().split()[-1]
-        assert origin.startswith("https://127.0.0.1:")
-        assert "curl --cacert" in process.stdout.readline() + process.stdout.readline()
-        with requests.Session() as client:
-            client.trust_env = False
-            client.verify = str(tmp_path / "ca.pem")
-            subscription = client.post(f"{origin}/subscriptions", timeout=5).json()
-            assert send(subscription, client, vapid).status_code == 201
-    finally:
-        process.terminate()
-        process.wait(timeout=5)
+    with subprocess.Popen(
+        command, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    ) as process:
+        try:
+            assert process.stdout is not None
+            origin = process.stdout.readline().split()[-1]
+            assert origin.startswith("https://127.0.0.1:")
+            assert "curl --cacert" in process.stdout.readline() + process.stdout.readline()
+            with requests.Session() as client:
+                client.trust_env = False
+                client.verify = str(tmp_path / "ca.pem")
+                subscription = client.post(f"{origin}/subscriptions", timeout=5).json()
+                assert send(subscription, client, vapid).status_code == 201
+        finally:
+            process.terminate()
+        assert process.wait(timeout=5) == 0
