@@ -28,7 +28,7 @@ from backend.db import alchemy_config, make_engine
 from backend.errors import ServiceError
 from backend.notifications.api import NotificationController, PushController
 from backend.notifications.delivery import allowed_push_hosts, check_push_settings, running_worker, vapid_keys
-from backend.notifications.pages import NotificationPages
+from backend.notifications.pages import NotificationPages, PushAdminPages
 from backend.pwa import PwaRoutes
 from backend.registry.api import CameraController, SiteController
 from backend.registry.models import RECORDER_LABELS
@@ -116,6 +116,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             AccountPages,
             RegistryPages,
             NotificationPages,
+            PushAdminPages,
         ],
         plugins=[SQLAlchemyPlugin(config=alchemy_config(settings, engine))],
         csrf_config=CSRFConfig(

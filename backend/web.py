@@ -76,6 +76,13 @@ async def provide_owner(request: Request, db: Db) -> User:
     return user
 
 
+async def provide_admin(request: Request, db: Db) -> User:
+    user = await provide_user(request, db)
+    if not user.has_role(Role.ADMIN):
+        raise Forbidden("Only administrators see this page")
+    return user
+
+
 def set_session_cookie(response: Response, token: str, settings: Settings) -> None:
     response.set_cookie(
         SESSION_COOKIE,

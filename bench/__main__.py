@@ -2,9 +2,9 @@
 
 import logging
 
-from bench import page_weight
+from bench import page_weight, push_fanout
 
 logging.getLogger("httpx").setLevel(logging.WARNING)
 
-for benchmark in (page_weight,):
+for benchmark in (page_weight, push_fanout):
     benchmark.main()

@@ -785,8 +785,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8443)
     parser.add_argument("--cert-dir", type=Path, default=None, help="keep the CA and server PEM files here")
+    parser.add_argument("--quiet", action="store_true", help="log only problems, not every request")
     arguments = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    logging.basicConfig(level=logging.WARNING if arguments.quiet else logging.INFO, format="%(asctime)s %(message)s")
     asyncio.run(_serve_forever(arguments.host, arguments.port, arguments.cert_dir))
 
 

@@ -26,8 +26,10 @@ class DeliveryWorker:
         *,
         batch_size: int = 500,
         concurrency: int = 64,
-        lease: dt.timedelta = dt.timedelta(seconds=60),
+        # Longer than a batch can take when the push service hangs: batch_size / concurrency x the send timeout.
+        lease: dt.timedelta = dt.timedelta(minutes=5),
         idle_poll_seconds: float = 0.25,
+        lanes: int = 2,
     ) -> None:
         self._session_factory = session_factory
         self._sender = sender
@@ -35,6 +37,7 @@ class DeliveryWorker:
         self._slots = asyncio.Semaphore(concurrency)
         self._lease = lease
         self._idle_poll = idle_poll_seconds
+        self._lanes = lanes
         self._wake = asyncio.Event()
 
     def wake(self) -> None:
@@ -78,8 +81,16 @@ class DeliveryWorker:
         return len(batch)
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Deliver until `stop` is set; a failing batch is logged and retried, never fatal."""
-        while not stop.is_set():
+        """Deliver until `stop` is set. Several lanes share the connection pool and the concurrency limit,
+        so one lane's database work (claiming, recording) overlaps another's sending."""
+        await asyncio.gather(*(self._lane(stop) for _ in range(self._lanes)))
+
+    async def drain(self) -> None:
+        """Deliver everything that is due now, then return (benchmarks, one-off runs)."""
+        await asyncio.gather(*(self._lane(None) for _ in range(self._lanes)))
+
+    async def _lane(self, stop: asyncio.Event | None) -> None:
+        while stop is None or not stop.is_set():
             try:
                 attempted = await self.run_once()
             except Exception:
@@ -87,8 +98,11 @@ class DeliveryWorker:
                 attempted = 0
             if attempted:
                 continue
+            if stop is None:
+                return
             self._wake.clear()
-            try:
-                await asyncio.wait_for(self._wake.wait(), timeout=self._idle_poll)
-            except TimeoutError:
-                pass
+            stopped = asyncio.ensure_future(stop.wait())
+            woken = asyncio.ensure_future(self._wake.wait())
+            await asyncio.wait({stopped, woken}, timeout=self._idle_poll, return_when=asyncio.FIRST_COMPLETED)
+            stopped.cancel()
+            woken.cancel()

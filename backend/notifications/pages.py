@@ -11,7 +11,7 @@ from litestar.response import Redirect, Template
 
 from backend.errors import InvalidInput
 from backend.notifications import service
-from backend.web import Db, SignedIn, provide_user
+from backend.web import Db, SignedIn, provide_admin, provide_user
 
 Form = URLEncodedBody[dict[str, Any]]
 SETTINGS = "/settings/notifications"
@@ -86,3 +86,16 @@ class NotificationPages(Controller):
     async def read_all(self, db: Db, user: SignedIn) -> Redirect:
         await service.mark_read(db, user.id)
         return Redirect("/notifications")
+
+
+class PushAdminPages(Controller):
+    include_in_schema = False
+    dependencies = {"admin": provide_admin}
+
+    @get("/admin/push")
+    async def push_report(self, db: Db, admin: SignedIn) -> Template:
+        """Push delivery health: rows by status and the deliveries given up on (no one's notification text)."""
+        counts, failed = await service.delivery_report(db)
+        return Template(
+            "notifications/admin.html", context={"counts": counts, "failed": failed, "time_zone": admin.time_zone}
+        )

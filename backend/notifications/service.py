@@ -6,6 +6,7 @@ import datetime as dt
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -16,7 +17,7 @@ from backend.errors import Conflict, InvalidInput, NotFound
 from backend.notifications.models import Kind, Notification
 from backend.notifications.schemas import NotificationList, NotificationOut, SubscriptionIn, SubscriptionOut
 from push import outbox
-from push.models import PushSubscription
+from push.models import DeliveryStatus, PushDelivery, PushSubscription
 from push.payload import declarative_payload
 from push.subscription import auth_problem, endpoint_problem, p256dh_problem
 
@@ -274,3 +275,37 @@ async def send_test(db: AsyncSession, user_id: uuid.UUID, subscription_id: uuid.
         navigate="/notifications", tag=f"test-{uuid.uuid4().hex[:8]}", devices=[device],
     )  # fmt: skip
     await db.commit()
+
+
+@dataclass(frozen=True)
+class FailedDelivery:
+    created_at: dt.datetime
+    attempts: int
+    last_error: str
+    device: str
+    endpoint_host: str
+
+
+async def delivery_report(db: AsyncSession, limit: int = 50) -> tuple[dict[str, int], list[FailedDelivery]]:
+    """For administrators: outbox rows by status, and the latest deliveries that were given up on."""
+    counts = dict((await db.execute(select(PushDelivery.status, func.count()).group_by(PushDelivery.status))).all())
+    failed = await db.execute(
+        select(PushDelivery, PushSubscription.name, PushSubscription.endpoint)
+        .join(PushSubscription, PushSubscription.id == PushDelivery.subscription_id)
+        .where(PushDelivery.status == DeliveryStatus.FAILED)
+        .order_by(PushDelivery.created_at.desc())
+        .limit(limit)
+    )
+    return (
+        {status.value: counts.get(status.value, 0) for status in DeliveryStatus},
+        [
+            FailedDelivery(
+                created_at=row.created_at,
+                attempts=row.attempts,
+                last_error=row.last_error,
+                device=name,
+                endpoint_host=urlsplit(endpoint).hostname or "",
+            )  # fmt: skip
+            for row, name, endpoint in failed
+        ],
+    )

@@ -276,7 +276,7 @@ async def test_a_worker_killed_mid_batch_loses_nothing(
         process.wait()
     push_service.clear_faults(browser)
     assert await worker.run_once() == 0  # still leased to the dead worker
-    # The lease runs out (60 s): the rows are taken again.
+    # The lease runs out (5 minutes): the rows are taken again.
     await db.execute(update(PushDelivery).values(lease_until=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)))
     await db.commit()
     await worker.run_once()
@@ -312,3 +312,25 @@ async def test_the_in_process_worker_delivers_within_a_second(
         assert time.monotonic() - started < 5
     await engine.dispose()
     assert DeliveryStatus.DELIVERED in await statuses(db)
+
+
+async def test_failed_deliveries_are_visible_to_admins_only(
+    db: AsyncSession, push_service: FakePushService, push_settings: Settings, worker: DeliveryWorker, app, client
+) -> None:
+    from tests.helpers import sign_up
+
+    user = await owner(db)
+    browser = await device(db, push_service, user, push_settings)
+    push_service.fail(browser, 503)
+    await footage_request(db, user)
+    await db.execute(update(PushDelivery).values(created_at=dt.datetime.now(dt.UTC) - dt.timedelta(hours=49)))
+    await db.commit()
+    await worker.run_once()
+    await sign_up(client, "plain@example.com")
+    assert (await client.get("/admin/push")).status_code == 403
+    await accounts.create_user(db, email="root@example.com", password="admin-lantern-77", display_name="Root", roles=[Role.ADMIN])
+    await client.send_json("POST", "/api/v1/auth/login", {"email": "root@example.com", "password": "admin-lantern-77"})
+    page = await client.get("/admin/push")
+    assert page.status_code == 200
+    assert 'data-testid="count-failed">1<' in page.text and "gave up: push service answered 503" in page.text
+    assert "Police request footage" not in page.text  # no one's notification text
