@@ -69,18 +69,18 @@ async def provide_user(request: Request, db: Db) -> User:
     return user
 
 
-async def provide_owner(request: Request, db: Db) -> User:
-    user = await provide_user(request, db)
-    if not user.has_role(Role.OWNER):
-        raise Forbidden("Only camera owners manage sites and cameras")
-    return user
+def _provide_role(role: Role, refusal: str) -> Callable[[Request, AsyncSession], Awaitable[User]]:
+    async def provide(request: Request, db: Db) -> User:
+        user = await provide_user(request, db)
+        if not user.has_role(role):
+            raise Forbidden(refusal)
+        return user
+
+    return provide
 
 
-async def provide_admin(request: Request, db: Db) -> User:
-    user = await provide_user(request, db)
-    if not user.has_role(Role.ADMIN):
-        raise Forbidden("Only administrators see this page")
-    return user
+provide_owner = _provide_role(Role.OWNER, "Only camera owners manage sites and cameras")
+provide_admin = _provide_role(Role.ADMIN, "Only administrators see this page")
 
 
 def set_session_cookie(response: Response, token: str, settings: Settings) -> None:
@@ -95,7 +95,7 @@ def set_session_cookie(response: Response, token: str, settings: Settings) -> No
     )
 
 
-async def begin_session(request: Request, db: Db, user: SignedIn, response: Response[Any]) -> Response[Any]:
+async def begin_session(request: Request, db: AsyncSession, user: User, response: Response[Any]) -> Response[Any]:
     """Sign the browser in with a brand-new session (any session it arrived with is ended)."""
     settings = settings_of(request)
     if old_token := request.cookies.get(SESSION_COOKIE):
@@ -107,7 +107,7 @@ async def begin_session(request: Request, db: Db, user: SignedIn, response: Resp
     return response
 
 
-async def end_session(request: Request, db: Db, response: Response[Any]) -> Response[Any]:
+async def end_session(request: Request, db: AsyncSession, response: Response[Any]) -> Response[Any]:
     """Sign out: the session is deleted on the server, the cookie and the browser's caches cleared."""
     if token := request.cookies.get(SESSION_COOKIE):
         await accounts.end_session(db, token)
