@@ -68,6 +68,10 @@ async def claim(db: AsyncSession, *, limit: int, lease: dt.timedelta) -> list[Cl
         and_(PushDelivery.status == DeliveryStatus.PENDING, PushDelivery.next_attempt_at <= now),
         and_(PushDelivery.status == DeliveryStatus.SENDING, PushDelivery.lease_until < now),
     )
+    # A plain read first: an idle worker polls often and should not take the (SQLite) write lock to find nothing.
+    if await db.scalar(select(PushDelivery.id).where(due).limit(1)) is None:
+        await db.rollback()
+        return []
     due_ids = (
         select(PushDelivery.id)
         .where(due)
