@@ -33,6 +33,9 @@ from backend.pwa import PwaRoutes
 from backend.registry.api import CameraController, SiteController
 from backend.registry.models import RECORDER_LABELS
 from backend.registry.pages import RegistryPages
+from backend.requests.api import AgencyRequestController, OwnerRequestController
+from backend.requests.pages import OwnerRequestPages
+from backend.requests.sweeper import running_sweeper
 from backend.settings import Settings
 from backend.web import (
     STATIC_DIR,
@@ -80,11 +83,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
     version = assets_version()
 
     @asynccontextmanager
-    async def push_delivery(app: Litestar) -> AsyncIterator[None]:
-        if not settings.push_worker_in_process:
+    async def background_work(app: Litestar) -> AsyncIterator[None]:
+        """Push delivery and the request sweeper, inside this process unless configured otherwise."""
+        if not settings.background_in_process:
             yield
             return
-        async with running_worker(settings, engine):
+        async with running_worker(settings, engine), running_sweeper(engine):
             yield
 
     def configure_templates(engine_: JinjaTemplateEngine) -> None:
@@ -113,10 +117,13 @@ def create_app(settings: Settings | None = None) -> Litestar:
             CameraController,
             PushController,
             NotificationController,
+            AgencyRequestController,
+            OwnerRequestController,
             AccountPages,
             RegistryPages,
             NotificationPages,
             PushAdminPages,
+            OwnerRequestPages,
         ],
         plugins=[SQLAlchemyPlugin(config=alchemy_config(settings, engine))],
         csrf_config=CSRFConfig(
@@ -151,7 +158,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 "push_hosts": allowed_push_hosts(settings),
             }
         ),
-        lifespan=[push_delivery],
+        lifespan=[background_work],
         on_shutdown=[engine.dispose],
     )
 

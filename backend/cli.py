@@ -129,13 +129,13 @@ def create_user(
 
 @main.command()
 def worker() -> None:
-    """Deliver push notifications until stopped (run several on PostgreSQL: they share the work).
-
-    Set PORCHLIGHT_PUSH_WORKER_IN_PROCESS=0 on the app processes when dedicated workers run.
+    """Deliver push notifications and sweep footage requests until stopped (run several on PostgreSQL:
+    they share the work). Set PORCHLIGHT_BACKGROUND_IN_PROCESS=0 on the app processes when workers run.
     """
     import signal
 
     from backend.notifications.delivery import running_worker
+    from backend.requests.sweeper import running_sweeper
 
     settings = Settings.from_env()
 
@@ -146,7 +146,7 @@ def worker() -> None:
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
         try:
-            async with running_worker(settings, engine):
+            async with running_worker(settings, engine), running_sweeper(engine):
                 click.echo("Push worker running; Ctrl+C stops it.")
                 await stop.wait()
         finally:

@@ -5,17 +5,21 @@ from backend.db import Base
 from backend.districts.models import District
 from backend.notifications.models import Notification
 from backend.registry.models import Camera, Site
+from backend.requests.models import CustodyEvent, FootageRequest, RequestedCamera
 from push.models import PushDelivery, PushSubscription
 
 __all__ = [
     "Agency",
     "Base",
     "Camera",
+    "CustodyEvent",
+    "FootageRequest",
     "District",
     "LoginAttempt",
     "Notification",
     "PushDelivery",
     "PushSubscription",
+    "RequestedCamera",
     "Site",
     "User",
     "UserRole",

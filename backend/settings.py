@@ -56,8 +56,9 @@ class Settings:
     vapid_subject: str = "mailto:push@porchlight.example.org"
     push_extra_hosts: tuple[str, ...] = ()
     push_ca_file: str = ""
-    # Deliver push messages from inside the app process (one-process installs); off when `porchlight worker` runs.
-    push_worker_in_process: bool = True
+    # Push delivery and the request sweeper inside the app process (one-process installs); off when
+    # `porchlight worker` processes do that work.
+    background_in_process: bool = True
 
     @property
     def is_sqlite(self) -> bool:
@@ -83,5 +84,5 @@ class Settings:
             vapid_subject=_env("VAPID_SUBJECT", "mailto:push@porchlight.example.org"),
             push_extra_hosts=tuple(h.strip() for h in _env("PUSH_EXTRA_HOSTS", "").split(",") if h.strip()),
             push_ca_file=_env("PUSH_CA_FILE", ""),
-            push_worker_in_process=_env_bool("PUSH_WORKER_IN_PROCESS", True),
+            background_in_process=_env_bool("BACKGROUND_IN_PROCESS", True),
         )

@@ -81,6 +81,7 @@ def _provide_role(role: Role, refusal: str) -> Callable[[Request, AsyncSession],
 
 provide_owner = _provide_role(Role.OWNER, "Only camera owners manage sites and cameras")
 provide_admin = _provide_role(Role.ADMIN, "Only administrators see this page")
+provide_investigator = _provide_role(Role.INVESTIGATOR, "Only investigators send and follow footage requests")
 
 
 def set_session_cookie(response: Response, token: str, settings: Settings) -> None:

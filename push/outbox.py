@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy import and_, delete, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.db import utcnow
@@ -36,26 +36,32 @@ class Claimed:
     created_at: dt.datetime
 
 
-def enqueue(
-    db: AsyncSession,
-    subscriptions: Iterable[PushSubscription],
-    payload: bytes,
-    *,
-    ttl_seconds: int,
-    urgency: str,
-    topic: str | None = None,
-) -> int:
-    """Add one delivery per subscription to the caller's transaction (it commits with the event)."""
+@dataclass(frozen=True)
+class Outgoing:
+    subscription_id: uuid.UUID
+    payload: bytes
+    topic: str | None = None
+
+
+async def enqueue(db: AsyncSession, messages: Sequence[Outgoing], *, ttl_seconds: int, urgency: str) -> int:
+    """Add the deliveries to the caller's transaction in one statement (they commit with the event)."""
     if ttl_seconds <= 0:
         raise ValueError("TTL must be positive: 0 lets push services drop a message for a sleeping phone")
-    rows = [
-        PushDelivery(
-            subscription_id=s.id, payload=payload.decode(), ttl_seconds=ttl_seconds, urgency=urgency, topic=topic
+    if messages:
+        await db.execute(
+            insert(PushDelivery),
+            [
+                {
+                    "subscription_id": m.subscription_id,
+                    "payload": m.payload.decode(),
+                    "ttl_seconds": ttl_seconds,
+                    "urgency": urgency,
+                    "topic": m.topic,
+                }
+                for m in messages
+            ],  # fmt: skip
         )
-        for s in subscriptions
-    ]
-    db.add_all(rows)
-    return len(rows)
+    return len(messages)
 
 
 async def claim(db: AsyncSession, *, limit: int, lease: dt.timedelta) -> list[Claimed]:

@@ -61,8 +61,11 @@ self.addEventListener("notificationclick", function (event) {
     self.clients.matchAll({ type: "window", includeUncontrolled: true }).then(function (windows) {
       const exact = windows.find(function (w) { return w.url === target.href; });
       if (exact) return exact.focus();
-      if (windows.length) return windows[0].focus().then(function (w) { return w.navigate(target.href); });
-      return self.clients.openWindow(target.href);
+      // Only a window this worker controls can be navigated by it.
+      return self.clients.matchAll({ type: "window" }).then(function (controlled) {
+        if (!controlled.length) return self.clients.openWindow(target.href);
+        return controlled[0].focus().then(function (w) { return w.navigate(target.href); });
+      });
     })
   );
 });

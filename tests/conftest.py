@@ -40,7 +40,7 @@ def make_settings(database_url: str, var_dir: Path, **overrides: object) -> Sett
         "var_dir": var_dir,
         "show_demo_logins": False,
         # Tests run the push worker themselves, step by step.
-        "push_worker_in_process": False,
+        "background_in_process": False,
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]

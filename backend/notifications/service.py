@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Iterable
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -50,33 +51,76 @@ async def unread_count(db: AsyncSession, user_id: uuid.UUID) -> int:
     )
 
 
-async def notify(
-    db: AsyncSession,
-    user_id: uuid.UUID,
-    kind: Kind,
-    *,
-    title: str,
-    body: str,
-    navigate: str,
-    tag: str,
-    topic: str | None = None,
-    devices: Iterable[PushSubscription] | None = None,
-) -> Notification:
-    """Record the notification and queue a push to each of the person's devices that wants this kind
-    (or only to `devices`). Nothing is committed here: the rows join the transaction of the event.
+@dataclass(frozen=True)
+class Message:
+    """One notification for one person. No case details: they stay behind sign-in."""
+
+    user_id: uuid.UUID
+    title: str
+    body: str
+    navigate: str
+    tag: str
+    topic: str | None = None
+
+
+async def notify_many(
+    db: AsyncSession, kind: Kind, messages: Sequence[Message], *, devices: Sequence[PushSubscription] | None = None
+) -> None:
+    """Record each notification in its person's in-app list and queue a push to each of their devices that
+    wants this kind (or only to `devices`), in a few statements however many people there are.
+
+    Nothing is committed here: the rows join the transaction of the event that caused them.
     """
-    item = Notification(user_id=user_id, kind=kind, title=title, body=body, navigate=navigate, tag=tag)
-    db.add(item)
-    await db.flush()
+    if not messages:
+        return
+    now = utcnow()
+    await db.execute(
+        insert(Notification),
+        [
+            {
+                "id": uuid.uuid4(),
+                "user_id": m.user_id,
+                "kind": kind.value,
+                "title": m.title,
+                "body": m.body,
+                "navigate": m.navigate,
+                "tag": m.tag,
+                "created_at": now,
+            }
+            for m in messages
+        ],  # fmt: skip
+    )
+    user_ids = {m.user_id for m in messages}
     if devices is None:
-        devices = await db.scalars(select(PushSubscription).where(PushSubscription.user_id == user_id))
-    subscriptions = [s for s in devices if kind not in s.muted_kinds]
-    if subscriptions:
-        rule = KIND_RULES[kind]
-        badge = await unread_count(db, user_id)  # this notification included
-        payload = declarative_payload(title=title, body=body, navigate=navigate, tag=tag, app_badge=badge)
-        outbox.enqueue(db, subscriptions, payload, ttl_seconds=rule.ttl_seconds, urgency=rule.urgency, topic=topic)
-    return item
+        devices = (await db.scalars(select(PushSubscription).where(PushSubscription.user_id.in_(user_ids)))).all()
+    by_user: dict[uuid.UUID, list[PushSubscription]] = defaultdict(list)
+    for device in devices:
+        if kind not in device.muted_kinds:
+            by_user[device.user_id].append(device)
+    if not by_user:
+        return
+    unread = dict(
+        (
+            await db.execute(
+                select(Notification.user_id, func.count())
+                .where(Notification.user_id.in_(set(by_user)), Notification.read_at.is_(None))
+                .group_by(Notification.user_id)
+            )
+        ).all()
+    )
+    outgoing = []
+    for m in messages:
+        payload = declarative_payload(
+            title=m.title, body=m.body, navigate=m.navigate, tag=m.tag, app_badge=unread.get(m.user_id, 0)
+        )
+        outgoing += [outbox.Outgoing(device.id, payload, m.topic) for device in by_user.get(m.user_id, [])]
+    rule = KIND_RULES[kind]
+    await outbox.enqueue(db, outgoing, ttl_seconds=rule.ttl_seconds, urgency=rule.urgency)
+
+
+async def notify(db: AsyncSession, kind: Kind, message: Message) -> None:
+    """One notification for one person (see notify_many)."""
+    await notify_many(db, kind, [message])
 
 
 async def list_notifications(db: AsyncSession, user_id: uuid.UUID) -> NotificationList:
@@ -270,10 +314,11 @@ async def delete_subscription(db: AsyncSession, user_id: uuid.UUID, subscription
 async def send_test(db: AsyncSession, user_id: uuid.UUID, subscription_id: uuid.UUID) -> None:
     """A test push to one device (and an in-app item, like every notification)."""
     device = await _own_subscription(db, user_id, subscription_id)
-    await notify(
-        db, user_id, Kind.TEST, title="Porchlight test", body=f"Notifications work on {device.name}.",
-        navigate="/notifications", tag=f"test-{uuid.uuid4().hex[:8]}", devices=[device],
+    message = Message(
+        user_id, "Porchlight test", f"Notifications work on {device.name}.", "/notifications",
+        f"test-{uuid.uuid4().hex[:8]}",
     )  # fmt: skip
+    await notify_many(db, Kind.TEST, [message], devices=[device])
     await db.commit()
 
 

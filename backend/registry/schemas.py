@@ -82,3 +82,24 @@ class SiteOut(msgspec.Struct, kw_only=True):
     created_at: dt.datetime
     updated_at: dt.datetime
     cameras: list[CameraOut]
+
+
+class NearbyCamera(msgspec.Struct, kw_only=True):
+    """A camera found near an incident, as an investigator sees it: where it is and what it can show,
+    with its owner's id only (to group requests per owner), never the owner's name or contact."""
+
+    id: uuid.UUID
+    site_id: uuid.UUID
+    owner_id: uuid.UUID
+    name: str
+    latitude: float
+    longitude: float
+    distance_m: float
+    bearing_deg: int
+    field_of_view_deg: int
+    range_m: int
+    placement: Placement
+    recorder: Recorder
+    retention_days: int
+    # The incident point is within range_m and within field_of_view_deg / 2 of the way the camera faces.
+    incident_in_view: bool

@@ -4,20 +4,25 @@ from __future__ import annotations
 
 import re
 import uuid
+from functools import lru_cache
 from typing import Any
 
 import msgspec
-from sqlalchemy import select
+from sqlalchemy import BigInteger, Float, Select, bindparam, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from backend.db import utcnow
 from backend.errors import InvalidInput, NotFound
+from backend.registry import geo
 from backend.registry.models import Camera, Placement, Recorder, Site, SiteKind
-from backend.registry.schemas import CameraIn, CameraOut, SiteIn, SiteOut
+from backend.registry.schemas import CameraIn, CameraOut, NearbyCamera, SiteIn, SiteOut
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _TEXT_FIELDS = ("name", "address", "contact_phone", "contact_email", "contact_hours", "investigator_note", "note")
+SEARCH_RADIUS_M = (25, 2000)
+_PLACEMENTS = {placement.value: placement for placement in Placement}
+_RECORDERS = {recorder.value: recorder for recorder in Recorder}
 
 
 def camera_out(camera: Camera) -> CameraOut:
@@ -186,3 +191,102 @@ async def delete_camera(db: AsyncSession, owner_id: uuid.UUID, camera_id: uuid.U
     await db.delete(camera)
     await db.commit()
     return site_id
+
+
+@lru_cache(maxsize=256)
+def _cameras_in_cell_ranges(count: int) -> Select:
+    """Active cameras in one of `count` cell ranges (parameters low_0, high_0, south_0, ... as in geo.CellRange),
+    with their owner.
+
+    One branch per range, so both databases plan each as one index range scan whatever the number of
+    ranges; the index holds every column read here, so positions outside a range's box are skipped
+    before any row is read. Built once per count, the statement is then found in SQLAlchemy's cache."""
+    columns = (
+        Camera.id,
+        Camera.site_id,
+        Camera.name,
+        Camera.latitude,
+        Camera.longitude,
+        Camera.bearing_deg,
+        Camera.field_of_view_deg,
+        Camera.range_m,
+        Camera.placement,
+        Camera.recorder,
+        Camera.retention_days,
+    )
+    in_cells = union_all(
+        *(
+            select(*columns).where(
+                Camera.geo_cell.between(
+                    bindparam(f"low_{n}", type_=BigInteger), bindparam(f"high_{n}", type_=BigInteger)
+                ),
+                Camera.paused_at.is_(None),
+                Camera.latitude.between(bindparam(f"south_{n}", type_=Float), bindparam(f"north_{n}", type_=Float)),
+                Camera.longitude.between(bindparam(f"west_{n}", type_=Float), bindparam(f"east_{n}", type_=Float)),
+            )
+            for n in range(count)
+        )
+    ).subquery("in_cells")
+    found = in_cells.c
+    return select(
+        found.id,
+        found.site_id,
+        Site.owner_id,
+        *(getattr(found, column.key) for column in columns[2:]),
+    ).join(Site, Site.id == found.site_id)
+
+
+async def find_cameras_near(
+    db: AsyncSession, *, latitude: float, longitude: float, radius_m: float
+) -> list[NearbyCamera]:
+    """Cameras within radius_m of an incident point, nearest first; paused cameras are left out.
+
+    The grid cells covering the circle (an index range scan per cell row) give the candidates; the exact
+    great-circle distance then decides, and tells whether the point is in each camera's field of view."""
+    if not SEARCH_RADIUS_M[0] <= radius_m <= SEARCH_RADIUS_M[1]:
+        raise InvalidInput({"radius_m": "Radius must be between 25 m and 2 km"})
+    if not (-90 <= latitude <= 90 and -180 <= longitude <= 180):
+        raise InvalidInput({"latitude": "Give a position with latitude -90..90 and longitude -180..180"})
+    ranges = geo.covering_ranges(latitude, longitude, radius_m)
+    bounds = {f"{field}_{n}": value for n, cells in enumerate(ranges) for field, value in cells._asdict().items()}
+    connection = await db.connection()  # Core rows: no ORM loading for what may be thousands of candidates
+    candidates = await connection.execute(_cameras_in_cell_ranges(len(ranges)), bounds)
+    found = []
+    for (
+        camera_id,
+        site_id,
+        owner_id,
+        name,
+        cam_lat,
+        cam_lon,
+        bearing,
+        fov,
+        range_m,
+        placement,
+        recorder,
+        days,
+    ) in candidates:
+        distance = geo.haversine_m(cam_lat, cam_lon, latitude, longitude)
+        if distance > radius_m:
+            continue
+        to_incident = geo.initial_bearing_deg(cam_lat, cam_lon, latitude, longitude)
+        found.append(
+            NearbyCamera(
+                id=camera_id,
+                site_id=site_id,
+                owner_id=owner_id,
+                name=name,
+                latitude=cam_lat,
+                longitude=cam_lon,
+                distance_m=distance,
+                bearing_deg=bearing,
+                field_of_view_deg=fov,
+                range_m=range_m,
+                placement=_PLACEMENTS[placement],
+                recorder=_RECORDERS[recorder],
+                retention_days=days,
+                incident_in_view=geo.in_field_of_view(bearing, fov, range_m, to_incident, distance),
+            )
+        )
+    found.sort(key=lambda camera: (camera.distance_m, camera.id))
+    return found

@@ -161,9 +161,14 @@ function setUpMap(map) {
     (navigator.platform === "MacIntel" && navigator.maxTouchPoints > 1);
   var standalone = window.navigator.standalone === true || window.matchMedia("(display-mode: standalone)").matches;
 
+  // On iPhone and iPad, Web Push works only in the app opened from the Home Screen.
+  if (ios && !standalone) {
+    iosHint.hidden = false;
+    status.textContent = "Notifications need Porchlight on your Home Screen.";
+    return;
+  }
   if (!("serviceWorker" in navigator && "PushManager" in window && "Notification" in window)) {
-    if (ios && !standalone) { iosHint.hidden = false; status.textContent = "Notifications need Porchlight on your Home Screen."; }
-    else status.textContent = "This browser cannot receive notifications. Your notification list still shows everything.";
+    status.textContent = "This browser cannot receive notifications. Your notification list still shows everything.";
     return;
   }
   if (Notification.permission === "denied") {
@@ -188,7 +193,13 @@ function setUpMap(map) {
       return Promise.all([navigator.serviceWorker.ready, fetch("/api/v1/push/key").then(function (r) { return r.json(); })]);
     }).then(function (ready) {
       return ready[0].pushManager.getSubscription().then(function (existing) {
-        return existing || ready[0].pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: keyBytes(ready[1].public_key) });
+        if (existing) return existing;
+        // A browser that cannot reach its push service may never settle subscribe(): give up after 20 s.
+        return new Promise(function (resolve, reject) {
+          var timer = setTimeout(function () { reject(new Error("timeout")); }, 20000);
+          ready[0].pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: keyBytes(ready[1].public_key) })
+            .then(function (subscription) { clearTimeout(timer); resolve(subscription); }, reject);
+        });
       }).catch(function () {
         throw new Error("The browser's push service could not be reached. Check the connection and try again.");
       });

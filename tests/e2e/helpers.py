@@ -95,16 +95,20 @@ def camera_item(page: Page, name: str, within: Any = None) -> Any:
     return (within or page).get_by_test_id("camera").filter(has=name_is)
 
 
-ACTIVATED_JS = """navigator.serviceWorker.ready.then(r => new Promise(resolve => {
-  const worker = r.active;
-  if (worker.state === "activated") return resolve(true);
-  worker.addEventListener("statechange", () => worker.state === "activated" && resolve(true));
-}))"""
+# `ready` never settles when the worker fails to install (a syntax error in sw.js): give up after 10 s.
+ACTIVATED_JS = """Promise.race([
+  navigator.serviceWorker.ready.then(r => new Promise(resolve => {
+    const worker = r.active;
+    if (worker.state === "activated") return resolve(true);
+    worker.addEventListener("statechange", () => worker.state === "activated" && resolve(true));
+  })),
+  new Promise(resolve => setTimeout(() => resolve(false), 10000)),
+])"""
 
 
 def wait_for_active_worker(page: Page) -> None:
     """Wait until this page's service worker has finished installing (shell cached) and activating."""
-    page.evaluate(ACTIVATED_JS)
+    assert page.evaluate(ACTIVATED_JS), "the service worker did not activate within 10 s (is /sw.js valid?)"
 
 
 def use_service_worker(page: Page, path: str = "/") -> None:

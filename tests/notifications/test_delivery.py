@@ -70,10 +70,11 @@ async def device(db: AsyncSession, push_service: FakePushService, user: User, se
 
 
 async def footage_request(db: AsyncSession, user: User, n: int = 1) -> None:
-    await service.notify(
-        db, user.id, Kind.FOOTAGE_REQUEST, title="Police request footage",
-        body="Near your camera 'Back door'", navigate="/notifications", tag=f"request-{n}", topic=f"request-{n}",
+    message = service.Message(
+        user.id, "Police request footage", "Near your camera 'Back door'", "/notifications", f"request-{n}",
+        topic=f"request-{n}",
     )  # fmt: skip
+    await service.notify(db, Kind.FOOTAGE_REQUEST, message)
     await db.commit()
 
 
@@ -227,7 +228,7 @@ async def test_two_workers_never_send_the_same_row(
     user = await owner(db)
     browsers = [await device(db, push_service, user, push_settings) for _ in range(4)]
     for n in range(40):
-        await service.notify(db, user.id, Kind.DEVICE_STATUS, title="Device", body="offline", navigate="/", tag=f"d{n}")
+        await service.notify(db, Kind.DEVICE_STATUS, service.Message(user.id, "Device", "offline", "/", f"d{n}"))
     await db.commit()
     engine = make_engine(push_settings)
     signer = VapidSigner(vapid_keys(push_settings), push_settings.vapid_subject)
@@ -328,7 +329,9 @@ async def test_failed_deliveries_are_visible_to_admins_only(
     await worker.run_once()
     await sign_up(client, "plain@example.com")
     assert (await client.get("/admin/push")).status_code == 403
-    await accounts.create_user(db, email="root@example.com", password="admin-lantern-77", display_name="Root", roles=[Role.ADMIN])
+    await accounts.create_user(
+        db, email="root@example.com", password="admin-lantern-77", display_name="Root", roles=[Role.ADMIN]
+    )
     await client.send_json("POST", "/api/v1/auth/login", {"email": "root@example.com", "password": "admin-lantern-77"})
     page = await client.get("/admin/push")
     assert page.status_code == 200

@@ -1,0 +1,135 @@
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import uuid
+
+from sqlalchemy import BigInteger, Float, ForeignKey, Index, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from backend.db import Base, enum_check, utcnow, uuid_pk
+from backend.requests.states import RequestState
+
+
+class RequestType(enum.StrEnum):
+    VOLUNTARY = "voluntary"
+    WARRANT = "warrant"
+    EMERGENCY = "emergency"
+
+
+REQUEST_TYPE_LABELS = {
+    RequestType.VOLUNTARY: "Voluntary request",
+    RequestType.WARRANT: "Warrant or court order",
+    RequestType.EMERGENCY: "Emergency",
+}
+
+
+class QuickReply(enum.StrEnum):
+    NO_FOOTAGE = "no_footage"
+    NOT_RECORDING = "not_recording"
+    NOT_COVERED = "not_covered"
+    NEED_MORE_INFO = "need_more_info"
+    DECLINE = "decline"
+
+
+class Answer(enum.StrEnum):
+    """What an owner can answer: share clips, or one of the quick replies."""
+
+    ACCEPT = "accept"
+    NO_FOOTAGE = QuickReply.NO_FOOTAGE.value
+    NOT_RECORDING = QuickReply.NOT_RECORDING.value
+    NOT_COVERED = QuickReply.NOT_COVERED.value
+    NEED_MORE_INFO = QuickReply.NEED_MORE_INFO.value
+    DECLINE = QuickReply.DECLINE.value
+
+
+QUICK_REPLY_LABELS = {
+    QuickReply.NO_FOOTAGE: "No footage of that time",
+    QuickReply.NOT_RECORDING: "Camera was not recording",
+    QuickReply.NOT_COVERED: "Doesn't cover that area",
+    QuickReply.NEED_MORE_INFO: "Need more information",
+    QuickReply.DECLINE: "Decline",
+}
+
+
+class CustodyAction(enum.StrEnum):
+    REQUEST_SENT = "request_sent"
+    CONTACT_VIEWED = "contact_viewed"
+    UPLOAD = "upload"
+    VIEW = "view"
+    DOWNLOAD = "download"
+
+
+class FootageRequest(Base):
+    """One agency's request to one owner for video of an incident, naming that owner's cameras."""
+
+    __tablename__ = "footage_requests"
+    __table_args__ = (
+        enum_check("state", RequestState, "state_known"),
+        enum_check("request_type", RequestType, "request_type_known"),
+        Index("ix_footage_requests_open_deadline", "state", "deadline_at"),
+    )
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    agency_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("agencies.id", ondelete="RESTRICT"), index=True)
+    investigator_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    owner_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    case_number: Mapped[str] = mapped_column(String(50), index=True)
+    request_type: Mapped[str] = mapped_column(String(20))
+    incident_latitude: Mapped[float] = mapped_column(Float)
+    incident_longitude: Mapped[float] = mapped_column(Float)
+    incident_address: Mapped[str] = mapped_column(String(300), default="")
+    window_start: Mapped[dt.datetime]
+    window_end: Mapped[dt.datetime]
+    message: Mapped[str] = mapped_column(String(2000), default="")
+    deadline_at: Mapped[dt.datetime]
+    state: Mapped[str] = mapped_column(String(20), default=RequestState.SENT)
+    reply: Mapped[str | None] = mapped_column(String(20))
+    reply_message: Mapped[str] = mapped_column(String(2000), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    seen_at: Mapped[dt.datetime | None]
+    answered_at: Mapped[dt.datetime | None]
+    reminded_at: Mapped[dt.datetime | None]
+    closed_at: Mapped[dt.datetime | None]
+
+    cameras: Mapped[list[RequestedCamera]] = relationship(
+        cascade="all, delete-orphan", passive_deletes=True, lazy="selectin", order_by="RequestedCamera.name"
+    )
+
+
+class RequestedCamera(Base):
+    """A camera named in a request, with what the owner had registered when it was sent."""
+
+    __tablename__ = "requested_cameras"
+
+    request_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("footage_requests.id", ondelete="CASCADE"), primary_key=True
+    )
+    camera_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)  # no FK: the camera may be deleted later
+    name: Mapped[str] = mapped_column(String(100))
+    retention_days: Mapped[int] = mapped_column(Integer)
+    distance_m: Mapped[float] = mapped_column(Float)
+
+
+class CustodyEvent(Base):
+    """Append-only: every police access to an owner's data and every evidence event, with who, when, where."""
+
+    __tablename__ = "custody_events"
+    __table_args__ = (
+        enum_check("action", CustodyAction, "action_known"),
+        Index("ix_custody_events_owner_at", "owner_id", "at"),
+        Index("ix_custody_events_agency_case", "agency_id", "case_number"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    action: Mapped[str] = mapped_column(String(20))
+    actor_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    actor_name: Mapped[str] = mapped_column(String(100))
+    agency_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("agencies.id", ondelete="RESTRICT"))
+    owner_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    request_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("footage_requests.id", ondelete="SET NULL"))
+    case_number: Mapped[str] = mapped_column(String(50), default="")
+    ip: Mapped[str] = mapped_column(String(45), default="")
+    sha256: Mapped[str] = mapped_column(String(64), default="")
+    detail: Mapped[str] = mapped_column(String(300), default="")

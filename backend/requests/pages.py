@@ -1,0 +1,63 @@
+"""Owner pages: the request inbox, one request with two-tap answers, and "Who accessed my information"."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from litestar import Controller, get, post
+from litestar.params import FromPath, URLEncodedBody
+from litestar.response import Redirect, Template
+
+from backend.errors import InvalidInput
+from backend.requests import service
+from backend.requests.models import QUICK_REPLY_LABELS, Answer, QuickReply
+from backend.requests.schemas import AnswerIn
+from backend.web import Db, SignedIn, provide_owner
+
+Form = URLEncodedBody[dict[str, Any]]
+
+
+class OwnerRequestPages(Controller):
+    include_in_schema = False
+    dependencies = {"owner": provide_owner}
+
+    @get("/requests")
+    async def inbox(self, db: Db, owner: SignedIn) -> Template:
+        requests = await service.owner_requests(db, owner.id)
+        return Template("requests/inbox.html", context={"requests": requests, "time_zone": owner.time_zone})
+
+    @get("/requests/{request_id:uuid}")
+    async def detail(self, db: Db, owner: SignedIn, request_id: FromPath[uuid.UUID]) -> Template:
+        request = await service.open_for_owner(db, owner.id, request_id)
+        return self._detail(request, owner.time_zone)
+
+    @staticmethod
+    def _detail(request: Any, time_zone: str, errors: dict[str, str] | None = None, message: str = "") -> Template:
+        return Template(
+            "requests/detail.html",
+            context={
+                "footage": request,
+                "time_zone": time_zone,
+                "errors": errors or {},
+                "message": message,
+                "quick_replies": [(r, QUICK_REPLY_LABELS[r]) for r in QuickReply if r is not QuickReply.NEED_MORE_INFO],
+            },  # fmt: skip
+            status_code=400 if errors else 200,
+        )
+
+    @post("/requests/{request_id:uuid}/answer")
+    async def answer(self, db: Db, owner: SignedIn, request_id: FromPath[uuid.UUID], data: Form) -> Any:
+        message = str(data.get("message", ""))[:2000]
+        try:
+            await service.answer(db, owner.id, request_id, AnswerIn(answer=Answer(data.get("answer")), message=message))
+        except (InvalidInput, ValueError) as exc:
+            errors = exc.errors if isinstance(exc, InvalidInput) else {"answer": "Choose one of the answers"}
+            request = await service.open_for_owner(db, owner.id, request_id)
+            return self._detail(request, owner.time_zone, errors, message)
+        return Redirect(f"/requests/{request_id}")
+
+    @get("/account/access")
+    async def access_log(self, db: Db, owner: SignedIn) -> Template:
+        events = await service.access_log(db, owner.id)
+        return Template("requests/access_log.html", context={"events": events, "time_zone": owner.time_zone})

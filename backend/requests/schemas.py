@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Annotated
+
+import msgspec
+from msgspec import Meta
+
+from backend.registry.schemas import Latitude, Longitude
+from backend.requests.models import Answer, QuickReply, RequestType
+from backend.requests.states import RequestState
+
+CaseNumber = Annotated[str, Meta(min_length=1, max_length=50, pattern=r"\S")]
+
+
+class AreaRequestIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Ask the owners of these cameras (from a search around the incident) for video of its window."""
+
+    camera_ids: Annotated[list[uuid.UUID], Meta(min_length=1, max_length=5000)]
+    case_number: CaseNumber
+    request_type: RequestType
+    incident_latitude: Latitude
+    incident_longitude: Longitude
+    window_start: dt.datetime
+    window_end: dt.datetime
+    incident_address: Annotated[str, Meta(max_length=300)] = ""
+    message: Annotated[str, Meta(max_length=2000)] = ""
+    # Absent: the earlier of 7 days from now and when the first recorder overwrites the window.
+    deadline_at: dt.datetime | None = None
+
+
+class AnswerIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """`accept` to share clips, or one of the quick replies."""
+
+    answer: Answer
+    message: Annotated[str, Meta(max_length=2000)] = ""
+
+
+class RequestedCameraOut(msgspec.Struct, kw_only=True):
+    camera_id: uuid.UUID
+    name: str
+    retention_days: int
+    distance_m: float
+    # When this recorder overwrites the start of the incident window (registered retention).
+    overwritten_at: dt.datetime
+
+
+class RequestOut(msgspec.Struct, kw_only=True):
+    id: uuid.UUID
+    agency: str
+    case_number: str
+    request_type: RequestType
+    request_type_label: str
+    state: RequestState
+    state_label: str
+    incident_latitude: float
+    incident_longitude: float
+    incident_address: str
+    window_start: dt.datetime
+    window_end: dt.datetime
+    message: str
+    deadline_at: dt.datetime
+    reply: QuickReply | None
+    reply_message: str
+    created_at: dt.datetime
+    cameras: list[RequestedCameraOut]
+
+
+class ContactCardOut(msgspec.Struct, kw_only=True):
+    """The owner's way to be reached: opening it is recorded and shown to the owner."""
+
+    owner_name: str
+    sites: list[dict[str, str]]

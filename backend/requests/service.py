@@ -1,0 +1,371 @@
+"""Footage requests: sending (one per owner), the owner's answer, withdrawal, expiry and reminders, custody.
+
+Every state change goes through states.next_state; every police access to an owner's data is a CustodyEvent.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections import defaultdict
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from backend.accounts.models import Agency, Role, User
+from backend.db import utcnow
+from backend.errors import Conflict, Forbidden, InvalidInput, NotFound
+from backend.notifications import service as notifications
+from backend.notifications.models import Kind
+from backend.registry import geo
+from backend.registry.models import Camera, Site
+from backend.requests.models import (
+    REQUEST_TYPE_LABELS,
+    Answer,
+    CustodyAction,
+    CustodyEvent,
+    FootageRequest,
+    QuickReply,
+    RequestedCamera,
+    RequestType,
+)
+from backend.requests.schemas import AnswerIn, AreaRequestIn, ContactCardOut, RequestedCameraOut, RequestOut
+from backend.requests.states import LABELS, OPEN_STATES, IllegalTransition, RequestState, next_state
+
+MAX_WINDOW = dt.timedelta(days=7)
+DEFAULT_DEADLINE = dt.timedelta(days=7)
+MIN_DEADLINE = dt.timedelta(hours=1)
+REMINDER_BEFORE = dt.timedelta(hours=24)
+# Quick replies that close a request as "no footage"; "decline" declines; "need more info" keeps it open.
+NO_FOOTAGE_REPLIES = frozenset({QuickReply.NO_FOOTAGE, QuickReply.NOT_RECORDING, QuickReply.NOT_COVERED})
+
+
+def _move(request: FootageRequest, wanted: RequestState) -> None:
+    try:
+        request.state = next_state(RequestState(request.state), wanted)
+    except IllegalTransition as exc:
+        raise Conflict(str(exc)) from exc
+    if wanted not in OPEN_STATES and wanted is not RequestState.UPLOADED:
+        request.closed_at = utcnow()
+
+
+def overwritten_at(window_start: dt.datetime, retention_days: int) -> dt.datetime:
+    """When a recorder keeping `retention_days` days overwrites the start of the window."""
+    return window_start + dt.timedelta(days=retention_days)
+
+
+def _out(request: FootageRequest, agency_name: str) -> RequestOut:
+    return RequestOut(
+        id=request.id,
+        agency=agency_name,
+        case_number=request.case_number,
+        request_type=RequestType(request.request_type),
+        request_type_label=REQUEST_TYPE_LABELS[RequestType(request.request_type)],
+        state=RequestState(request.state),
+        state_label=LABELS[RequestState(request.state)],
+        incident_latitude=request.incident_latitude,
+        incident_longitude=request.incident_longitude,
+        incident_address=request.incident_address,
+        window_start=request.window_start,
+        window_end=request.window_end,
+        message=request.message,
+        deadline_at=request.deadline_at,
+        reply=QuickReply(request.reply) if request.reply else None,
+        reply_message=request.reply_message,
+        created_at=request.created_at,
+        cameras=[
+            RequestedCameraOut(
+                camera_id=c.camera_id,
+                name=c.name,
+                retention_days=c.retention_days,
+                distance_m=c.distance_m,
+                overwritten_at=overwritten_at(request.window_start, c.retention_days),
+            )  # fmt: skip
+            for c in request.cameras
+        ],
+    )
+
+
+def _custody(
+    db: AsyncSession, action: CustodyAction, actor: User, request: FootageRequest, ip: str, detail: str = ""
+) -> None:
+    db.add(
+        CustodyEvent(
+            action=action,
+            actor_id=actor.id,
+            actor_name=actor.display_name,
+            agency_id=request.agency_id,
+            owner_id=request.owner_id,
+            request_id=request.id,
+            case_number=request.case_number,
+            ip=ip[:45],
+            detail=detail[:300],
+        )  # fmt: skip
+    )
+
+
+def _require_investigator(user: User) -> uuid.UUID:
+    if not user.has_role(Role.INVESTIGATOR) or user.agency_id is None:
+        raise Forbidden("Only investigators of an agency send and follow footage requests")
+    return user.agency_id
+
+
+def _check_window(data: AreaRequestIn, now: dt.datetime) -> None:
+    if data.window_start.tzinfo is None or data.window_end.tzinfo is None:
+        raise InvalidInput({"window_start": "Give times with their time zone (e.g. 2026-11-20T21:30:00-06:00)"})
+    if data.window_end <= data.window_start:
+        raise InvalidInput({"window_end": "The incident window must end after it starts"})
+    if data.window_end - data.window_start > MAX_WINDOW:
+        raise InvalidInput({"window_end": "The incident window may be at most 7 days long"})
+    if data.deadline_at is not None and data.deadline_at <= now:
+        raise InvalidInput({"deadline_at": "The deadline must be in the future"})
+
+
+async def send_area_request(db: AsyncSession, investigator: User, data: AreaRequestIn, *, ip: str) -> list[RequestOut]:
+    """One request per owner of the given cameras (paused cameras are skipped), with its outbox rows, at once."""
+    agency_id = _require_investigator(investigator)
+    now = utcnow()
+    _check_window(data, now)
+    rows = (
+        await db.execute(
+            select(Camera, Site.owner_id)
+            .join(Site, Site.id == Camera.site_id)
+            .where(Camera.id.in_(set(data.camera_ids)), Camera.paused_at.is_(None))
+        )
+    ).all()
+    if not rows:
+        raise InvalidInput(
+            {"camera_ids": "None of these cameras can be asked: they are paused or no longer registered"}
+        )
+    by_owner: dict[uuid.UUID, list[Camera]] = defaultdict(list)
+    for camera, owner_id in rows:
+        by_owner[owner_id].append(camera)
+    agency = await db.get_one(Agency, agency_id)
+    incident = (data.incident_latitude, data.incident_longitude)
+    created = []
+    for owner_id, cameras in by_owner.items():
+        earliest_overwrite = min(overwritten_at(data.window_start, c.retention_days) for c in cameras)
+        deadline = data.deadline_at or max(min(now + DEFAULT_DEADLINE, earliest_overwrite), now + MIN_DEADLINE)
+        request = FootageRequest(
+            id=uuid.uuid4(), agency_id=agency_id, investigator_id=investigator.id, owner_id=owner_id,
+            case_number=data.case_number.strip(), request_type=data.request_type,
+            incident_latitude=data.incident_latitude, incident_longitude=data.incident_longitude,
+            incident_address=data.incident_address.strip(), window_start=data.window_start,
+            window_end=data.window_end, message=data.message.strip(), deadline_at=deadline,
+            state=RequestState.SENT, created_at=now,
+            cameras=[
+                RequestedCamera(
+                    camera_id=c.id, name=c.name, retention_days=c.retention_days,
+                    distance_m=round(geo.haversine_m(incident[0], incident[1], c.latitude, c.longitude), 1),
+                )
+                for c in sorted(cameras, key=lambda c: c.name)
+            ],
+        )  # fmt: skip
+        created.append(request)
+    db.add_all(created)
+    await db.flush()  # the custody rows refer to the requests
+    messages = []
+    for request in created:
+        _custody(db, CustodyAction.REQUEST_SENT, investigator, request, ip)
+        names = [c.name for c in request.cameras]
+        more = f" and {len(names) - 1} more" if len(names) > 1 else ""
+        messages.append(
+            notifications.Message(
+                request.owner_id,
+                "Police request footage",
+                f"Near your camera '{names[0]}'{more}. Open to answer.",
+                f"/requests/{request.id}",
+                f"request-{request.id}",
+            )  # fmt: skip
+        )
+    await notifications.notify_many(db, Kind.FOOTAGE_REQUEST, messages)
+    await db.commit()
+    return [_out(r, agency.name) for r in created]
+
+
+async def _owner_request(db: AsyncSession, owner_id: uuid.UUID, request_id: uuid.UUID) -> tuple[FootageRequest, str]:
+    row = (
+        await db.execute(
+            select(FootageRequest, Agency.name)
+            .join(Agency, Agency.id == FootageRequest.agency_id)
+            .where(FootageRequest.id == request_id, FootageRequest.owner_id == owner_id)
+        )
+    ).first()
+    if row is None:
+        raise NotFound("No such request among yours")
+    return row[0], row[1]
+
+
+async def _agency_request(db: AsyncSession, user: User, request_id: uuid.UUID) -> tuple[FootageRequest, str]:
+    agency_id = _require_investigator(user)
+    row = (
+        await db.execute(
+            select(FootageRequest, Agency.name)
+            .join(Agency, Agency.id == FootageRequest.agency_id)
+            .where(FootageRequest.id == request_id, FootageRequest.agency_id == agency_id)
+        )
+    ).first()
+    if row is None:
+        raise NotFound("No such request from your agency")
+    return row[0], row[1]
+
+
+async def owner_requests(db: AsyncSession, owner_id: uuid.UUID) -> list[RequestOut]:
+    rows = await db.execute(
+        select(FootageRequest, Agency.name)
+        .join(Agency, Agency.id == FootageRequest.agency_id)
+        .where(FootageRequest.owner_id == owner_id)
+        .order_by(FootageRequest.created_at.desc())
+    )
+    return [_out(request, agency) for request, agency in rows]
+
+
+async def open_for_owner(db: AsyncSession, owner_id: uuid.UUID, request_id: uuid.UUID) -> RequestOut:
+    """The owner opens a request: the first time, it becomes "seen"."""
+    request, agency = await _owner_request(db, owner_id, request_id)
+    if request.state == RequestState.SENT:
+        _move(request, RequestState.SEEN)
+        request.seen_at = utcnow()
+        await db.commit()
+    return _out(request, agency)
+
+
+async def answer(db: AsyncSession, owner_id: uuid.UUID, request_id: uuid.UUID, data: AnswerIn) -> RequestOut:
+    """Share clips (accept) or a quick reply. Declining carries no penalty."""
+    request, agency = await _owner_request(db, owner_id, request_id)
+    if data.answer is Answer.ACCEPT:
+        _move(request, RequestState.ACCEPTED)
+    else:
+        reply = QuickReply(data.answer)
+        if reply is QuickReply.NEED_MORE_INFO:
+            if not data.message.strip():
+                raise InvalidInput({"message": "Say what you need to know; the investigator sees your message"})
+            if RequestState(request.state) not in OPEN_STATES:
+                raise Conflict(f"This request is {LABELS[RequestState(request.state)].lower()}; it cannot be answered")
+            if request.state == RequestState.SENT:
+                _move(request, RequestState.SEEN)
+        else:
+            _move(request, RequestState.NO_FOOTAGE if reply in NO_FOOTAGE_REPLIES else RequestState.DECLINED)
+        request.reply = reply
+    request.reply_message = data.message.strip()
+    request.answered_at = utcnow()
+    await db.commit()
+    return _out(request, agency)
+
+
+async def agency_requests(db: AsyncSession, user: User, case_number: str | None = None) -> list[RequestOut]:
+    agency_id = _require_investigator(user)
+    query = (
+        select(FootageRequest, Agency.name)
+        .join(Agency, Agency.id == FootageRequest.agency_id)
+        .where(FootageRequest.agency_id == agency_id)
+        .order_by(FootageRequest.created_at.desc())
+    )
+    if case_number:
+        query = query.where(FootageRequest.case_number == case_number)
+    return [_out(request, agency) for request, agency in await db.execute(query)]
+
+
+async def withdraw(db: AsyncSession, user: User, request_id: uuid.UUID) -> RequestOut:
+    request, agency = await _agency_request(db, user, request_id)
+    _move(request, RequestState.WITHDRAWN)
+    await notifications.notify(
+        db, Kind.FOOTAGE_REQUEST,
+        notifications.Message(
+            request.owner_id, "Footage request withdrawn",
+            "Police no longer need footage for this request. Nothing more to do.",
+            f"/requests/{request.id}", f"request-{request.id}",
+        ),
+    )  # fmt: skip
+    await db.commit()
+    return _out(request, agency)
+
+
+async def contact_card(db: AsyncSession, user: User, request_id: uuid.UUID, *, ip: str) -> ContactCardOut:
+    """How to reach the owner of a request's cameras. Opening it is recorded and shown to the owner."""
+    request, _ = await _agency_request(db, user, request_id)
+    owner = await db.get_one(User, request.owner_id)
+    camera_ids = [c.camera_id for c in request.cameras]
+    sites = (
+        await db.scalars(
+            select(Site).join(Camera, Camera.site_id == Site.id).where(Camera.id.in_(camera_ids)).distinct()
+        )
+    ).all()
+    _custody(db, CustodyAction.CONTACT_VIEWED, user, request, ip)
+    await db.commit()
+    return ContactCardOut(
+        owner_name=owner.display_name,
+        sites=[
+            {
+                "name": s.name,
+                "address": s.address,
+                "phone": s.contact_phone,
+                "email": s.contact_email,
+                "hours": s.contact_hours,
+                "note": s.investigator_note,
+            }
+            for s in sites
+        ],  # fmt: skip
+    )
+
+
+async def access_log(db: AsyncSession, owner_id: uuid.UUID) -> list[dict[str, object]]:
+    """Every police access to this owner's information, newest first (the owner's "Who accessed" page)."""
+    rows = await db.execute(
+        select(CustodyEvent, Agency.name)
+        .join(Agency, Agency.id == CustodyEvent.agency_id)
+        .where(CustodyEvent.owner_id == owner_id)
+        .order_by(CustodyEvent.at.desc(), CustodyEvent.id.desc())
+    )
+    return [
+        {"at": e.at, "action": CustodyAction(e.action), "agency": agency, "case_number": e.case_number,
+         "by": e.actor_name, "request_id": e.request_id}
+        for e, agency in rows
+    ]  # fmt: skip
+
+
+async def sweep(db: AsyncSession, now: dt.datetime | None = None) -> tuple[int, int]:
+    """Expire open requests past their deadline and remind owners 24 h before it. Returns (expired, reminded)."""
+    now = now or utcnow()
+    open_states = [s.value for s in OPEN_STATES]
+    expired = (
+        await db.scalars(
+            select(FootageRequest)
+            .where(FootageRequest.state.in_(open_states), FootageRequest.deadline_at <= now)
+            .with_for_update(skip_locked=True)  # several workers may sweep at once on PostgreSQL
+        )
+    ).all()
+    for request in expired:
+        _move(request, RequestState.EXPIRED)
+    await notifications.notify_many(
+        db, Kind.REQUEST_REMINDER,
+        [
+            notifications.Message(r.owner_id, "Footage request expired", "The deadline passed; nothing more to do.",
+                                  f"/requests/{r.id}", f"request-{r.id}")
+            for r in expired
+        ],
+    )  # fmt: skip
+    due = (
+        await db.scalars(
+            select(FootageRequest)
+            .where(
+                FootageRequest.state.in_([RequestState.SENT.value, RequestState.SEEN.value]),
+                FootageRequest.reminded_at.is_(None),
+                FootageRequest.deadline_at <= now + REMINDER_BEFORE,
+                FootageRequest.deadline_at > now,
+            )
+            .with_for_update(skip_locked=True)
+        )
+    ).all()
+    for request in due:
+        request.reminded_at = now
+    await notifications.notify_many(
+        db, Kind.REQUEST_REMINDER,
+        [
+            notifications.Message(r.owner_id, "A footage request ends in 24 hours",
+                                  "Share clips or answer in two taps.", f"/requests/{r.id}", f"request-{r.id}")
+            for r in due
+        ],
+    )  # fmt: skip
+    await db.commit()
+    return len(expired), len(due)
