@@ -217,6 +217,8 @@ async def measure(settings: Settings, rows: list[tuple], label: str) -> dict:
     else:
         await load_postgres(settings.database_url, placed)
     timings["load_s"] = time.perf_counter() - started
+    del site_ids, placed
+    gc.collect()
     rng = random.Random(99)
     async with AsyncSession(engine, expire_on_commit=False) as db:
         await timed_searches(db, incident_points(random.Random(1), 40), 1000)  # warm the caches

@@ -23,7 +23,7 @@ ROWS = 180 * CELLS_PER_DEGREE
 ROW_STRIDE = 360 * CELLS_PER_DEGREE  # more than any row's column count
 # Search bounds are widened by this much (radians) so rounding can only add candidates, never lose one.
 _SLACK = 1e-9
-_BOX_MARGIN_DEG = 1e-7
+_BOX_MARGIN_DEG = 1e-7  # 1 cm: more than any rounding in a position's row, far less than a cell
 # A point on the edge of a camera's view counts as in view despite rounding in the bearing (1e-6° is 2 cm at 1 km).
 FOV_EDGE_TOLERANCE_DEG = 1e-6
 

@@ -101,8 +101,8 @@ class Camera(Base):
         enum_check("placement", Placement, "placement_known"),
         enum_check("recorder", Recorder, "recorder_known"),
         # The geo search (registry.service.find_cameras_near) reads one range of this index per row of grid
-        # cells. It holds every column the search reads, so the cameras of a neighbourhood are read from
-        # a few adjacent index pages instead of one table page each (about 2x faster on 1M cameras).
+        # cells. It holds every column the search reads, so a neighbourhood's cameras come from a few adjacent
+        # index pages instead of one table page each (measured on 1M cameras: a fifth off a dense 250 m search).
         Index("ix_cameras_geo_cell", "geo_cell", *GEO_SEARCH_COLUMNS),
     )
 

@@ -84,9 +84,10 @@ class SiteOut(msgspec.Struct, kw_only=True):
     cameras: list[CameraOut]
 
 
-class NearbyCamera(msgspec.Struct, kw_only=True):
+class NearbyCamera(msgspec.Struct, kw_only=True, gc=False):
     """A camera found near an incident, as an investigator sees it: where it is and what it can show,
-    with its owner's id only (to group requests per owner), never the owner's name or contact."""
+    with its owner's id only (to group requests per owner), never the owner's name or contact.
+    (gc=False: a search may return thousands, and they hold only plain values, so no reference cycles.)"""
 
     id: uuid.UUID
     site_id: uuid.UUID

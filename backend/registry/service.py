@@ -199,8 +199,9 @@ def _cameras_in_cell_ranges(count: int) -> Select:
     with their owner.
 
     One branch per range, so both databases plan each as one index range scan whatever the number of
-    ranges; the index holds every column read here, so positions outside a range's box are skipped
-    before any row is read. Built once per count, the statement is then found in SQLAlchemy's cache."""
+    ranges (at most 76 for 2 km; SQLite allows 500 branches); the index holds every column read here, so
+    positions outside a range's box are skipped before any row is read. Built once per count, the
+    statement is then found in SQLAlchemy's compiled cache."""
     columns = (
         Camera.id,
         Camera.site_id,

@@ -137,14 +137,14 @@ async def test_search_equals_a_brute_force_scan_at_the_antimeridian_the_poles_an
     cameras = (await db.scalars(select(Camera))).all()
     assert all(camera.geo_cell == geo.cell_id(camera.latitude, camera.longitude) for camera in cameras)
 
-    queries = [(*_scatter(rng, *rng.choice(HOTSPOTS), 2500), rng.uniform(25, 2000)) for _ in range(160)]
+    queries = [(*_scatter(rng, *rng.choice(HOTSPOTS), 2500), rng.uniform(25, 2000)) for _ in range(120)]
     queries += [(90.0, 0.0, 2000), (-90.0, 0.0, 1500), (0.0, 180.0, 500), (0.0, -180.0, 25), (0.0, 179.9999, 100)]
     queries += [(rng.uniform(-90, 90), rng.uniform(-180, 180), 2000) for _ in range(10)]
     for latitude, longitude, radius in queries:
         found = await service.find_cameras_near(db, latitude=latitude, longitude=longitude, radius_m=radius)
         expected = _brute_force(cameras, latitude, longitude, radius)
         assert [(c.distance_m, c.id, c.incident_in_view) for c in found] == expected, (latitude, longitude, radius)
-    assert sum(len(_brute_force(cameras, *query)) > 0 for query in queries) > 120  # most queries find something
+    assert sum(len(_brute_force(cameras, *query)) > 0 for query in queries) > 90  # most queries find something
 
 
 async def test_each_result_says_where_the_camera_is_and_what_it_shows_but_not_who_owns_it(db: AsyncSession) -> None:
