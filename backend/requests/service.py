@@ -9,7 +9,7 @@ import datetime as dt
 import uuid
 from collections import defaultdict
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.accounts.models import Agency, Role, User
@@ -183,39 +183,32 @@ async def send_area_request(db: AsyncSession, investigator: User, data: AreaRequ
     return [_out(r, agency.name) for r in created]
 
 
-async def _owner_request(db: AsyncSession, owner_id: uuid.UUID, request_id: uuid.UUID) -> tuple[FootageRequest, str]:
-    row = (
-        await db.execute(
-            select(FootageRequest, Agency.name)
-            .join(Agency, Agency.id == FootageRequest.agency_id)
-            .where(FootageRequest.id == request_id, FootageRequest.owner_id == owner_id)
-        )
-    ).first()
+def _with_agency_name() -> Select[tuple[FootageRequest, str]]:
+    return select(FootageRequest, Agency.name).join(Agency, Agency.id == FootageRequest.agency_id)
+
+
+async def _one_request(
+    db: AsyncSession, scope: ColumnElement[bool], request_id: uuid.UUID, missing: str
+) -> tuple[FootageRequest, str]:
+    """A request within the caller's scope (their own, or their agency's): anything else is a 404."""
+    row = (await db.execute(_with_agency_name().where(FootageRequest.id == request_id, scope))).first()
     if row is None:
-        raise NotFound("No such request among yours")
+        raise NotFound(missing)
     return row[0], row[1]
+
+
+async def _owner_request(db: AsyncSession, owner_id: uuid.UUID, request_id: uuid.UUID) -> tuple[FootageRequest, str]:
+    return await _one_request(db, FootageRequest.owner_id == owner_id, request_id, "No such request among yours")
 
 
 async def _agency_request(db: AsyncSession, user: User, request_id: uuid.UUID) -> tuple[FootageRequest, str]:
-    agency_id = _require_investigator(user)
-    row = (
-        await db.execute(
-            select(FootageRequest, Agency.name)
-            .join(Agency, Agency.id == FootageRequest.agency_id)
-            .where(FootageRequest.id == request_id, FootageRequest.agency_id == agency_id)
-        )
-    ).first()
-    if row is None:
-        raise NotFound("No such request from your agency")
-    return row[0], row[1]
+    scope = FootageRequest.agency_id == _require_investigator(user)
+    return await _one_request(db, scope, request_id, "No such request from your agency")
 
 
 async def owner_requests(db: AsyncSession, owner_id: uuid.UUID) -> list[RequestOut]:
     rows = await db.execute(
-        select(FootageRequest, Agency.name)
-        .join(Agency, Agency.id == FootageRequest.agency_id)
-        .where(FootageRequest.owner_id == owner_id)
-        .order_by(FootageRequest.created_at.desc())
+        _with_agency_name().where(FootageRequest.owner_id == owner_id).order_by(FootageRequest.created_at.desc())
     )
     return [_out(request, agency) for request, agency in rows]
 
@@ -255,12 +248,7 @@ async def answer(db: AsyncSession, owner_id: uuid.UUID, request_id: uuid.UUID, d
 
 async def agency_requests(db: AsyncSession, user: User, case_number: str | None = None) -> list[RequestOut]:
     agency_id = _require_investigator(user)
-    query = (
-        select(FootageRequest, Agency.name)
-        .join(Agency, Agency.id == FootageRequest.agency_id)
-        .where(FootageRequest.agency_id == agency_id)
-        .order_by(FootageRequest.created_at.desc())
-    )
+    query = _with_agency_name().where(FootageRequest.agency_id == agency_id).order_by(FootageRequest.created_at.desc())
     if case_number:
         query = query.where(FootageRequest.case_number == case_number)
     return [_out(request, agency) for request, agency in await db.execute(query)]
