@@ -95,9 +95,9 @@ async def fanout(settings: Settings, origin: str, ca_file: str) -> dict[str, flo
         ]  # fmt: skip
         await db.execute(insert(PushSubscription), rows)
         await db.commit()
-        subscriptions = [PushSubscription(id=r["id"]) for r in rows]
         payload = declarative_payload(title="Police request footage", body="Near your camera", navigate="/n", tag="t")
-        outbox.enqueue(db, subscriptions, payload, ttl_seconds=3600, urgency="high")
+        messages = [outbox.Outgoing(r["id"], payload) for r in rows]
+        await outbox.enqueue(db, messages, ttl_seconds=3600, urgency="high")
         await db.commit()
 
     signer = VapidSigner(vapid_keys(settings), settings.vapid_subject)
