@@ -57,7 +57,9 @@ async def provide_viewer(request: Request, db: Db) -> User | None:
         token = request.cookies.get(SESSION_COOKIE)
         found = await accounts.user_for_session(db, token, days=settings_of(request).session_days) if token else None
         request.state.viewer, request.state.session_id = found if found else (None, None)
-        request.state.unread = await notifications.unread_count(db, found[0].id) if found else 0
+        # The unread count is for the page header; API calls do not need it.
+        show_count = found is not None and not is_machine_request(request)
+        request.state.unread = await notifications.unread_count(db, found[0].id) if show_count else 0
     return request.state.viewer
 
 

@@ -43,12 +43,18 @@ SWITCHABLE_KINDS = [k for k in Kind if k is not Kind.TEST]
 LIST_LIMIT = 50
 
 
-async def unread_count(db: AsyncSession, user_id: uuid.UUID) -> int:
-    return await db.scalar(
-        select(func.count())
-        .select_from(Notification)
-        .where(Notification.user_id == user_id, Notification.read_at.is_(None))
+async def unread_counts(db: AsyncSession, user_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, int]:
+    """Unread in-app notifications per person (people with none are absent)."""
+    rows = await db.execute(
+        select(Notification.user_id, func.count())
+        .where(Notification.user_id.in_(set(user_ids)), Notification.read_at.is_(None))
+        .group_by(Notification.user_id)
     )
+    return dict(rows.all())
+
+
+async def unread_count(db: AsyncSession, user_id: uuid.UUID) -> int:
+    return (await unread_counts(db, [user_id])).get(user_id, 0)
 
 
 @dataclass(frozen=True)
@@ -99,15 +105,7 @@ async def notify_many(
             by_user[device.user_id].append(device)
     if not by_user:
         return
-    unread = dict(
-        (
-            await db.execute(
-                select(Notification.user_id, func.count())
-                .where(Notification.user_id.in_(set(by_user)), Notification.read_at.is_(None))
-                .group_by(Notification.user_id)
-            )
-        ).all()
-    )
+    unread = await unread_counts(db, by_user)
     outgoing = []
     for m in messages:
         payload = declarative_payload(
@@ -213,10 +211,13 @@ def _check(data: SubscriptionIn, allowed_hosts: Iterable[str]) -> None:
         raise InvalidInput(errors)
 
 
-def _expiration(data: SubscriptionIn) -> dt.datetime | None:
-    if data.expirationTime is None:
-        return None
-    return dt.datetime.fromtimestamp(data.expirationTime / 1000, tz=dt.UTC)
+def _take_keys(subscription: PushSubscription, data: SubscriptionIn) -> None:
+    """Copy what the browser sent (endpoint, keys, expiry in epoch milliseconds) onto the record."""
+    subscription.endpoint = data.endpoint
+    subscription.p256dh = data.keys.p256dh
+    subscription.auth = data.keys.auth
+    expires = data.expirationTime
+    subscription.expiration_time = None if expires is None else dt.datetime.fromtimestamp(expires / 1000, tz=dt.UTC)
 
 
 async def save_subscription(
@@ -241,9 +242,7 @@ async def save_subscription(
         )
         db.add(existing)
     existing.session_id = session_id
-    existing.p256dh = data.keys.p256dh
-    existing.auth = data.keys.auth
-    existing.expiration_time = _expiration(data)
+    _take_keys(existing, data)
     try:
         await db.commit()
     except IntegrityError as exc:  # the same browser subscribed twice at once
@@ -262,10 +261,7 @@ async def replace_subscription(
     )
     if existing is None:
         raise NotFound("No such subscription")
-    existing.endpoint = data.endpoint
-    existing.p256dh = data.keys.p256dh
-    existing.auth = data.keys.auth
-    existing.expiration_time = _expiration(data)
+    _take_keys(existing, data)
     await db.commit()
 
 
