@@ -38,11 +38,6 @@ class DeliveryWorker:
         self._lease = lease
         self._idle_poll = idle_poll_seconds
         self._lanes = lanes
-        self._wake = asyncio.Event()
-
-    def wake(self) -> None:
-        """Something was enqueued in this process: look now instead of at the next poll."""
-        self._wake.set()
 
     async def _send(self, item: outbox.Claimed) -> SendResult:
         async with self._slots:
@@ -61,17 +56,10 @@ class DeliveryWorker:
             batch = await outbox.claim(db, limit=self._batch_size, lease=self._lease)
             if not batch:
                 return 0
-            results = await asyncio.gather(*(self._send(item) for item in batch))
-            delivered = [
-                item for item, result in zip(batch, results, strict=True) if result.outcome is Outcome.DELIVERED
-            ]
-            gone = {
-                item.subscription_id
-                for item, result in zip(batch, results, strict=True)
-                if result.outcome is Outcome.GONE
-            }
-            await outbox.mark_delivered(db, delivered)
-            for item, result in zip(batch, results, strict=True):
+            results = list(zip(batch, await asyncio.gather(*(self._send(item) for item in batch)), strict=True))
+            gone = {item.subscription_id for item, result in results if result.outcome is Outcome.GONE}
+            await outbox.mark_delivered(db, [item for item, result in results if result.outcome is Outcome.DELIVERED])
+            for item, result in results:
                 if result.outcome is Outcome.RETRY and item.subscription_id not in gone:
                     await outbox.retry_later(db, item, result.detail, result.retry_after)
             await outbox.forget_subscriptions(db, gone)
@@ -100,9 +88,7 @@ class DeliveryWorker:
                 continue
             if stop is None:
                 return
-            self._wake.clear()
-            stopped = asyncio.ensure_future(stop.wait())
-            woken = asyncio.ensure_future(self._wake.wait())
-            await asyncio.wait({stopped, woken}, timeout=self._idle_poll, return_when=asyncio.FIRST_COMPLETED)
-            stopped.cancel()
-            woken.cancel()
+            try:  # idle: look again after the poll interval, or leave when told to stop
+                await asyncio.wait_for(stop.wait(), timeout=self._idle_poll)
+            except TimeoutError:
+                pass
