@@ -54,6 +54,11 @@ class User(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     last_login_at: Mapped[dt.datetime | None]
     locked_until: Mapped[dt.datetime | None]
+    # Agency accounts sign in with a TOTP second factor: the base32 secret (set up by QR code at the first
+    # sign-in), when setup was confirmed, and the last time step used (a code works once).
+    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    totp_confirmed_at: Mapped[dt.datetime | None]
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
 
     roles: Mapped[list[UserRole]] = relationship(
         lazy="selectin", cascade="all, delete-orphan", passive_deletes=True, order_by="UserRole.role"
