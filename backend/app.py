@@ -33,7 +33,13 @@ from backend.pwa import PwaRoutes
 from backend.registry.api import CameraController, SiteController
 from backend.registry.models import RECORDER_LABELS
 from backend.registry.pages import RegistryPages
-from backend.requests.api import AgencyRequestController, OwnerRequestController
+from backend.requests.api import (
+    AgencyEvidenceController,
+    AgencyRequestController,
+    OwnerRequestController,
+    UploadController,
+)
+from backend.requests.evidence import ClipStore
 from backend.requests.pages import OwnerRequestPages
 from backend.requests.sweeper import running_sweeper
 from backend.settings import Settings
@@ -88,7 +94,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         if not settings.background_in_process:
             yield
             return
-        async with running_worker(settings, engine), running_sweeper(engine):
+        async with running_worker(settings, engine), running_sweeper(engine, ClipStore(settings.evidence_path)):
             yield
 
     def configure_templates(engine_: JinjaTemplateEngine) -> None:
@@ -119,6 +125,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             NotificationController,
             AgencyRequestController,
             OwnerRequestController,
+            UploadController,
+            AgencyEvidenceController,
             AccountPages,
             RegistryPages,
             NotificationPages,

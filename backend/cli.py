@@ -135,6 +135,7 @@ def worker() -> None:
     import signal
 
     from backend.notifications.delivery import running_worker
+    from backend.requests.evidence import ClipStore
     from backend.requests.sweeper import running_sweeper
 
     settings = Settings.from_env()
@@ -146,7 +147,7 @@ def worker() -> None:
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
         try:
-            async with running_worker(settings, engine), running_sweeper(engine):
+            async with running_worker(settings, engine), running_sweeper(engine, ClipStore(settings.evidence_path)):
                 click.echo("Push worker running; Ctrl+C stops it.")
                 await stop.wait()
         finally:

@@ -34,6 +34,23 @@ class Conflict(ServiceError):
     title = "Conflict"
 
 
+class TooLarge(ServiceError):
+    status_code = 413
+    title = "Too large"
+
+
+class Unprocessable(ServiceError):
+    """The request was well-formed but its content is wrong (e.g. a file that does not match its checksum)."""
+
+    status_code = 422
+    title = "Content does not match"
+
+
+class Locked(ServiceError):
+    status_code = 423
+    title = "Busy"
+
+
 class NotAuthenticated(ServiceError):
     status_code = 401
     title = "Sign in required"

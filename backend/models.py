@@ -5,7 +5,7 @@ from backend.db import Base
 from backend.districts.models import District
 from backend.notifications.models import Notification
 from backend.registry.models import Camera, Site
-from backend.requests.models import CustodyEvent, FootageRequest, RequestedCamera
+from backend.requests.models import CustodyEvent, EvidenceClip, FootageRequest, RequestedCamera
 from push.models import PushDelivery, PushSubscription
 
 __all__ = [
@@ -15,6 +15,7 @@ __all__ = [
     "CustodyEvent",
     "FootageRequest",
     "District",
+    "EvidenceClip",
     "LoginAttempt",
     "Notification",
     "PushDelivery",

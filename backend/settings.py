@@ -59,6 +59,13 @@ class Settings:
     # Push delivery and the request sweeper inside the app process (one-process installs); off when
     # `porchlight worker` processes do that work.
     background_in_process: bool = True
+    # Evidence clips: where they are stored (write-once) and the largest file an owner may send.
+    evidence_dir: Path | None = None
+    max_clip_bytes: int = 2 * 1024**3
+
+    @property
+    def evidence_path(self) -> Path:
+        return self.evidence_dir or self.var_dir / "evidence"
 
     @property
     def is_sqlite(self) -> bool:
@@ -85,4 +92,6 @@ class Settings:
             push_extra_hosts=tuple(h.strip() for h in _env("PUSH_EXTRA_HOSTS", "").split(",") if h.strip()),
             push_ca_file=_env("PUSH_CA_FILE", ""),
             background_in_process=_env_bool("BACKGROUND_IN_PROCESS", True),
+            evidence_dir=Path(_env("EVIDENCE_DIR", str(var_dir / "evidence"))).resolve(),
+            max_clip_bytes=int(_env("MAX_CLIP_BYTES", str(2 * 1024**3))),
         )

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import base64
 import uuid
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from litestar import Controller, Request, get, post
+from litestar import Controller, HttpMethod, Request, Response, delete, get, head, patch, post, route
 from litestar.di import Provide
-from litestar.params import FromPath, FromQuery, RequestBody
+from litestar.exceptions import ClientException
+from litestar.params import FromPath, FromQuery, QueryParameter, RequestBody
+from litestar.response import File
 
-from backend.requests import service
-from backend.requests.schemas import AnswerIn, AreaRequestIn, ContactCardOut, RequestOut
-from backend.web import Db, SignedIn, client_ip, provide_investigator, provide_owner
+from backend.errors import InvalidInput
+from backend.requests import evidence, service
+from backend.requests.schemas import AnswerIn, AreaRequestIn, ClipNoteIn, ClipOut, ContactCardOut, RequestOut
+from backend.web import Db, SignedIn, client_ip, provide_investigator, provide_owner, settings_of
 
 
 class AgencyRequestController(Controller):
@@ -70,3 +74,159 @@ class OwnerRequestController(Controller):
     async def access_log(self, db: Db, owner: SignedIn) -> list[dict[str, Any]]:
         """Every time an agency opened your contact card, sent you a request, or viewed or downloaded your clips."""
         return await service.access_log(db, owner.id)
+
+
+def _store(request: Request) -> evidence.ClipStore:
+    return evidence.ClipStore(settings_of(request).evidence_path)
+
+
+def _tus_headers(clip: ClipOut | None = None) -> dict[str, str]:
+    headers = {"Tus-Resumable": evidence.TUS_VERSION, "Cache-Control": "no-store"}
+    if clip is not None:
+        headers["Upload-Offset"] = str(clip.received_bytes)
+        headers["Upload-Length"] = str(clip.size_bytes)
+    return headers
+
+
+def _header_int(request: Request, name: str) -> int | None:
+    value = request.headers.get(name)
+    if value is None:
+        return None
+    if not value.strip().isdigit():
+        raise InvalidInput({name: f"{name} must be a whole number of bytes"})
+    return int(value)
+
+
+def _check_tus_version(request: Request) -> None:
+    if request.headers.get("Tus-Resumable") != evidence.TUS_VERSION:
+        raise ClientException(
+            status_code=412,
+            detail=f"Send the header Tus-Resumable: {evidence.TUS_VERSION} (the tus version this server speaks)",
+            headers={"Tus-Version": evidence.TUS_VERSION},
+        )
+
+
+class UploadController(Controller):
+    """Owners send clips with the tus 1.0 resumable upload protocol (core, creation, termination), so any tus
+    client works. Each request that changes something carries the CSRF token (x-csrftoken)."""
+
+    path = "/api/v1"
+    tags = ["evidence uploads (owner, tus 1.0)"]
+    dependencies = {"owner": Provide(provide_owner)}
+
+    @route("/requests/{request_id:uuid}/uploads", http_method=[HttpMethod.OPTIONS], status_code=204)
+    async def capabilities(self, request: Request, request_id: FromPath[uuid.UUID]) -> Response[None]:
+        """What this tus server supports, and the largest file it takes."""
+        return Response(
+            None,
+            status_code=204,
+            headers={
+                **_tus_headers(),
+                "Tus-Version": evidence.TUS_VERSION,
+                "Tus-Extension": "creation,termination",
+                "Tus-Max-Size": str(settings_of(request).max_clip_bytes),
+            },
+        )
+
+    @post("/requests/{request_id:uuid}/uploads", status_code=201)
+    async def create_upload(
+        self, request: Request, db: Db, owner: SignedIn, request_id: FromPath[uuid.UUID]
+    ) -> Response[None]:
+        """Start sending one file (Upload-Length; Upload-Metadata `filename`, `filetype`, optional `sha256` in
+        hex). A file over the size limit is refused (413) before any of it is sent."""
+        _check_tus_version(request)
+        clip = await evidence.create_upload(
+            db, _store(request), owner.id, request_id,
+            length=_header_int(request, "Upload-Length"),
+            metadata=evidence.parse_metadata(request.headers.get("Upload-Metadata", "")),
+            max_bytes=settings_of(request).max_clip_bytes,
+        )  # fmt: skip
+        headers = {**_tus_headers(), "Location": f"/api/v1/uploads/{clip.id}", "Upload-Offset": "0"}
+        return Response(None, status_code=201, headers=headers)
+
+    @head("/uploads/{clip_id:uuid}")
+    async def offset(self, request: Request, db: Db, owner: SignedIn, clip_id: FromPath[uuid.UUID]) -> Response[None]:
+        """How many bytes of the file the server has: continue from there."""
+        _check_tus_version(request)
+        clip = await evidence.upload_offset(db, _store(request), owner.id, clip_id)
+        return Response(None, headers=_tus_headers(clip))
+
+    @patch("/uploads/{clip_id:uuid}", status_code=204, request_max_body_size=None)
+    async def append(self, request: Request, db: Db, owner: SignedIn, clip_id: FromPath[uuid.UUID]) -> Response[None]:
+        """Bytes of the file from Upload-Offset on (Content-Type: application/offset+octet-stream). The last byte
+        completes the clip: 422 if it does not match the `sha256` given at the start (nothing is kept)."""
+        _check_tus_version(request)
+        if request.headers.get("Content-Type", "").split(";")[0].strip() != "application/offset+octet-stream":
+            raise ClientException(status_code=415, detail="Send the bytes as application/offset+octet-stream")
+        offset = _header_int(request, "Upload-Offset")
+        if offset is None:
+            raise InvalidInput({"Upload-Offset": "Say where these bytes start (Upload-Offset)"})
+        clip = await evidence.append(
+            db, _store(request), owner, clip_id, offset=offset, content_length=_header_int(request, "Content-Length"),
+            chunks=request.stream(), ip=client_ip(request),
+        )  # fmt: skip
+        return Response(None, status_code=204, headers=_tus_headers(clip))
+
+    @delete("/uploads/{clip_id:uuid}", status_code=204)
+    async def cancel(self, request: Request, db: Db, owner: SignedIn, clip_id: FromPath[uuid.UUID]) -> Response[None]:
+        """Stop an unfinished upload and remove what was sent of it. A received clip cannot be removed."""
+        _check_tus_version(request)
+        await evidence.cancel_upload(db, _store(request), owner.id, clip_id)
+        return Response(None, status_code=204, headers=_tus_headers())
+
+    @get("/requests/{request_id:uuid}/clips")
+    async def clips(self, request: Request, db: Db, owner: SignedIn, request_id: FromPath[uuid.UUID]) -> list[ClipOut]:
+        """Your receipts for a request: name, size, SHA-256 and time of each clip received, and uploads under way."""
+        return await evidence.owner_clips(db, _store(request), owner.id, request_id)
+
+    @post("/clips/{clip_id:uuid}/note", status_code=200)
+    async def note(
+        self, db: Db, owner: SignedIn, clip_id: FromPath[uuid.UUID], data: RequestBody[ClipNoteIn]
+    ) -> ClipOut:
+        """A note beside a received clip; the clip itself never changes."""
+        return await evidence.set_note(db, owner.id, clip_id, data.note)
+
+
+class AgencyEvidenceController(Controller):
+    path = "/api/v1/agency"
+    tags = ["evidence (agency)"]
+    dependencies = {"investigator": Provide(provide_investigator)}
+
+    @get("/requests/{request_id:uuid}/clips")
+    async def clips(self, db: Db, investigator: SignedIn, request_id: FromPath[uuid.UUID]) -> list[ClipOut]:
+        """The clips received for one of your agency's requests, with their SHA-256."""
+        return await evidence.agency_clips(db, investigator, request_id)
+
+    @get("/clips/{clip_id:uuid}")
+    async def clip(self, request: Request, db: Db, investigator: SignedIn, clip_id: FromPath[uuid.UUID]) -> ClipOut:
+        """Open a clip's record. Recorded in custody and shown to the owner."""
+        return await evidence.view_clip(db, investigator, clip_id, ip=client_ip(request))
+
+    @get("/clips/{clip_id:uuid}/download")
+    async def download(self, request: Request, db: Db, investigator: SignedIn, clip_id: FromPath[uuid.UUID]) -> File:
+        """The clip's file, as an attachment. Recorded in custody and shown to the owner."""
+        path, clip = await evidence.download_clip(db, _store(request), investigator, clip_id, ip=client_ip(request))
+        digest = base64.b64encode(bytes.fromhex(clip.sha256)).decode()
+        return File(
+            path=path,
+            filename=clip.file_name,
+            media_type="application/octet-stream",
+            content_disposition_type="attachment",
+            headers={"Repr-Digest": f"sha-256=:{digest}:", "Cache-Control": "no-store"},
+        )
+
+    @get("/custody-report")
+    async def custody_report(
+        self,
+        db: Db,
+        investigator: SignedIn,
+        case_number: FromQuery[str],
+        report_format: Annotated[Literal["json", "csv"], QueryParameter(name="format")] = "json",
+    ) -> Response[Any]:
+        """Every upload, view, download, contact-card view and request of a case: who, when, from where, hash."""
+        rows = await evidence.custody_report(db, investigator, case_number)
+        safe_case = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in case_number.strip())
+        disposition = {"Content-Disposition": f'attachment; filename="custody-{safe_case}.{report_format}"'}
+        if report_format == "csv":
+            return Response(evidence.custody_csv(rows), media_type="text/csv; charset=utf-8", headers=disposition)
+        return Response(rows, headers=disposition)

@@ -133,3 +133,25 @@ class CustodyEvent(Base):
     ip: Mapped[str] = mapped_column(String(45), default="")
     sha256: Mapped[str] = mapped_column(String(64), default="")
     detail: Mapped[str] = mapped_column(String(300), default="")
+
+
+class EvidenceClip(Base):
+    """A video file an owner sends for a request. Uploaded resumably (tus); once complete it is write-once:
+    its SHA-256 is fixed and the file is never changed (the owner may send another, and add a note)."""
+
+    __tablename__ = "evidence_clips"
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    request_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("footage_requests.id", ondelete="CASCADE"), index=True)
+    owner_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    agency_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("agencies.id", ondelete="RESTRICT"), index=True)
+    file_name: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(100), default="")
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    # The SHA-256 (hex) the sending app said the file has; checked when the last byte arrives.
+    expected_sha256: Mapped[str] = mapped_column(String(64), default="")
+    # Computed by the server while the bytes streamed in; set when the upload is complete.
+    sha256: Mapped[str] = mapped_column(String(64), default="")
+    note: Mapped[str] = mapped_column(String(1000), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    completed_at: Mapped[dt.datetime | None]

@@ -8,7 +8,7 @@ import msgspec
 from msgspec import Meta
 
 from backend.registry.schemas import Latitude, Longitude
-from backend.requests.models import Answer, QuickReply, RequestType
+from backend.requests.models import Answer, CustodyAction, QuickReply, RequestType
 from backend.requests.states import RequestState
 
 CaseNumber = Annotated[str, Meta(min_length=1, max_length=50, pattern=r"\S")]
@@ -72,3 +72,38 @@ class ContactCardOut(msgspec.Struct, kw_only=True):
 
     owner_name: str
     sites: list[dict[str, str]]
+
+
+class ClipOut(msgspec.Struct, kw_only=True):
+    """A clip sent for a request: the owner's receipt, and what the agency sees before opening it."""
+
+    id: uuid.UUID
+    request_id: uuid.UUID
+    file_name: str
+    size_bytes: int
+    # Bytes the server has so far; equal to size_bytes once complete.
+    received_bytes: int
+    complete: bool
+    # SHA-256 (hex) computed by the server as the bytes arrived; empty until complete.
+    sha256: str
+    note: str
+    created_at: dt.datetime
+    received_at: dt.datetime | None
+
+
+class ClipNoteIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    note: Annotated[str, Meta(max_length=1000)]
+
+
+class CustodyRowOut(msgspec.Struct, kw_only=True):
+    """One line of a case's custody report."""
+
+    at: dt.datetime
+    action: CustodyAction
+    actor: str
+    agency: str
+    case_number: str
+    request_id: uuid.UUID | None
+    ip: str
+    sha256: str
+    detail: str

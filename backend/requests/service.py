@@ -87,7 +87,13 @@ def _out(request: FootageRequest, agency_name: str) -> RequestOut:
 
 
 def _custody(
-    db: AsyncSession, action: CustodyAction, actor: User, request: FootageRequest, ip: str, detail: str = ""
+    db: AsyncSession,
+    action: CustodyAction,
+    actor: User,
+    request: FootageRequest,
+    ip: str,
+    detail: str = "",
+    sha256: str = "",
 ) -> None:
     db.add(
         CustodyEvent(
@@ -99,6 +105,7 @@ def _custody(
             request_id=request.id,
             case_number=request.case_number,
             ip=ip[:45],
+            sha256=sha256,
             detail=detail[:300],
         )  # fmt: skip
     )
@@ -302,7 +309,7 @@ async def access_log(db: AsyncSession, owner_id: uuid.UUID) -> list[dict[str, ob
     rows = await db.execute(
         select(CustodyEvent, Agency.name)
         .join(Agency, Agency.id == CustodyEvent.agency_id)
-        .where(CustodyEvent.owner_id == owner_id)
+        .where(CustodyEvent.owner_id == owner_id, CustodyEvent.action != CustodyAction.UPLOAD)  # police accesses only
         .order_by(CustodyEvent.at.desc(), CustodyEvent.id.desc())
     )
     return [

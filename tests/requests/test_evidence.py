@@ -1,0 +1,313 @@
+"""Evidence clips through the API: tus uploads (pieces, resume, limits, checksums), write-once storage,
+downloads for the requesting agency only, custody rows and the case's custody report."""
+
+from __future__ import annotations
+
+import base64
+import csv
+import hashlib
+import io
+import os
+import stat
+import uuid
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from backend.requests import evidence
+from backend.requests.models import CustodyEvent, EvidenceClip
+from backend.settings import Settings
+from tests.conftest import Client
+from tests.requests.conftest import as_owner, investigator, send
+
+TUS = {"Tus-Resumable": "1.0.0"}
+CLIP = os.urandom(300_000)
+
+
+def tus_metadata(**values: str) -> str:
+    return ",".join(f"{key} {base64.b64encode(value.encode()).decode()}" for key, value in values.items())
+
+
+async def accepted_request(client: Client, area: dict) -> str:
+    """The investigator asks; the first owner accepts. `client` ends signed in as that owner."""
+    sent = await send(client, area)
+    request_id = next(r["id"] for r in sent if r["cameras"][0]["name"] == "Back door")
+    await as_owner(client, "first@example.com")
+    response = await client.send_json("POST", f"/api/v1/requests/{request_id}/answer", {"answer": "accept"})
+    assert response.json()["state"] == "accepted"
+    return request_id
+
+
+async def start_upload(client: Client, request_id: str, size: int, **metadata: str):
+    headers = {**TUS, "Upload-Length": str(size), "Upload-Metadata": tus_metadata(filename="back-door.mp4", **metadata)}
+    return await client.send_json("POST", f"/api/v1/requests/{request_id}/uploads", headers=headers)
+
+
+async def send_bytes(client: Client, location: str, offset: int, body: bytes):
+    headers = {**TUS, "Upload-Offset": str(offset), "Content-Type": "application/offset+octet-stream"}
+    return await client.request(
+        "PATCH", location, content=body, headers={**headers, "x-csrftoken": await client.csrf_token()}
+    )
+
+
+async def upload(client: Client, request_id: str, data: bytes = CLIP, **metadata: str) -> dict:
+    created = await start_upload(client, request_id, len(data), **metadata)
+    assert created.status_code == 201, created.text
+    response = await send_bytes(client, created.headers["location"], 0, data)
+    assert response.status_code == 204, response.text
+    clips = (await client.get(f"/api/v1/requests/{request_id}/clips")).json()
+    return clips[-1]
+
+
+async def count(db: AsyncSession, model, *where) -> int:
+    return await db.scalar(select(func.count()).select_from(model).where(*where))
+
+
+def store(settings: Settings) -> evidence.ClipStore:
+    return evidence.ClipStore(settings.evidence_path)
+
+
+async def test_a_clip_sent_in_pieces_arrives_whole_with_its_hash_and_is_write_once(
+    client: Client, area: dict, db: AsyncSession, settings: Settings
+) -> None:
+    request_id = await accepted_request(client, area)
+    options = await client.options(f"/api/v1/requests/{request_id}/uploads")
+    assert options.headers["tus-version"] == "1.0.0" and "creation" in options.headers["tus-extension"]
+    assert int(options.headers["tus-max-size"]) == settings.max_clip_bytes
+
+    created = await start_upload(client, request_id, len(CLIP), filetype="video/mp4")
+    assert created.status_code == 201 and created.headers["tus-resumable"] == "1.0.0"
+    location = created.headers["location"]
+    first = await send_bytes(client, location, 0, CLIP[:100_000])
+    assert first.status_code == 204 and first.headers["upload-offset"] == "100000"
+    head = await client.head(location, headers=TUS)
+    assert head.headers["upload-offset"] == "100000" and head.headers["upload-length"] == str(len(CLIP))
+    assert head.headers["cache-control"] == "no-store"
+    receipts = (await client.get(f"/api/v1/requests/{request_id}/clips")).json()
+    assert receipts[0]["complete"] is False and receipts[0]["received_bytes"] == 100_000 and receipts[0]["sha256"] == ""
+
+    last = await send_bytes(client, location, 100_000, CLIP[100_000:])
+    assert last.status_code == 204 and last.headers["upload-offset"] == str(len(CLIP))
+
+    (receipt,) = (await client.get(f"/api/v1/requests/{request_id}/clips")).json()
+    assert receipt["complete"] is True and receipt["file_name"] == "back-door.mp4"
+    assert receipt["size_bytes"] == len(CLIP) and receipt["sha256"] == hashlib.sha256(CLIP).hexdigest()
+    assert receipt["received_at"] is not None
+    assert (await client.get(f"/api/v1/requests/{request_id}")).json()["state"] == "uploaded"
+
+    clip_id = uuid.UUID(receipt["id"])
+    final = store(settings).final(clip_id)
+    assert final.read_bytes() == CLIP and not stat.S_IMODE(final.stat().st_mode) & 0o222  # read-only
+    assert not store(settings).incoming(clip_id).exists()
+    assert final.name == clip_id.hex and "back-door" not in str(final)  # a name the server chose
+
+    # Received means fixed: no more bytes, no second completion; another file is a new clip.
+    again = await send_bytes(client, location, len(CLIP), b"more")
+    assert again.status_code == 409 and "cannot be changed" in again.json()["detail"]
+    uploads = await count(db, CustodyEvent, CustodyEvent.action == "upload")
+    assert uploads == 1
+    event = await db.scalar(select(CustodyEvent).where(CustodyEvent.action == "upload"))
+    assert event.sha256 == receipt["sha256"] and "back-door.mp4" in event.detail
+
+
+async def test_an_upload_continued_by_another_process_still_gets_the_right_hash(
+    client: Client, area: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    request_id = await accepted_request(client, area)
+    location = (await start_upload(client, request_id, len(CLIP))).headers["location"]
+    assert (await send_bytes(client, location, 0, CLIP[:123_457])).status_code == 204
+    # A different process has none of this one's running hashes: it must read back what is on disk.
+    monkeypatch.setattr(evidence, "_hashers", evidence._Hashers())
+    assert (await send_bytes(client, location, 123_457, CLIP[123_457:])).status_code == 204
+    (receipt,) = (await client.get(f"/api/v1/requests/{request_id}/clips")).json()
+    assert receipt["sha256"] == hashlib.sha256(CLIP).hexdigest()
+
+
+async def test_bytes_at_the_wrong_offset_are_refused_and_the_offset_stays(client: Client, area: dict) -> None:
+    request_id = await accepted_request(client, area)
+    location = (await start_upload(client, request_id, len(CLIP))).headers["location"]
+    await send_bytes(client, location, 0, CLIP[:1000])
+    wrong = await send_bytes(client, location, 500, CLIP[500:2000])
+    assert wrong.status_code == 409 and "1,000 bytes" in wrong.json()["detail"]
+    assert (await client.head(location, headers=TUS)).headers["upload-offset"] == "1000"
+
+
+async def test_a_file_over_the_limit_is_refused_before_any_byte_and_nothing_is_kept(
+    client: Client, area: dict, db: AsyncSession, settings: Settings
+) -> None:
+    request_id = await accepted_request(client, area)
+    too_big = await start_upload(client, request_id, settings.max_clip_bytes + 1)
+    assert too_big.status_code == 413 and "at most 2,147,483,648 bytes" in too_big.json()["detail"]
+    assert await count(db, EvidenceClip) == 0
+    assert not (settings.evidence_path / "incoming").exists() or not any(
+        (settings.evidence_path / "incoming").iterdir()
+    )
+
+
+async def test_more_bytes_than_announced_are_refused_and_not_kept(client: Client, area: dict) -> None:
+    request_id = await accepted_request(client, area)
+    location = (await start_upload(client, request_id, 1000)).headers["location"]
+    response = await send_bytes(client, location, 0, os.urandom(1500))
+    assert response.status_code == 413
+    assert (await client.head(location, headers=TUS)).headers["upload-offset"] == "0"
+
+
+async def test_a_checksum_that_does_not_match_refuses_the_clip_and_leaves_nothing(
+    client: Client, area: dict, db: AsyncSession, settings: Settings
+) -> None:
+    request_id = await accepted_request(client, area)
+    created = await start_upload(client, request_id, len(CLIP), sha256=hashlib.sha256(b"another file").hexdigest())
+    response = await send_bytes(client, created.headers["location"], 0, CLIP)
+    assert response.status_code == 422 and "nothing was kept" in response.json()["detail"]
+    assert await count(db, EvidenceClip) == 0 and await count(db, CustodyEvent, CustodyEvent.action == "upload") == 0
+    assert [p for p in settings.evidence_path.rglob("*") if p.is_file()] == []
+    assert (await client.get(f"/api/v1/requests/{request_id}")).json()["state"] == "accepted"
+    # The right checksum is accepted.
+    receipt = await upload(client, request_id, sha256=hashlib.sha256(CLIP).hexdigest().upper())
+    assert receipt["complete"] and receipt["sha256"] == hashlib.sha256(CLIP).hexdigest()
+
+
+@pytest.mark.parametrize(
+    ("headers", "status", "message"),
+    [
+        ({"Upload-Length": "12"}, 412, "Tus-Resumable"),
+        ({**TUS}, 400, "Upload-Length"),
+        ({**TUS, "Upload-Length": "twelve"}, 400, "whole number"),
+        ({**TUS, "Upload-Length": "12", "Upload-Metadata": "filename ***"}, 400, "base64"),
+        ({**TUS, "Upload-Length": "12", "Upload-Metadata": tus_metadata(sha256="abc")}, 400, "SHA-256 in hex"),
+    ],
+)
+async def test_bad_upload_starts_say_what_to_fix(
+    client: Client, area: dict, db: AsyncSession, headers: dict, status: int, message: str
+) -> None:
+    request_id = await accepted_request(client, area)
+    response = await client.send_json("POST", f"/api/v1/requests/{request_id}/uploads", headers=headers)
+    assert response.status_code == status and message in response.text
+    assert await count(db, EvidenceClip) == 0
+
+
+async def test_uploads_only_to_an_accepted_request_of_ones_own(
+    client: Client, other_client: Client, area: dict, db: AsyncSession
+) -> None:
+    sent = await send(client, area)
+    request_id = next(r["id"] for r in sent if r["cameras"][0]["name"] == "Back door")
+    await as_owner(client, "first@example.com")
+    not_accepted = await start_upload(client, request_id, 10)
+    assert not_accepted.status_code == 409 and "Accept the request" in not_accepted.json()["detail"]
+    await client.send_json("POST", f"/api/v1/requests/{request_id}/answer", {"answer": "accept"})
+    location = (await start_upload(client, request_id, len(CLIP))).headers["location"]
+    # The other owner can neither start an upload here nor touch this one.
+    await as_owner(other_client, "second@example.com")
+    assert (await start_upload(other_client, request_id, 10)).status_code == 404
+    assert (await other_client.head(location, headers=TUS)).status_code == 404
+    assert (await send_bytes(other_client, location, 0, b"x")).status_code == 404
+    assert (await other_client.get(f"/api/v1/requests/{request_id}/clips")).status_code == 404
+    assert await count(db, EvidenceClip) == 1
+
+
+async def test_nothing_can_be_sent_after_the_request_is_withdrawn(
+    client: Client, area: dict, db: AsyncSession, settings: Settings
+) -> None:
+    request_id = await accepted_request(client, area)
+    location = (await start_upload(client, request_id, len(CLIP))).headers["location"]
+    await send_bytes(client, location, 0, CLIP[:1000])
+    await client.send_json("POST", "/api/v1/auth/logout")
+    await investigator(db, client, "det2@mpd.example", "Milwaukee PD")
+    assert (await client.send_json("POST", f"/api/v1/agency/requests/{request_id}/withdraw")).status_code == 200
+    await as_owner(client, "first@example.com")
+    more = await send_bytes(client, location, 1000, CLIP[1000:])
+    assert more.status_code == 409 and "withdrawn" in more.json()["detail"]
+    assert (await start_upload(client, request_id, 10)).status_code == 409
+    assert await count(db, EvidenceClip) == 0
+    assert [p for p in settings.evidence_path.rglob("*") if p.is_file()] == []
+
+
+async def test_an_unfinished_upload_can_be_cancelled_but_a_received_clip_stays(
+    client: Client, area: dict, db: AsyncSession, settings: Settings
+) -> None:
+    request_id = await accepted_request(client, area)
+    location = (await start_upload(client, request_id, len(CLIP))).headers["location"]
+    await send_bytes(client, location, 0, CLIP[:1000])
+    cancelled = await client.send_json("DELETE", location, headers=TUS)
+    assert cancelled.status_code == 204 and await count(db, EvidenceClip) == 0
+    assert (await client.head(location, headers=TUS)).status_code == 404
+    receipt = await upload(client, request_id)
+    kept = await client.send_json("DELETE", f"/api/v1/uploads/{receipt['id']}", headers=TUS)
+    assert kept.status_code == 409 and store(settings).final(uuid.UUID(receipt["id"])).exists()
+
+
+async def test_owner_adds_a_note_to_a_received_clip(client: Client, area: dict) -> None:
+    request_id = await accepted_request(client, area)
+    receipt = await upload(client, request_id)
+    noted = await client.send_json(
+        "POST", f"/api/v1/clips/{receipt['id']}/note", {"note": " Camera clock is 5 min fast "}
+    )
+    assert noted.status_code == 200 and noted.json()["note"] == "Camera clock is 5 min fast"
+    assert noted.json()["sha256"] == receipt["sha256"]
+    too_long = await client.send_json("POST", f"/api/v1/clips/{receipt['id']}/note", {"note": "x" * 1001})
+    assert too_long.status_code == 400 and too_long.json()["errors"][0]["field"] == "note"
+
+
+async def test_the_agency_sees_and_downloads_clips_and_every_access_is_one_custody_row(
+    client: Client, other_client: Client, area: dict, db: AsyncSession
+) -> None:
+    request_id = await accepted_request(client, area)
+    receipt = await upload(client, request_id, filetype="text/html")
+    await client.send_json("POST", "/api/v1/auth/logout")
+    await investigator(db, client, "det2@mpd.example", "Milwaukee PD")
+
+    (listed,) = (await client.get(f"/api/v1/agency/requests/{request_id}/clips")).json()
+    assert listed["sha256"] == hashlib.sha256(CLIP).hexdigest() and listed["file_name"] == "back-door.mp4"
+    opened = await client.get(f"/api/v1/agency/clips/{receipt['id']}")
+    assert opened.status_code == 200 and opened.json()["sha256"] == listed["sha256"]
+    download = await client.get(f"/api/v1/agency/clips/{receipt['id']}/download")
+    assert download.status_code == 200 and download.content == CLIP
+    assert download.headers["content-disposition"] == 'attachment; filename="back-door.mp4"'
+    assert download.headers["content-type"] == "application/octet-stream"  # never the type the sender claimed
+    assert download.headers["x-content-type-options"] == "nosniff"
+    assert download.headers["repr-digest"] == f"sha-256=:{base64.b64encode(hashlib.sha256(CLIP).digest()).decode()}:"
+
+    # Another agency finds nothing.
+    await investigator(db, other_client, "det@other.example", "Other County SO")
+    assert (await other_client.get(f"/api/v1/agency/requests/{request_id}/clips")).status_code == 404
+    assert (await other_client.get(f"/api/v1/agency/clips/{receipt['id']}")).status_code == 404
+    assert (await other_client.get(f"/api/v1/agency/clips/{receipt['id']}/download")).status_code == 404
+    other_report = await other_client.get("/api/v1/agency/custody-report", params={"case_number": "MPD-26-1234"})
+    assert other_report.json() == []
+
+    report = (await client.get("/api/v1/agency/custody-report", params={"case_number": "MPD-26-1234"})).json()
+    actions = [row["action"] for row in report]
+    assert actions == ["request_sent", "request_sent", "upload", "view", "download"]
+    hashes = {row["action"]: row["sha256"] for row in report}
+    assert hashes["upload"] == hashes["view"] == hashes["download"] == listed["sha256"]
+    assert report[-1]["actor"] == "Det. Milwaukee PD" and report[-1]["agency"] == "Milwaukee PD"
+
+    as_csv = await client.get("/api/v1/agency/custody-report", params={"case_number": "MPD-26-1234", "format": "csv"})
+    assert as_csv.headers["content-type"].startswith("text/csv")
+    assert as_csv.headers["content-disposition"] == 'attachment; filename="custody-MPD-26-1234.csv"'
+    rows = list(csv.DictReader(io.StringIO(as_csv.text)))
+    assert [r["action"] for r in rows] == actions and rows[-1]["sha256"] == listed["sha256"]
+    assert await count(db, CustodyEvent, CustodyEvent.action.in_(["view", "download"])) == 2
+
+    # The owner sees the view and the download (police accesses), not their own upload.
+    await as_owner(client, "first@example.com")
+    log = (await client.get("/api/v1/requests/access-log")).json()
+    assert [e["action"] for e in log][:2] == ["download", "view"]
+    assert "upload" not in [e["action"] for e in log]
+
+
+async def test_abandoned_uploads_of_closed_requests_are_swept(
+    client: Client, area: dict, db: AsyncSession, settings: Settings
+) -> None:
+    request_id = await accepted_request(client, area)
+    location = (await start_upload(client, request_id, len(CLIP))).headers["location"]
+    await send_bytes(client, location, 0, CLIP[:1000])
+    receipt = await upload(client, request_id)
+    assert await evidence.discard_abandoned_uploads(db, store(settings)) == 0
+    clip_id = uuid.UUID(location.rsplit("/", 1)[1])
+    later = (await db.get_one(EvidenceClip, clip_id)).created_at + evidence.ABANDONED_AFTER + evidence.dt.timedelta(1)
+    assert await evidence.discard_abandoned_uploads(db, store(settings), later) == 1
+    assert not store(settings).incoming(clip_id).exists()
+    assert Path(store(settings).final(uuid.UUID(receipt["id"]))).exists()  # received clips are never swept
