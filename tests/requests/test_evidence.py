@@ -3,19 +3,26 @@ downloads for the requesting agency only, custody rows and the case's custody re
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import csv
 import hashlib
 import io
 import os
+import socket
 import stat
+import threading
+import time
 import uuid
 from pathlib import Path
 
+import httpx
 import pytest
+import uvicorn
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from backend.app import create_app
 from backend.requests import evidence
 from backend.requests.models import CustodyEvent, EvidenceClip
 from backend.settings import Settings
@@ -311,3 +318,50 @@ async def test_abandoned_uploads_of_closed_requests_are_swept(
     assert await evidence.discard_abandoned_uploads(db, store(settings), later) == 1
     assert not store(settings).incoming(clip_id).exists()
     assert Path(store(settings).final(uuid.UUID(receipt["id"]))).exists()  # received clips are never swept
+
+
+@pytest.fixture
+def live_server(settings: Settings):
+    """The app served by uvicorn on a free port in a thread of its own: real sockets, real disconnects."""
+    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=0, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert time.monotonic() < deadline and thread.is_alive(), "the test server did not start"
+        time.sleep(0.02)
+    yield server.servers[0].sockets[0].getsockname()[1]
+    server.should_exit = True
+    thread.join(timeout=20)
+
+
+async def test_a_connection_dropped_halfway_keeps_what_arrived_and_the_upload_resumes(
+    client: Client, area: dict, live_server: int
+) -> None:
+    request_id = await accepted_request(client, area)
+    location = (await start_upload(client, request_id, len(CLIP))).headers["location"]
+    cookies = "; ".join(f"{name}={value}" for name, value in client.cookies.items())
+    half = len(CLIP) // 2
+    head = (
+        f"PATCH {location} HTTP/1.1\r\nHost: 127.0.0.1\r\nTus-Resumable: 1.0.0\r\nUpload-Offset: 0\r\n"
+        f"Content-Type: application/offset+octet-stream\r\nContent-Length: {len(CLIP)}\r\n"
+        f"Cookie: {cookies}\r\nx-csrftoken: {await client.csrf_token()}\r\n\r\n"
+    )
+    with socket.create_connection(("127.0.0.1", live_server)) as connection:
+        connection.sendall(head.encode() + CLIP[:half])
+        time.sleep(0.3)  # the phone loses its signal here
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{live_server}", headers={"Cookie": cookies}) as phone:
+        deadline = time.monotonic() + 10
+        while (offset := int((await phone.head(location, headers=TUS)).headers["upload-offset"])) < half:
+            assert time.monotonic() < deadline, f"the server kept {offset} of {half} bytes"
+            await asyncio.sleep(0.05)
+        assert offset == half
+        rest = await phone.patch(
+            location,
+            content=CLIP[half:],
+            headers={**TUS, "Upload-Offset": str(half), "Content-Type": "application/offset+octet-stream",
+                     "x-csrftoken": await client.csrf_token()},
+        )  # fmt: skip
+        assert rest.status_code == 204, rest.text
+        (receipt,) = (await phone.get(f"/api/v1/requests/{request_id}/clips")).json()
+    assert receipt["complete"] and receipt["sha256"] == hashlib.sha256(CLIP).hexdigest()
