@@ -82,6 +82,17 @@ def _local_time(value: dt.datetime | None, time_zone: str = "America/Chicago") -
     return value.astimezone(zoneinfo.ZoneInfo(time_zone)).strftime("%b %-d, %Y %-I:%M %p %Z")
 
 
+def _file_size(size: int) -> str:
+    """Bytes as a person reads them: 950 bytes, 12.4 MB, 1.8 GB (decimal units, as phones show files)."""
+    if size < 1000:
+        return f"{size} bytes"
+    for unit in ("kB", "MB", "GB", "TB"):
+        size /= 1000
+        if size < 1000 or unit == "TB":
+            return f"{size:.1f} {unit}"
+    raise AssertionError("unreachable")
+
+
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or Settings.from_env()
     check_push_settings(settings)
@@ -106,6 +117,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             recorder_labels=RECORDER_LABELS,
         )
         engine_.engine.filters["local_time"] = _local_time
+        engine_.engine.filters["file_size"] = _file_size
 
     return Litestar(
         route_handlers=[

@@ -5,15 +5,16 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from litestar import Controller, get, post
+from litestar import Controller, Request, get, post
 from litestar.params import FromPath, URLEncodedBody
 from litestar.response import Redirect, Template
 
 from backend.errors import InvalidInput
-from backend.requests import service
+from backend.requests import evidence, service
 from backend.requests.models import QUICK_REPLY_LABELS, Answer, QuickReply
-from backend.requests.schemas import AnswerIn
-from backend.web import Db, SignedIn, provide_owner
+from backend.requests.schemas import AnswerIn, ClipNoteIn, RequestOut
+from backend.validation import parse_form
+from backend.web import Db, SignedIn, provide_owner, settings_of
 
 Form = URLEncodedBody[dict[str, Any]]
 
@@ -28,17 +29,22 @@ class OwnerRequestPages(Controller):
         return Template("requests/inbox.html", context={"requests": requests, "time_zone": owner.time_zone})
 
     @get("/requests/{request_id:uuid}")
-    async def detail(self, db: Db, owner: SignedIn, request_id: FromPath[uuid.UUID]) -> Template:
-        request = await service.open_for_owner(db, owner.id, request_id)
-        return self._detail(request, owner.time_zone)
+    async def detail(self, request: Request, db: Db, owner: SignedIn, request_id: FromPath[uuid.UUID]) -> Template:
+        footage = await service.open_for_owner(db, owner.id, request_id)
+        return await self._detail(request, db, owner, footage)
 
     @staticmethod
-    def _detail(request: Any, time_zone: str, errors: dict[str, str] | None = None, message: str = "") -> Template:
+    async def _detail(
+        request: Request, db: Db, owner: SignedIn, footage: RequestOut, errors: dict[str, str] | None = None,
+        message: str = "",
+    ) -> Template:  # fmt: skip
+        store = evidence.ClipStore(settings_of(request).evidence_path)
         return Template(
             "requests/detail.html",
             context={
-                "footage": request,
-                "time_zone": time_zone,
+                "footage": footage,
+                "clips": await evidence.owner_clips(db, store, owner.id, footage.id),
+                "time_zone": owner.time_zone,
                 "errors": errors or {},
                 "message": message,
                 "quick_replies": [(r, QUICK_REPLY_LABELS[r]) for r in QuickReply if r is not QuickReply.NEED_MORE_INFO],
@@ -47,15 +53,29 @@ class OwnerRequestPages(Controller):
         )
 
     @post("/requests/{request_id:uuid}/answer")
-    async def answer(self, db: Db, owner: SignedIn, request_id: FromPath[uuid.UUID], data: Form) -> Any:
+    async def answer(
+        self, request: Request, db: Db, owner: SignedIn, request_id: FromPath[uuid.UUID], data: Form
+    ) -> Any:
         message = str(data.get("message", ""))[:2000]
         try:
             await service.answer(db, owner.id, request_id, AnswerIn(answer=Answer(data.get("answer")), message=message))
         except (InvalidInput, ValueError) as exc:
             errors = exc.errors if isinstance(exc, InvalidInput) else {"answer": "Choose one of the answers"}
-            request = await service.open_for_owner(db, owner.id, request_id)
-            return self._detail(request, owner.time_zone, errors, message)
+            footage = await service.open_for_owner(db, owner.id, request_id)
+            return await self._detail(request, db, owner, footage, errors, message)
         return Redirect(f"/requests/{request_id}")
+
+    @post("/requests/{request_id:uuid}/clips/{clip_id:uuid}/note")
+    async def note(
+        self, request: Request, db: Db, owner: SignedIn, request_id: FromPath[uuid.UUID],
+        clip_id: FromPath[uuid.UUID], data: Form,
+    ) -> Any:  # fmt: skip
+        try:
+            await evidence.set_note(db, owner.id, clip_id, parse_form(ClipNoteIn, data).note)
+        except InvalidInput as exc:
+            footage = await service.open_for_owner(db, owner.id, request_id)
+            return await self._detail(request, db, owner, footage, {f"note-{clip_id}": exc.errors["note"]})
+        return Redirect(f"/requests/{request_id}?noted={clip_id}#clip-{clip_id}")
 
     @get("/account/access")
     async def access_log(self, db: Db, owner: SignedIn) -> Template:

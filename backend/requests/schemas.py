@@ -92,7 +92,7 @@ class ClipOut(msgspec.Struct, kw_only=True):
 
 
 class ClipNoteIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    note: Annotated[str, Meta(max_length=1000)]
+    note: Annotated[str, Meta(max_length=1000)] = ""
 
 
 class CustodyRowOut(msgspec.Struct, kw_only=True):

@@ -41,3 +41,31 @@ async def test_access_log_page_lists_police_access(client: Client, area: dict) -
     assert page.text.count('data-testid="access"') == 2
     assert "opened your contact card" in page.text and "sent you a footage request" in page.text
     assert "Milwaukee PD" in page.text and "MPD-26-1234" in page.text
+
+
+async def test_accepted_request_page_offers_sending_and_lists_receipts_with_notes(client: Client, area: dict) -> None:
+    from tests.requests.test_evidence import CLIP, accepted_request, upload
+
+    request_id = await accepted_request(client, area)
+    page = await client.get(f"/requests/{request_id}")
+    assert "Send clips" in page.text and "upload.js" in page.text and 'data-testid="receipt"' not in page.text
+    receipt = await upload(client, request_id)
+    page = await client.get(f"/requests/{request_id}")
+    assert 'data-testid="state">Clips uploaded<' in page.text and "Send clips" in page.text  # more may follow
+    assert f'data-testid="sha256">{receipt["sha256"]}<' in page.text and "back-door.mp4" in page.text
+    assert f"{len(CLIP) / 1000:.1f} kB" in page.text
+
+    noted = await client.submit(f"/requests/{request_id}/clips/{receipt['id']}/note", {"note": "Clock runs 5 min fast"})
+    assert "Note saved." in noted.text and "Clock runs 5 min fast</textarea>" in noted.text
+    too_long = await client.submit(f"/requests/{request_id}/clips/{receipt['id']}/note", {"note": "x" * 1001})
+    assert too_long.status_code == 400 and "Note must be at most 1000 characters" in too_long.text
+    api_view = (await client.get(f"/api/v1/requests/{request_id}/clips")).json()
+    assert api_view[0]["note"] == "Clock runs 5 min fast"
+
+
+async def test_requests_not_accepted_offer_no_upload(client: Client, area: dict) -> None:
+    sent = await send(client, area)
+    request_id = next(r["id"] for r in sent if r["cameras"][0]["name"] == "Back door")
+    await as_owner(client, "first@example.com")
+    page = await client.get(f"/requests/{request_id}")
+    assert "Send clips" not in page.text and "upload.js" not in page.text
