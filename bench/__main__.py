@@ -2,9 +2,9 @@
 
 import logging
 
-from bench import area_request, geo_search, page_weight, push_fanout
+from bench import area_request, evidence_upload, geo_search, page_weight, push_fanout
 
 logging.getLogger("httpx").setLevel(logging.WARNING)
 
-for benchmark in (page_weight, push_fanout, area_request, geo_search):
+for benchmark in (page_weight, push_fanout, area_request, evidence_upload, geo_search):
     benchmark.main()
