@@ -73,10 +73,18 @@ def _wait_until_healthy(url: str, server: subprocess.Popen[bytes], log: Path) ->
 
 
 @pytest.fixture(scope="package")
-def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def server_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The URL of the e2e server's database, for tests that seed what a person would not type (agency accounts)."""
+    database_url = create_database(tmp_path_factory.mktemp("e2e-db"), "e2e")
+    yield database_url
+    drop_database(database_url)
+
+
+@pytest.fixture(scope="package")
+def server_url(tmp_path_factory: pytest.TempPathFactory, server_database: str) -> Iterator[str]:
     """Base URL of a running Porchlight on a fresh, migrated database."""
     var_dir = tmp_path_factory.mktemp("e2e-var")
-    database_url = create_database(var_dir, "e2e")
+    database_url = server_database
     server: subprocess.Popen[bytes] | None = None
     try:
         migrate(database_url)
@@ -120,7 +128,6 @@ def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             except subprocess.TimeoutExpired:
                 server.kill()
                 server.wait()
-        drop_database(database_url)
 
 
 @pytest.fixture(scope="package")
