@@ -252,6 +252,8 @@ async def me(db: AsyncSession, user: User) -> MeOut:
 async def export(db: AsyncSession, user: User) -> dict[str, Any]:
     """Everything Porchlight holds about this person, as one JSON-ready document."""
     from backend.registry import service as registry
+    from backend.requests import evidence
+    from backend.requests import service as requests
 
     sessions = (
         await db.scalars(select(UserSession).where(UserSession.user_id == user.id).order_by(UserSession.created_at))
@@ -263,6 +265,9 @@ async def export(db: AsyncSession, user: User) -> dict[str, Any]:
         "exported_at": utcnow(),
         "account": await me(db, user),
         "sites": await registry.list_sites(db, user.id),
+        "footage_requests": await requests.owner_requests(db, user.id),
+        "clips_sent": await evidence.received_clips(db, user.id),
+        "police_access": await requests.access_log(db, user.id),
         "sessions": [
             {"created_at": s.created_at, "last_seen_at": s.last_seen_at, "user_agent": s.user_agent, "ip": s.ip}
             for s in sessions

@@ -345,6 +345,16 @@ async def owner_clips(db: AsyncSession, store: ClipStore, owner_id: uuid.UUID, r
     return [clip_out(c, _received(store, c)) for c in clips]
 
 
+async def received_clips(db: AsyncSession, owner_id: uuid.UUID) -> list[ClipOut]:
+    """Every clip this owner has sent, for any request (their data export)."""
+    clips = await db.scalars(
+        select(EvidenceClip)
+        .where(EvidenceClip.owner_id == owner_id, EvidenceClip.completed_at.is_not(None))
+        .order_by(EvidenceClip.completed_at, EvidenceClip.id)
+    )
+    return [clip_out(c) for c in clips]
+
+
 async def set_note(db: AsyncSession, owner_id: uuid.UUID, clip_id: uuid.UUID, note: str) -> ClipOut:
     """A note beside a received clip (what it shows, the camera's clock being off, ...). The clip is unchanged."""
     clip = await _owner_clip(db, owner_id, clip_id)

@@ -365,3 +365,13 @@ async def test_a_connection_dropped_halfway_keeps_what_arrived_and_the_upload_re
         assert rest.status_code == 204, rest.text
         (receipt,) = (await phone.get(f"/api/v1/requests/{request_id}/clips")).json()
     assert receipt["complete"] and receipt["sha256"] == hashlib.sha256(CLIP).hexdigest()
+
+
+async def test_export_holds_footage_requests_clips_sent_and_every_police_access(client: Client, area: dict) -> None:
+    request_id = await accepted_request(client, area)
+    receipt = await upload(client, request_id)
+    data = (await client.get("/api/v1/me/export")).json()
+    assert [r["id"] for r in data["footage_requests"]] == [request_id]
+    assert data["footage_requests"][0]["state"] == "uploaded"
+    assert [(c["id"], c["sha256"]) for c in data["clips_sent"]] == [(receipt["id"], receipt["sha256"])]
+    assert [(a["action"], a["agency"]) for a in data["police_access"]] == [("request_sent", "Milwaukee PD")]
