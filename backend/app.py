@@ -34,11 +34,12 @@ from backend.registry.api import CameraController, SiteController
 from backend.registry.models import RECORDER_LABELS
 from backend.registry.pages import RegistryPages
 from backend.requests.api import (
-    AgencyEvidenceController,
+    AgencyController,
     AgencyRequestController,
     OwnerRequestController,
     UploadController,
 )
+from backend.requests.console import ConsolePages
 from backend.requests.evidence import ClipStore
 from backend.requests.pages import OwnerRequestPages
 from backend.requests.sweeper import running_sweeper
@@ -138,12 +139,13 @@ def create_app(settings: Settings | None = None) -> Litestar:
             AgencyRequestController,
             OwnerRequestController,
             UploadController,
-            AgencyEvidenceController,
+            AgencyController,
             AccountPages,
             RegistryPages,
             NotificationPages,
             PushAdminPages,
             OwnerRequestPages,
+            ConsolePages,
         ],
         plugins=[SQLAlchemyPlugin(config=alchemy_config(settings, engine))],
         csrf_config=CSRFConfig(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import uuid
 from typing import Annotated, Any, Literal
 
@@ -14,7 +15,16 @@ from litestar.response import File
 
 from backend.errors import InvalidInput
 from backend.requests import evidence, service
-from backend.requests.schemas import AnswerIn, AreaRequestIn, ClipNoteIn, ClipOut, ContactCardOut, RequestOut
+from backend.requests.schemas import (
+    AnswerIn,
+    AreaRequestIn,
+    CameraSearchIn,
+    CameraSearchOut,
+    ClipNoteIn,
+    ClipOut,
+    ContactCardOut,
+    RequestOut,
+)
 from backend.web import Db, SignedIn, client_ip, provide_investigator, provide_owner, settings_of
 
 
@@ -187,10 +197,31 @@ class UploadController(Controller):
         return await evidence.set_note(db, owner.id, clip_id, data.note)
 
 
-class AgencyEvidenceController(Controller):
+class AgencyController(Controller):
+    """The agency's tools beside its requests: the camera search, clips, and the custody report."""
+
     path = "/api/v1/agency"
-    tags = ["evidence (agency)"]
+    tags = ["cameras, clips and custody (agency)"]
     dependencies = {"investigator": Provide(provide_investigator)}
+
+    @get("/cameras")
+    async def search(
+        self,
+        db: Db,
+        investigator: SignedIn,
+        latitude: FromQuery[float],
+        longitude: FromQuery[float],
+        radius_m: FromQuery[float],
+        window_start: FromQuery[dt.datetime],
+        window_end: FromQuery[dt.datetime],
+    ) -> CameraSearchOut:
+        """Registered cameras within radius_m (25-2000) of an incident, nearest first: distance, which way each
+        faces and whether the incident point is in its view, and a warning where the recorder has probably
+        overwritten the window (at most 7 days, with time zones). No owner's name or contact is included."""
+        query = CameraSearchIn(
+            latitude=latitude, longitude=longitude, radius_m=radius_m, window_start=window_start, window_end=window_end
+        )
+        return await service.search_cameras(db, investigator, query)
 
     @get("/requests/{request_id:uuid}/clips")
     async def clips(self, db: Db, investigator: SignedIn, request_id: FromPath[uuid.UUID]) -> list[ClipOut]:

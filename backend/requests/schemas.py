@@ -7,6 +7,7 @@ from typing import Annotated
 import msgspec
 from msgspec import Meta
 
+from backend.registry.models import Placement, Recorder
 from backend.registry.schemas import Latitude, Longitude
 from backend.requests.models import Answer, CustodyAction, QuickReply, RequestType
 from backend.requests.states import RequestState
@@ -28,6 +29,46 @@ class AreaRequestIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     message: Annotated[str, Meta(max_length=2000)] = ""
     # Absent: the earlier of 7 days from now and when the first recorder overwrites the window.
     deadline_at: dt.datetime | None = None
+    # Set: ask only the owner of this camera, naming that owner's cameras among camera_ids.
+    only_owner_of: uuid.UUID | None = None
+
+
+class CameraSearchIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Registered cameras around an incident point, for the incident's time window."""
+
+    latitude: Latitude
+    longitude: Longitude
+    radius_m: Annotated[float, Meta(description="25 to 2000 metres")]
+    window_start: dt.datetime
+    window_end: dt.datetime
+
+
+class FoundCamera(msgspec.Struct, kw_only=True):
+    """A camera near an incident as an investigator sees it: never its owner's name or contact."""
+
+    id: uuid.UUID
+    name: str
+    latitude: float
+    longitude: float
+    distance_m: float
+    bearing_deg: int
+    # The direction it faces as a compass point (N, NE, ...).
+    facing: str
+    field_of_view_deg: int
+    range_m: int
+    incident_in_view: bool
+    placement: Placement
+    recorder: Recorder
+    retention_days: int
+    # When the recorder overwrites the start of the window; past it, the video has probably been overwritten.
+    overwritten_at: dt.datetime
+    probably_overwritten: bool
+
+
+class CameraSearchOut(msgspec.Struct, kw_only=True):
+    total: int  # cameras within the radius
+    owners: int  # distinct owners of the cameras listed: one request goes to each
+    cameras: list[FoundCamera]  # nearest first
 
 
 class AnswerIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

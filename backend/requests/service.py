@@ -18,6 +18,7 @@ from backend.errors import Conflict, Forbidden, InvalidInput, NotFound
 from backend.notifications import service as notifications
 from backend.notifications.models import Kind
 from backend.registry import geo
+from backend.registry import service as registry
 from backend.registry.models import Camera, Site
 from backend.requests.models import (
     REQUEST_TYPE_LABELS,
@@ -29,7 +30,16 @@ from backend.requests.models import (
     RequestedCamera,
     RequestType,
 )
-from backend.requests.schemas import AnswerIn, AreaRequestIn, ContactCardOut, RequestedCameraOut, RequestOut
+from backend.requests.schemas import (
+    AnswerIn,
+    AreaRequestIn,
+    CameraSearchIn,
+    CameraSearchOut,
+    ContactCardOut,
+    FoundCamera,
+    RequestedCameraOut,
+    RequestOut,
+)
 from backend.requests.states import LABELS, OPEN_STATES, IllegalTransition, RequestState, next_state
 
 MAX_WINDOW = dt.timedelta(days=7)
@@ -117,22 +127,54 @@ def _require_investigator(user: User) -> uuid.UUID:
     return user.agency_id
 
 
-def _check_window(data: AreaRequestIn, now: dt.datetime) -> None:
-    if data.window_start.tzinfo is None or data.window_end.tzinfo is None:
+def _check_window(window_start: dt.datetime, window_end: dt.datetime) -> None:
+    if window_start.tzinfo is None or window_end.tzinfo is None:
         raise InvalidInput({"window_start": "Give times with their time zone (e.g. 2026-11-20T21:30:00-06:00)"})
-    if data.window_end <= data.window_start:
+    if window_end <= window_start:
         raise InvalidInput({"window_end": "The incident window must end after it starts"})
-    if data.window_end - data.window_start > MAX_WINDOW:
+    if window_end - window_start > MAX_WINDOW:
         raise InvalidInput({"window_end": "The incident window may be at most 7 days long"})
-    if data.deadline_at is not None and data.deadline_at <= now:
-        raise InvalidInput({"deadline_at": "The deadline must be in the future"})
+
+
+_COMPASS = ("N", "NE", "E", "SE", "S", "SW", "W", "NW")
+
+
+def compass_point(bearing_deg: float) -> str:
+    return _COMPASS[round(bearing_deg / 45) % 8]
+
+
+async def search_cameras(db: AsyncSession, investigator: User, data: CameraSearchIn) -> CameraSearchOut:
+    """Registered, unpaused cameras near an incident, nearest first, with what each can show and whether its
+    recorder has probably overwritten the window already. No owner's name or contact is part of a result."""
+    _require_investigator(investigator)
+    _check_window(data.window_start, data.window_end)
+    now = utcnow()
+    found = await registry.find_cameras_near(
+        db, latitude=data.latitude, longitude=data.longitude, radius_m=data.radius_m
+    )
+    cameras = []
+    for camera in found:
+        overwrite = overwritten_at(data.window_start, camera.retention_days)
+        cameras.append(
+            FoundCamera(
+                id=camera.id, name=camera.name, latitude=camera.latitude, longitude=camera.longitude,
+                distance_m=round(camera.distance_m, 1), bearing_deg=camera.bearing_deg,
+                facing=compass_point(camera.bearing_deg), field_of_view_deg=camera.field_of_view_deg,
+                range_m=camera.range_m, incident_in_view=camera.incident_in_view, placement=camera.placement,
+                recorder=camera.recorder, retention_days=camera.retention_days, overwritten_at=overwrite,
+                probably_overwritten=overwrite < now,
+            )
+        )  # fmt: skip
+    return CameraSearchOut(total=len(found), owners=len({c.owner_id for c in found}), cameras=cameras)
 
 
 async def send_area_request(db: AsyncSession, investigator: User, data: AreaRequestIn, *, ip: str) -> list[RequestOut]:
     """One request per owner of the given cameras (paused cameras are skipped), with its outbox rows, at once."""
     agency_id = _require_investigator(investigator)
     now = utcnow()
-    _check_window(data, now)
+    _check_window(data.window_start, data.window_end)
+    if data.deadline_at is not None and data.deadline_at <= now:
+        raise InvalidInput({"deadline_at": "The deadline must be in the future"})
     rows = (
         await db.execute(
             select(Camera, Site.owner_id)
@@ -147,6 +189,11 @@ async def send_area_request(db: AsyncSession, investigator: User, data: AreaRequ
     by_owner: dict[uuid.UUID, list[Camera]] = defaultdict(list)
     for camera, owner_id in rows:
         by_owner[owner_id].append(camera)
+    if data.only_owner_of is not None:
+        owner_id = next((owner for camera, owner in rows if camera.id == data.only_owner_of), None)
+        if owner_id is None:
+            raise InvalidInput({"only_owner_of": "That camera is not among the ones to ask (paused or removed?)"})
+        by_owner = {owner_id: by_owner[owner_id]}
     agency = await db.get_one(Agency, agency_id)
     incident = (data.incident_latitude, data.incident_longitude)
     created = []
@@ -259,6 +306,11 @@ async def agency_requests(db: AsyncSession, user: User, case_number: str | None 
     if case_number:
         query = query.where(FootageRequest.case_number == case_number)
     return [_out(request, agency) for request, agency in await db.execute(query)]
+
+
+async def agency_request(db: AsyncSession, user: User, request_id: uuid.UUID) -> RequestOut:
+    """One of the agency's requests (another agency's is a 404)."""
+    return _out(*await _agency_request(db, user, request_id))
 
 
 async def withdraw(db: AsyncSession, user: User, request_id: uuid.UUID) -> RequestOut:
