@@ -25,8 +25,9 @@ class AuthController(Controller):
 
     @post("/login", status_code=200)
     async def login(self, request: Request, db: Db, data: RequestBody[LoginIn]) -> Response[MeOut]:
-        """Sign in. Five wrong passwords in 15 minutes lock the account for 15 minutes."""
-        user = await service.authenticate(db, data.email, data.password, client_ip(request))
+        """Sign in. Agency accounts also send `totp_code`, the 6-digit code of their authenticator app (set up once on
+        the web). Five wrong passwords, or five wrong codes, in 15 minutes lock the account for 15 minutes."""
+        user = await service.authenticate_with_code(db, data.email, data.password, data.totp_code, client_ip(request))
         return await begin_session(request, db, user, Response(await service.me(db, user)))
 
     @post("/logout", status_code=204)

@@ -28,6 +28,7 @@ class LoginOutcome(enum.StrEnum):
     UNKNOWN_EMAIL = "unknown_email"
     LOCKED = "locked"
     RATE_LIMITED = "rate_limited"
+    WRONG_CODE = "wrong_code"  # the second factor (TOTP) of an agency account
 
 
 class Agency(Base):

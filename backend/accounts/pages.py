@@ -3,21 +3,35 @@
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 import msgspec
+import segno
 from litestar import Controller, Request, Response, get, post
 from litestar.params import QueryParameter, URLEncodedBody
 from litestar.response import Redirect, Template
 
 from backend.accounts import service
-from backend.accounts.models import Role
-from backend.accounts.schemas import DeleteAccountIn, LoginIn, SignupIn
+from backend.accounts.models import Role, User
+from backend.accounts.schemas import CodeIn, DeleteAccountIn, LoginIn, SignupIn
 from backend.demo import DEMO_LOGINS
 from backend.errors import InvalidInput, TooManyAttempts
 from backend.validation import parse_form
-from backend.web import Db, SignedIn, Viewer, begin_session, client_ip, end_session, provide_user, provide_viewer
+from backend.web import (
+    Db,
+    SignedIn,
+    Viewer,
+    begin_session,
+    client_ip,
+    end_session,
+    provide_user,
+    provide_viewer,
+    settings_of,
+)
 
 Form = URLEncodedBody[dict[str, Any]]
+# Between a right password and the code, the browser holds a signed ticket (no session yet).
+TICKET_COOKIE = "porchlight_2fa"
 
 
 def home_for(user: SignedIn) -> str:
@@ -84,7 +98,62 @@ class AccountPages(Controller):
                 status_code=429,
                 headers={"Retry-After": str(exc.retry_after_seconds)},
             )
+        if service.needs_second_factor(user):
+            step = "code" if user.totp_confirmed_at else "setup"
+            response = Redirect(f"/login/{step}?{urlencode({'next': data.get('next') or ''})}")
+            settings = settings_of(request)
+            response.set_cookie(
+                TICKET_COOKIE, service.second_factor_ticket(settings.secret_key, user),
+                max_age=int(service.SECOND_FACTOR_WINDOW.total_seconds()), httponly=True,
+                secure=settings.secure_cookies, samesite="lax", path="/login",
+            )  # fmt: skip
+            return response
         return await begin_session(request, db, user, Redirect(safe_next(data.get("next"), user)))
+
+    async def _ticket_user(self, request: Request, db: Db) -> User | None:
+        return await service.user_for_ticket(db, settings_of(request).secret_key, request.cookies.get(TICKET_COOKIE))
+
+    @staticmethod
+    async def _code_page(
+        db: Db, user: User, next_: str, errors: dict[str, str] | None = None, locked: str | None = None,
+        status_code: int = 200, headers: dict[str, str] | None = None,
+    ) -> Template:  # fmt: skip
+        """The code form; while the second factor is not set up, with the QR code and the secret to add."""
+        context: dict[str, Any] = {"next": next_, "errors": errors or {}, "locked": locked, "setup": None}
+        if user.totp_confirmed_at is None:
+            secret, uri = await service.totp_setup(db, user)
+            grouped = " ".join(secret[i : i + 4] for i in range(0, len(secret), 4))
+            qr = segno.make(uri, error="m").svg_data_uri(scale=5, border=2)
+            context["setup"] = {"secret": grouped, "qr": qr}
+        return Template("accounts/code.html", context=context, status_code=status_code, headers=headers)
+
+    @get(["/login/code", "/login/setup"])
+    async def code_form(
+        self, request: Request, db: Db, next_: Annotated[str | None, QueryParameter(name="next")] = None
+    ) -> Template | Redirect:
+        user = await self._ticket_user(request, db)
+        if user is None:
+            return Redirect("/login?expired=1")
+        return await self._code_page(db, user, next_ or "")
+
+    @post("/login/code")
+    async def code(self, request: Request, db: Db, data: Form) -> Response[Any]:
+        user = await self._ticket_user(request, db)
+        if user is None:
+            return Redirect("/login?expired=1")
+        next_ = str(data.get("next") or "")
+        try:
+            await service.verify_second_factor(db, user, parse_form(CodeIn, data).code, client_ip(request))
+        except InvalidInput as exc:
+            return await self._code_page(db, user, next_, exc.errors, status_code=400)
+        except TooManyAttempts as exc:
+            return await self._code_page(
+                db, user, next_, locked=exc.detail, status_code=429,
+                headers={"Retry-After": str(exc.retry_after_seconds)},
+            )  # fmt: skip
+        response = await begin_session(request, db, user, Redirect(safe_next(next_, user)))
+        response.delete_cookie(TICKET_COOKIE, path="/login")
+        return response
 
     @post("/logout")
     async def logout(self, request: Request, db: Db) -> Response[Any]:

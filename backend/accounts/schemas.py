@@ -26,6 +26,12 @@ class SignupIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 class LoginIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     email: Annotated[str, Meta(min_length=1, max_length=254)]
     password: Password
+    # Agency accounts (investigators, live desk): the 6-digit code of their authenticator app.
+    totp_code: Annotated[str, Meta(max_length=10)] = ""
+
+
+class CodeIn(msgspec.Struct, kw_only=True):
+    code: Annotated[str, Meta(max_length=10)]
 
 
 class DeleteAccountIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

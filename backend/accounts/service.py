@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import hashlib
+import hmac
+import re
 import secrets
 import uuid
 import zoneinfo
 from collections.abc import Iterable
 from typing import Any
 
+import pyotp
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -19,7 +23,7 @@ from backend.accounts.passwords import hash_password, needs_rehash, password_pro
 from backend.accounts.schemas import MeOut, SignupIn
 from backend.db import utcnow
 from backend.districts.models import District
-from backend.errors import InvalidInput, TooManyAttempts
+from backend.errors import Forbidden, InvalidInput, TooManyAttempts
 
 LOCK_AFTER_FAILURES = 5
 FAILURE_WINDOW = dt.timedelta(minutes=15)
@@ -29,6 +33,10 @@ IP_FAILURE_LIMIT = 30
 # A session's last_seen_at is written at most this often, so reads stay reads.
 SESSION_TOUCH_INTERVAL = dt.timedelta(minutes=5)
 DEFAULT_TIME_ZONE = "America/Chicago"
+# Between a right password and the second factor: how long the browser may take to give the code.
+SECOND_FACTOR_WINDOW = dt.timedelta(minutes=10)
+TOTP_ISSUER = "Porchlight"
+_CODE = re.compile(r"^\d{6}$")
 
 
 def normalize_email(email: str) -> str:
@@ -175,6 +183,114 @@ async def authenticate(db: AsyncSession, email: str, password: str, ip: str) -> 
     user.last_login_at = now
     user.locked_until = None
     db.add(LoginAttempt(email=email, ip=ip, outcome=LoginOutcome.SUCCEEDED))
+    await db.commit()
+    return user
+
+
+def needs_second_factor(user: User) -> bool:
+    """Accounts that act for a police agency sign in with a TOTP code after their password."""
+    return bool(AGENCY_ROLES & user.role_names)
+
+
+def _ticket_mac(secret_key: str, user: User, expires: int) -> str:
+    # The password hash is part of what is signed: changing the password ends any half-finished sign-in.
+    message = f"{user.id}|{expires}|{user.password_hash or ''}".encode()
+    return base64.urlsafe_b64encode(hmac.digest(secret_key.encode(), message, "sha256")).decode().rstrip("=")
+
+
+def second_factor_ticket(secret_key: str, user: User) -> str:
+    """What the browser holds between a right password and the code: who, until when, signed."""
+    expires = int((utcnow() + SECOND_FACTOR_WINDOW).timestamp())
+    return f"{user.id}.{expires}.{_ticket_mac(secret_key, user, expires)}"
+
+
+async def user_for_ticket(db: AsyncSession, secret_key: str, ticket: str | None) -> User | None:
+    """The person a second-factor ticket was issued to, if it is genuine and not expired."""
+    try:
+        user_id, expires_text, mac = (ticket or "").split(".")
+        user = await db.get(User, uuid.UUID(user_id))
+        expires = int(expires_text)
+    except ValueError:
+        return None
+    if user is None or expires < utcnow().timestamp():
+        return None
+    return user if hmac.compare_digest(mac, _ticket_mac(secret_key, user, expires)) else None
+
+
+async def totp_setup(db: AsyncSession, user: User) -> tuple[str, str]:
+    """The secret to add to an authenticator app (made once, kept until confirmed) and its otpauth URI."""
+    if user.totp_confirmed_at is not None:
+        raise Forbidden("The second factor of this account is set up already")
+    if not user.totp_secret:
+        user.totp_secret = pyotp.random_base32()
+        await db.commit()
+    return user.totp_secret, pyotp.TOTP(user.totp_secret).provisioning_uri(name=user.email, issuer_name=TOTP_ISSUER)
+
+
+async def verify_second_factor(db: AsyncSession, user: User, code: str, ip: str) -> None:
+    """Check a TOTP code: each code works once; wrong codes count towards the same lock as wrong passwords.
+    The first right code confirms the setup."""
+    now = utcnow()
+    if user.locked_until is not None and user.locked_until > now:
+        await _record_attempt(db, user.email, ip, LoginOutcome.LOCKED)
+        raise TooManyAttempts(_lock_message(user.locked_until), int((user.locked_until - now).total_seconds()))
+    code = code.replace(" ", "").strip()
+    if not _CODE.match(code):
+        raise InvalidInput({"code": "Enter the 6-digit code your authenticator app shows for Porchlight"})
+    if not user.totp_secret:
+        raise Forbidden("Set up the second factor first: sign in on the web and scan the QR code")
+    totp = pyotp.TOTP(user.totp_secret)
+    current = totp.timecode(now)
+    step = next(
+        (s for s in (current, current - 1, current + 1) if hmac.compare_digest(totp.generate_otp(s), code)), None
+    )
+    if step is None:
+        db.add(LoginAttempt(email=user.email, ip=ip, outcome=LoginOutcome.WRONG_CODE))
+        wrong = await db.scalar(
+            select(func.count())
+            .select_from(LoginAttempt)
+            .where(
+                LoginAttempt.email == user.email,
+                LoginAttempt.at > now - FAILURE_WINDOW,
+                LoginAttempt.outcome == LoginOutcome.WRONG_CODE,
+            )
+        )
+        if wrong >= LOCK_AFTER_FAILURES:  # the attempt just added is counted (autoflush)
+            user.locked_until = now + LOCK_DURATION
+            await db.commit()
+            raise TooManyAttempts(_lock_message(user.locked_until), int(LOCK_DURATION.total_seconds()))
+        await db.commit()
+        raise InvalidInput({"code": "That code is not right. Check the app shows Porchlight's code and try again"})
+    if user.totp_last_step is not None and step <= user.totp_last_step:
+        await db.commit()
+        raise InvalidInput({"code": "That code was used already; wait for the next one (they change every 30 s)"})
+    user.totp_last_step = step
+    user.totp_confirmed_at = user.totp_confirmed_at or now
+    await db.commit()
+
+
+async def authenticate_with_code(db: AsyncSession, email: str, password: str, code: str, ip: str) -> User:
+    """One-call sign-in (the JSON API): the password, and for agency accounts the TOTP code as well."""
+    user = await authenticate(db, email, password, ip)
+    if not needs_second_factor(user):
+        return user
+    if user.totp_confirmed_at is None:
+        raise Forbidden("This account's second factor is not set up yet: sign in on the web once and scan the QR code")
+    if not code:
+        raise InvalidInput({"totp_code": "This account needs the 6-digit code from its authenticator app (totp_code)"})
+    try:
+        await verify_second_factor(db, user, code, ip)
+    except InvalidInput as exc:
+        raise InvalidInput({"totp_code": exc.errors["code"]}) from exc
+    return user
+
+
+async def reset_second_factor(db: AsyncSession, user_id: uuid.UUID) -> User:
+    """An administrator clears a lost authenticator: the person sets it up again at the next sign-in."""
+    user = await db.get(User, user_id)
+    if user is None:
+        raise InvalidInput({"user": "No such account"})
+    user.totp_secret = user.totp_confirmed_at = user.totp_last_step = None
     await db.commit()
     return user
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pyotp
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -17,12 +18,16 @@ NOW = dt.datetime.now(dt.UTC)
 
 
 async def investigator(db: AsyncSession, client: Client, email: str, agency: str) -> None:
-    await accounts.create_user(
+    """A new investigator of `agency` with a second factor set up, signed in on `client` with password and code."""
+    user = await accounts.create_user(
         db, email=email, password=DETECTIVE_PASSWORD, display_name=f"Det. {agency}", roles=[Role.INVESTIGATOR],
         agency_name=agency,
     )  # fmt: skip
-    response = await client.send_json("POST", "/api/v1/auth/login", {"email": email, "password": DETECTIVE_PASSWORD})
-    assert response.status_code == 200
+    user.totp_secret, user.totp_confirmed_at = pyotp.random_base32(), dt.datetime.now(dt.UTC)
+    await db.commit()
+    credentials = {"email": email, "password": DETECTIVE_PASSWORD, "totp_code": pyotp.TOTP(user.totp_secret).now()}
+    response = await client.send_json("POST", "/api/v1/auth/login", credentials)
+    assert response.status_code == 200, response.text
 
 
 @pytest.fixture

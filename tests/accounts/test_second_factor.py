@@ -1,0 +1,137 @@
+"""Agency accounts sign in with a password and a TOTP code, set up by QR code at the first sign-in."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from urllib.parse import unquote
+
+import pyotp
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from backend.accounts import service as accounts
+from backend.accounts.models import LoginAttempt, Role, User
+from backend.accounts.pages import TICKET_COOKIE
+from tests.conftest import Client
+from tests.helpers import sign_up
+
+EMAIL = "det@mpd.example"
+PASSWORD = "detective-lantern-9"
+
+
+@pytest.fixture
+async def detective(db: AsyncSession) -> User:
+    return await accounts.create_user(
+        db, email=EMAIL, password=PASSWORD, display_name="Det. Ivy", roles=[Role.INVESTIGATOR], agency_name="MPD"
+    )
+
+
+async def confirmed(db: AsyncSession, user: User) -> str:
+    user.totp_secret, user.totp_confirmed_at = pyotp.random_base32(), dt.datetime.now(dt.UTC)
+    await db.commit()
+    return user.totp_secret
+
+
+async def password_step(client: Client, next_: str = "/console/requests"):
+    return await client.submit("/login", {"email": EMAIL, "password": PASSWORD, "next": next_})
+
+
+def secret_on(page_text: str) -> str:
+    return re.search(r'data-testid="totp-secret">([A-Z2-7 ]+)<', page_text).group(1).replace(" ", "")
+
+
+async def test_first_sign_in_sets_up_the_second_factor_by_qr_code(
+    client: Client, detective: User, db: AsyncSession
+) -> None:
+    setup = await password_step(client)
+    assert str(setup.url).endswith("/login/setup?next=%2Fconsole%2Frequests")
+    assert 'alt="QR code to add Porchlight to an authenticator app"' in setup.text
+    assert 'src="data:image/svg+xml' in setup.text
+    secret = secret_on(setup.text)
+    assert (await client.get("/api/v1/me")).status_code == 401  # a right password alone is no session
+    wrong = await client.submit("/login/code", {"code": "000000", "next": "/console/requests"})
+    assert wrong.status_code == 400 and "That code is not right" in wrong.text
+    assert secret_on(wrong.text) == secret  # the same key stays while setting up
+
+    signed_in = await client.submit("/login/code", {"code": pyotp.TOTP(secret).now(), "next": "/console/requests"})
+    assert signed_in.status_code == 200 and str(signed_in.url).endswith("/console/requests")
+    assert (await client.get("/api/v1/me")).json()["email"] == EMAIL
+    assert TICKET_COOKIE not in client.cookies
+    await db.refresh(detective)
+    assert detective.totp_confirmed_at is not None and detective.totp_secret == secret
+
+
+async def test_later_sign_ins_ask_only_for_the_code_and_a_code_works_once(
+    client: Client, other_client: Client, detective: User, db: AsyncSession
+) -> None:
+    secret = await confirmed(db, detective)
+    page = await password_step(client)
+    assert "/login/code" in str(page.url) and "Enter your code" in page.text and "QR code" not in page.text
+    code = pyotp.TOTP(secret).now()
+    assert (await client.submit("/login/code", {"code": code, "next": ""})).status_code == 200
+    assert str((await client.get("/")).url).endswith("/console")
+
+    await other_client.submit("/login", {"email": EMAIL, "password": PASSWORD, "next": ""})
+    replay = await other_client.submit("/login/code", {"code": code, "next": ""})
+    assert replay.status_code == 400 and "used already" in replay.text
+    assert (await other_client.get("/api/v1/me")).status_code == 401
+
+
+async def test_five_wrong_codes_lock_the_account(client: Client, detective: User, db: AsyncSession) -> None:
+    secret = await confirmed(db, detective)
+    await password_step(client)
+    for _ in range(4):
+        assert (await client.submit("/login/code", {"code": "123456", "next": ""})).status_code == 400
+    locked = await client.submit("/login/code", {"code": "123456", "next": ""})
+    assert locked.status_code == 429 and "locked for 15 more minutes" in locked.text
+    assert locked.headers["retry-after"] == "900"
+    right = await client.submit("/login/code", {"code": pyotp.TOTP(secret).now(), "next": ""})
+    assert right.status_code == 429 and (await client.get("/api/v1/me")).status_code == 401
+    wrong_codes = LoginAttempt.outcome == "wrong_code"
+    assert await db.scalar(select(func.count()).select_from(LoginAttempt).where(wrong_codes)) == 5
+
+
+async def test_a_missing_forged_or_expired_ticket_goes_back_to_the_password(
+    client: Client, detective: User, db: AsyncSession
+) -> None:
+    await confirmed(db, detective)
+    assert str((await client.get("/login/code")).url).endswith("/login?expired=1")
+    await password_step(client)
+    ticket = client.cookies[TICKET_COOKIE]
+    user_id, expires, mac = unquote(ticket).split(".")
+    client.cookies.set(TICKET_COOKIE, f"{user_id}.{int(expires) + 3600}.{mac}", path="/login")
+    forged = await client.submit("/login/code", {"code": "123456", "next": ""})
+    assert str(forged.url).endswith("/login?expired=1") and "took too long" in forged.text
+    past = int((dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)).timestamp())
+    stale = f"{user_id}.{past}.{accounts._ticket_mac('test-secret-key-not-for-production', detective, past)}"
+    client.cookies.set(TICKET_COOKIE, stale, path="/login")
+    assert str((await client.get("/login/code")).url).endswith("/login?expired=1")
+
+
+async def test_owners_sign_in_without_a_second_factor(client: Client) -> None:
+    await sign_up(client, "owner@example.com")
+    await client.send_json("POST", "/api/v1/auth/logout")
+    page = await client.submit("/login", {"email": "owner@example.com", "password": "lantern-by-the-door-42"})
+    assert str(page.url).endswith("/sites") and TICKET_COOKIE not in client.cookies
+
+
+async def test_api_sign_in_of_an_agency_account_needs_its_code(
+    client: Client, detective: User, db: AsyncSession
+) -> None:
+    url = "/api/v1/auth/login"
+    not_set_up = await client.send_json("POST", url, {"email": EMAIL, "password": PASSWORD})
+    assert not_set_up.status_code == 403 and "scan the QR code" in not_set_up.json()["detail"]
+    secret = await confirmed(db, detective)
+    missing = await client.send_json("POST", url, {"email": EMAIL, "password": PASSWORD})
+    assert missing.status_code == 400 and missing.json()["errors"][0]["field"] == "totp_code"
+    wrong = await client.send_json("POST", url, {"email": EMAIL, "password": PASSWORD, "totp_code": "999999"})
+    assert wrong.status_code == 400 and wrong.json()["errors"] == [
+        {"field": "totp_code", "message": "That code is not right. Check the app shows Porchlight's code and try again"}
+    ]
+    assert (await client.get("/api/v1/me")).status_code == 401
+    right = await client.send_json(
+        "POST", url, {"email": EMAIL, "password": PASSWORD, "totp_code": pyotp.TOTP(secret).now()}
+    )
+    assert right.status_code == 200 and right.json()["agency"] == "MPD"
