@@ -23,7 +23,7 @@ from litestar.template import TemplateConfig
 from sqlalchemy import text
 
 from backend.accounts.api import AuthController, MeController
-from backend.accounts.pages import AccountPages
+from backend.accounts.pages import AccountPages, AdminUserPages
 from backend.db import alchemy_config, make_engine
 from backend.errors import ServiceError
 from backend.notifications.api import NotificationController, PushController
@@ -141,6 +141,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             UploadController,
             AgencyController,
             AccountPages,
+            AdminUserPages,
             RegistryPages,
             NotificationPages,
             PushAdminPages,

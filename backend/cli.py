@@ -71,6 +71,9 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
         click.echo("  Demo logins (email / password):")
         for login in demo_data.DEMO_LOGINS:
             click.echo(f"    {login.role:<13} {login.email:<38} {login.password}")
+            if login.totp_secret:
+                click.echo(f"    {'':<13} then a code from an authenticator app with the key {login.totp_secret}")
+                click.echo(f"    {'':<13} (no app? `porchlight totp-code {login.totp_secret}` prints the current code)")
         click.echo("")
     click.echo(f"  API: http://{shown_host}:{port}/api/v1   OpenAPI: http://{shown_host}:{port}/schema\n")
     uvicorn.run(
@@ -82,6 +85,15 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
         proxy_headers=True,
         log_level="info",
     )
+
+
+@main.command("totp-code")
+@click.argument("secret")
+def totp_code(secret: str) -> None:
+    """Print the current 6-digit code for a TOTP key (to try the demo investigator without an authenticator app)."""
+    import pyotp
+
+    click.echo(pyotp.TOTP(secret.replace(" ", "")).now())
 
 
 @main.group()

@@ -23,13 +23,21 @@ class DemoLogin:
     email: str
     password: str
     display_name: str
+    # Agency accounts' second factor: a public demo key, to add to any authenticator app.
+    totp_secret: str = ""
 
 
 # Public demo credentials, shown by `make run` and on the home page outside production.
 DEMO_LOGINS = (
     DemoLogin("owner", "owner@demo.porchlight.test", "porch-owner-demo", "Dana Owner"),
     DemoLogin("coordinator", "coordinator@demo.porchlight.test", "porch-coordinator-demo", "Chris Coordinator"),
-    DemoLogin("investigator", "investigator@demo.porchlight.test", "porch-investigator-demo", "Det. Ivy Investigator"),
+    DemoLogin(
+        "investigator",
+        "investigator@demo.porchlight.test",
+        "porch-investigator-demo",
+        "Det. Ivy Investigator",
+        totp_secret="PORCHLIGHTDEMOINVESTIGATORSECRET",
+    ),
     DemoLogin("admin", "admin@demo.porchlight.test", "porch-admin-demo", "Alex Admin"),
 )
 AGENCY = "Milwaukee Police Department (demo)"
@@ -79,6 +87,8 @@ async def seed(db: AsyncSession, *, seed_value: int = 414) -> int:
         )
         if login.role == Role.OWNER:
             owner = user
+        if login.totp_secret:
+            user.totp_secret, user.totp_confirmed_at = login.totp_secret, utcnow()
     district_id = await db.scalar(select(District.id).where(District.name == DISTRICT))
 
     rng = random.Random(seed_value)

@@ -66,3 +66,13 @@ async def test_demo_seeds_milwaukee_once(runner: CliRunner, db: AsyncSession) ->
     second = await invoke(runner, ["demo"])
     assert "already present" in second.output
     assert await db.scalar(select(func.count()).select_from(Site)) == sites
+
+
+async def test_totp_code_prints_the_current_code_of_a_key(runner: CliRunner) -> None:
+    import time
+
+    import pyotp
+
+    result = await invoke(runner, ["totp-code", "PORC HLIG HTDE MOIN VEST IGAT ORSE CRET"])
+    totp = pyotp.TOTP("PORCHLIGHTDEMOINVESTIGATORSECRET")
+    assert result.exit_code == 0 and result.output.strip() in {totp.at(time.time() + d) for d in (-30, 0, 30)}

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
 import msgspec
 import segno
 from litestar import Controller, Request, Response, get, post
-from litestar.params import QueryParameter, URLEncodedBody
+from litestar.params import FromPath, QueryParameter, URLEncodedBody
 from litestar.response import Redirect, Template
 
 from backend.accounts import service
 from backend.accounts.models import Role, User
-from backend.accounts.schemas import CodeIn, DeleteAccountIn, LoginIn, SignupIn
+from backend.accounts.schemas import AgencyAccountIn, CodeIn, DeleteAccountIn, LoginIn, SignupIn
 from backend.demo import DEMO_LOGINS
 from backend.errors import InvalidInput, TooManyAttempts
 from backend.validation import parse_form
@@ -24,6 +25,7 @@ from backend.web import (
     begin_session,
     client_ip,
     end_session,
+    provide_admin,
     provide_user,
     provide_viewer,
     settings_of,
@@ -188,3 +190,40 @@ class AccountPages(Controller):
     @get("/console", dependencies={"user": provide_user})
     async def console(self, db: Db, user: SignedIn) -> Template:
         return Template("accounts/console.html", context={"me": await service.me(db, user)})
+
+
+class AdminUserPages(Controller):
+    """Administrators create agency accounts and reset a lost second factor."""
+
+    include_in_schema = False
+    dependencies = {"admin": provide_admin}
+
+    @staticmethod
+    async def _page(db: Db, admin: SignedIn, values: dict[str, Any], errors: dict[str, str] | None = None) -> Template:
+        return Template(
+            "accounts/admin_users.html",
+            context={"accounts": await service.agency_accounts(db), "values": values, "errors": errors or {},
+                     "time_zone": admin.time_zone},
+            status_code=400 if errors else 200,
+        )  # fmt: skip
+
+    @get("/admin/users")
+    async def users(self, db: Db, admin: SignedIn) -> Template:
+        return await self._page(db, admin, {"role": "investigator"})
+
+    @post("/admin/users")
+    async def create(self, db: Db, admin: SignedIn, data: Form) -> Template | Redirect:
+        try:
+            account = parse_form(AgencyAccountIn, data)
+            await service.create_user(
+                db, email=account.email, password=account.password, display_name=account.display_name.strip(),
+                roles=[Role(account.role)], agency_name=account.agency.strip(),
+            )  # fmt: skip
+        except InvalidInput as exc:
+            return await self._page(db, admin, _form_values(data, "password"), exc.errors)
+        return Redirect(f"/admin/users?{urlencode({'created': account.email})}")
+
+    @post("/admin/users/{user_id:uuid}/reset-second-factor")
+    async def reset_second_factor(self, db: Db, admin: SignedIn, user_id: FromPath[uuid.UUID]) -> Redirect:
+        user = await service.reset_second_factor(db, user_id)
+        return Redirect(f"/admin/users?{urlencode({'reset': user.email})}")

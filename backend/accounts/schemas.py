@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Annotated
+from typing import Annotated, Literal
 
 import msgspec
 from msgspec import Meta
@@ -32,6 +32,26 @@ class LoginIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
 class CodeIn(msgspec.Struct, kw_only=True):
     code: Annotated[str, Meta(max_length=10)]
+
+
+class AgencyAccountIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """An administrator creates an investigator's or live desk operator's account."""
+
+    email: Email
+    display_name: DisplayName
+    role: Literal["investigator", "live_desk"]
+    agency: Annotated[str, Meta(min_length=1, max_length=200, pattern=r"\S")]
+    password: Password
+
+
+class AgencyAccountOut(msgspec.Struct, kw_only=True):
+    id: uuid.UUID
+    email: str
+    display_name: str
+    roles: list[str]
+    agency: str
+    second_factor_set_up: bool
+    last_login_at: dt.datetime | None
 
 
 class DeleteAccountIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.accounts.models import AGENCY_ROLES, Agency, LoginAttempt, LoginOutcome, Role, User, UserRole, UserSession
 from backend.accounts.passwords import hash_password, needs_rehash, password_problem, verify_password
-from backend.accounts.schemas import MeOut, SignupIn
+from backend.accounts.schemas import AgencyAccountOut, MeOut, SignupIn
 from backend.db import utcnow
 from backend.districts.models import District
 from backend.errors import Forbidden, InvalidInput, TooManyAttempts
@@ -283,6 +283,20 @@ async def authenticate_with_code(db: AsyncSession, email: str, password: str, co
     except InvalidInput as exc:
         raise InvalidInput({"totp_code": exc.errors["code"]}) from exc
     return user
+
+
+async def agency_accounts(db: AsyncSession) -> list[AgencyAccountOut]:
+    """Every account that acts for an agency, by agency then name (the administrators' list)."""
+    rows = await db.execute(
+        select(User, Agency.name).join(Agency, Agency.id == User.agency_id).order_by(Agency.name, User.display_name)
+    )
+    return [
+        AgencyAccountOut(
+            id=user.id, email=user.email, display_name=user.display_name, roles=sorted(user.role_names),
+            agency=agency, second_factor_set_up=user.totp_confirmed_at is not None, last_login_at=user.last_login_at,
+        )
+        for user, agency in rows
+    ]  # fmt: skip
 
 
 async def reset_second_factor(db: AsyncSession, user_id: uuid.UUID) -> User:

@@ -135,3 +135,53 @@ async def test_api_sign_in_of_an_agency_account_needs_its_code(
         "POST", url, {"email": EMAIL, "password": PASSWORD, "totp_code": pyotp.TOTP(secret).now()}
     )
     assert right.status_code == 200 and right.json()["agency"] == "MPD"
+
+
+async def admin(db: AsyncSession, client: Client) -> None:
+    await accounts.create_user(
+        db, email="admin@example.org", password=PASSWORD, display_name="Alex Admin", roles=[Role.ADMIN]
+    )
+    assert (
+        await client.send_json("POST", "/api/v1/auth/login", {"email": "admin@example.org", "password": PASSWORD})
+    ).status_code == 200
+
+
+async def test_an_administrator_creates_agency_accounts_and_resets_a_second_factor(
+    client: Client, other_client: Client, detective: User, db: AsyncSession
+) -> None:
+    await confirmed(db, detective)
+    await admin(db, client)
+    page = await client.get("/admin/users")
+    assert "Det. Ivy" in page.text and "Set up" in page.text
+    form = {"display_name": "Det. Lee", "email": "lee@mpd.example", "agency": "MPD", "role": "live_desk",
+            "password": "another-lantern-77"}  # fmt: skip
+    bad = await client.submit("/admin/users", {**form, "email": "lee", "agency": " "})
+    assert bad.status_code == 400 and "Email is not in the expected format" in bad.text and "Agency" in bad.text
+    assert 'value="Det. Lee"' in bad.text and "another-lantern-77" not in bad.text
+    created = await client.submit("/admin/users", form)
+    assert "Created lee@mpd.example" in created.text and created.text.count('data-testid="account"') == 2
+    lee = await accounts.get_user_by_email(db, "lee@mpd.example")
+    assert lee.role_names == {Role.LIVE_DESK} and lee.totp_secret is None
+
+    reset = await client.submit(f"/admin/users/{detective.id}/reset-second-factor", {})
+    assert "second factor of det@mpd.example was reset" in reset.text
+    await db.refresh(detective)
+    assert detective.totp_secret is None and detective.totp_confirmed_at is None
+    setup_again = await other_client.submit("/login", {"email": EMAIL, "password": PASSWORD, "next": ""})
+    assert "/login/setup" in str(setup_again.url)
+
+    # Not for anyone else.
+    other_client.cookies.clear()
+    await sign_up(other_client, "owner@example.com")
+    assert (await other_client.get("/admin/users")).status_code == 403
+    assert (await other_client.submit(f"/admin/users/{detective.id}/reset-second-factor", {})).status_code == 403
+
+
+async def test_the_demo_investigator_signs_in_with_the_printed_key(client: Client, db: AsyncSession) -> None:
+    from backend import demo
+
+    await demo.seed(db)
+    login = next(login for login in demo.DEMO_LOGINS if login.role == "investigator")
+    await client.submit("/login", {"email": login.email, "password": login.password, "next": ""})
+    page = await client.submit("/login/code", {"code": pyotp.TOTP(login.totp_secret).now(), "next": ""})
+    assert str(page.url).endswith("/console") and "Find cameras near an incident" in page.text
