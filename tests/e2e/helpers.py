@@ -7,6 +7,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+import pyotp
 from playwright.sync_api import Page, expect
 
 PASSWORD = "lantern-by-the-door-42"
@@ -42,6 +43,18 @@ def log_in(page: Page, owner: Owner) -> None:
     page.get_by_role("button", name="Sign in").click()
     expect(page).to_have_url(re.compile(r"/sites$"))
     expect(page.get_by_role("heading", name="My cameras", level=1)).to_be_visible()
+
+
+def log_in_agency(page: Page, email: str, password: str, totp_secret: str) -> None:
+    """An investigator's sign-in: password, then the authenticator app's code; lands on the console."""
+    page.goto("/login")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="Enter your code")).to_be_visible()
+    page.get_by_label("6-digit code").fill(pyotp.TOTP(totp_secret).now())
+    page.get_by_role("button", name="Sign in").click()
+    expect(page).to_have_url(re.compile(r"/console$"))
 
 
 def fill_site_form(

@@ -42,11 +42,18 @@ def run(database_url: str, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
         return pool.submit(asyncio.run, with_db()).result()
 
 
-def investigator(database_url: str, email: str, password: str, agency: str = "Milwaukee PD") -> None:
+def investigator(
+    database_url: str, email: str, password: str, agency: str = "Milwaukee PD", totp_secret: str | None = None
+) -> None:
+    """An investigator's account, as an administrator makes it; with `totp_secret`, its second factor is set up."""
+
     async def work(db: AsyncSession) -> None:
-        await accounts.create_user(
+        user = await accounts.create_user(
             db, email=email, password=password, display_name="Det. Ivy", roles=[Role.INVESTIGATOR], agency_name=agency
         )
+        if totp_secret:
+            user.totp_secret, user.totp_confirmed_at = totp_secret, dt.datetime.now(dt.UTC)
+            await db.commit()
 
     run(database_url, work)
 

@@ -62,7 +62,7 @@ def test_owner_shares_a_clip_with_a_moving_progress_bar_through_a_dropped_connec
 
     # The signal drops (the piece under way still lands; the next one cannot start), then comes back:
     # sending continues by itself from the byte the server has.
-    page.wait_for_function("window.seenProgress.some(v => v > 500000)")
+    page.wait_for_function("() => window.seenProgress.some(v => v > 500000)")
     network(offline=True)
     expect(upload).to_contain_text("Connection lost")
     network(offline=False)
