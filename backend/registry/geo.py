@@ -37,6 +37,18 @@ def haversine_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     return 2 * EARTH_RADIUS_M * math.asin(math.sqrt(min(1.0, h)))
 
 
+def unit_vector(latitude: float, longitude: float) -> tuple[float, float, float]:
+    """The position as a point on the unit sphere. The straight-line (chord) distance between two such points
+    grows with the great-circle distance, everywhere on Earth, so SQL can order and filter by it cheaply."""
+    phi, lam = math.radians(latitude), math.radians(longitude)
+    return math.cos(phi) * math.cos(lam), math.cos(phi) * math.sin(lam), math.sin(phi)
+
+
+def chord_squared(distance_m: float) -> float:
+    """The squared chord between unit vectors `distance_m` apart along the great circle."""
+    return (2 * math.sin(min(math.pi, distance_m / EARTH_RADIUS_M) / 2)) ** 2
+
+
 def initial_bearing_deg(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     """Direction to set off from point 1 to reach point 2, degrees clockwise from north in [0, 360)."""
     phi1, phi2 = math.radians(lat1), math.radians(lat2)

@@ -11,7 +11,7 @@ from sqlalchemy.engine.default import DefaultExecutionContext
 from sqlalchemy.orm import Mapped, Mapper, mapped_column, relationship
 
 from backend.db import Base, enum_check, utcnow, uuid_pk
-from backend.registry.geo import cell_id
+from backend.registry.geo import cell_id, unit_vector
 
 
 class SiteKind(enum.StrEnum):
@@ -80,14 +80,22 @@ class Site(Base):
 
 
 GEO_SEARCH_COLUMNS = (
-    "paused_at", "latitude", "longitude", "id", "site_id", "name", "bearing_deg", "field_of_view_deg", "range_m",
-    "placement", "recorder", "retention_days",
+    "paused_at", "unit_x", "unit_y", "unit_z", "latitude", "longitude", "id", "site_id", "name", "bearing_deg",
+    "field_of_view_deg", "range_m", "placement", "recorder", "retention_days",
 )  # fmt: skip
 
 
 def _geo_cell_of_inserted_row(context: DefaultExecutionContext) -> Any:
     row = context.get_current_parameters()
     return cell_id(row["latitude"], row["longitude"])
+
+
+def _unit_of_inserted_row(axis: int) -> Any:
+    def default(context: DefaultExecutionContext) -> float:
+        row = context.get_current_parameters()
+        return unit_vector(row["latitude"], row["longitude"])[axis]
+
+    return default
 
 
 class Camera(Base):
@@ -126,6 +134,11 @@ class Camera(Base):
     # The grid cell of (latitude, longitude) for the geo search (backend.registry.geo). Kept in step on
     # every flush of a Camera object (below) and, for rows inserted as dicts, by the column default.
     geo_cell: Mapped[int] = mapped_column(BigInteger, default=_geo_cell_of_inserted_row)
+    # The position on the unit sphere (geo.unit_vector), kept in step the same way: the search measures and
+    # orders by the chord to the incident in SQL.
+    unit_x: Mapped[float] = mapped_column(Float, default=_unit_of_inserted_row(0))
+    unit_y: Mapped[float] = mapped_column(Float, default=_unit_of_inserted_row(1))
+    unit_z: Mapped[float] = mapped_column(Float, default=_unit_of_inserted_row(2))
 
     site: Mapped[Site] = relationship(back_populates="cameras")
 
@@ -134,3 +147,4 @@ class Camera(Base):
 @event.listens_for(Camera, "before_update")
 def _file_camera_under_its_cell(_mapper: Mapper[Camera], _connection: Connection, camera: Camera) -> None:
     camera.geo_cell = cell_id(camera.latitude, camera.longitude)
+    camera.unit_x, camera.unit_y, camera.unit_z = unit_vector(camera.latitude, camera.longitude)

@@ -104,3 +104,10 @@ class NearbyCamera(msgspec.Struct, kw_only=True, gc=False):
     retention_days: int
     # The incident point is within range_m and within field_of_view_deg / 2 of the way the camera faces.
     incident_in_view: bool
+
+
+class CameraSearch(msgspec.Struct, kw_only=True):
+    """The cameras near an incident: how many there are within the radius, and the nearest of them."""
+
+    total: int
+    cameras: list[NearbyCamera]  # nearest first (ties by id), at most the limit asked for

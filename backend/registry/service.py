@@ -8,7 +8,20 @@ from functools import lru_cache
 from typing import Any
 
 import msgspec
-from sqlalchemy import BigInteger, Float, Select, bindparam, select, union_all
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Float,
+    Integer,
+    Row,
+    Select,
+    bindparam,
+    case,
+    func,
+    literal,
+    select,
+    union_all,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -16,7 +29,7 @@ from backend.db import utcnow
 from backend.errors import InvalidInput, NotFound
 from backend.registry import geo
 from backend.registry.models import Camera, Placement, Recorder, Site, SiteKind
-from backend.registry.schemas import CameraIn, CameraOut, NearbyCamera, SiteIn, SiteOut
+from backend.registry.schemas import CameraIn, CameraOut, CameraSearch, NearbyCamera, SiteIn, SiteOut
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _TEXT_FIELDS = ("name", "address", "contact_phone", "contact_email", "contact_hours", "investigator_note", "note")
@@ -193,101 +206,128 @@ async def delete_camera(db: AsyncSession, owner_id: uuid.UUID, camera_id: uuid.U
     return site_id
 
 
-@lru_cache(maxsize=256)
-def _cameras_in_cell_ranges(count: int) -> Select:
-    """Active cameras in one of `count` cell ranges (parameters low_0, high_0, south_0, ... as in geo.CellRange),
-    with their owner.
+SEARCH_LIMIT = (1, 5000)
+# Rows fetched past the limit, so that cameras at nearly the same distance are put in exact order in Python.
+_TIE_MARGIN = 32
+# Relative band around a squared chord inside which SQL's arithmetic and Python's haversine might disagree by
+# rounding (both are good to ~1e-12): rows in the band are decided in Python, with the exact distance.
+_CHORD_SLACK = 1e-9
+_SEARCH_COLUMNS = (
+    Camera.id, Camera.site_id, Camera.name, Camera.latitude, Camera.longitude, Camera.bearing_deg,
+    Camera.field_of_view_deg, Camera.range_m, Camera.placement, Camera.recorder, Camera.retention_days,
+)  # fmt: skip
 
-    One branch per range, so both databases plan each as one index range scan whatever the number of
-    ranges (at most 76 for 2 km; SQLite allows 500 branches); the index holds every column read here, so
-    positions outside a range's box are skipped before any row is read. Built once per count, the
-    statement is then found in SQLAlchemy's compiled cache."""
-    columns = (
-        Camera.id,
-        Camera.site_id,
-        Camera.name,
-        Camera.latitude,
-        Camera.longitude,
-        Camera.bearing_deg,
-        Camera.field_of_view_deg,
-        Camera.range_m,
-        Camera.placement,
-        Camera.recorder,
-        Camera.retention_days,
+
+def _chord_squared_to_incident() -> ColumnElement[float]:
+    return sum(
+        (
+            (axis - bindparam(name, type_=Float)) * (axis - bindparam(name, type_=Float))
+            for axis, name in ((Camera.unit_x, "x"), (Camera.unit_y, "y"), (Camera.unit_z, "z"))
+        ),
+        start=literal(0.0, Float),
     )
+
+
+@lru_cache(maxsize=256)
+def _nearest_in_cell_ranges(count: int) -> Select:
+    """The nearest `limit` active cameras in `count` cell ranges (parameters low_0, high_0, ...) within the chord
+    `reach` of the incident's unit vector (x, y, z), nearest first, each with how many cameras are within reach
+    (`within`) and how many of those lie in the rounding band at its edge (`near_edge`), and with its owner.
+
+    One branch per range, so both databases plan each as one index range scan (the index holds every column
+    read here); the chord is computed from the index too. Built once per count, then found in SQLAlchemy's
+    compiled cache."""
+    chord = _chord_squared_to_incident()
     in_cells = union_all(
         *(
-            select(*columns).where(
+            select(*_SEARCH_COLUMNS, chord.label("chord")).where(
                 Camera.geo_cell.between(
                     bindparam(f"low_{n}", type_=BigInteger), bindparam(f"high_{n}", type_=BigInteger)
                 ),
                 Camera.paused_at.is_(None),
-                Camera.latitude.between(bindparam(f"south_{n}", type_=Float), bindparam(f"north_{n}", type_=Float)),
-                Camera.longitude.between(bindparam(f"west_{n}", type_=Float), bindparam(f"east_{n}", type_=Float)),
+                chord <= bindparam("reach", type_=Float),
             )
             for n in range(count)
         )
     ).subquery("in_cells")
     found = in_cells.c
-    return select(
-        found.id,
-        found.site_id,
-        Site.owner_id,
-        *(getattr(found, column.key) for column in columns[2:]),
-    ).join(Site, Site.id == found.site_id)
+    nearest = (
+        select(
+            found,
+            func.count().over().label("within"),
+            func.sum(case((found.chord > bindparam("sure", type_=Float), 1), else_=0)).over().label("near_edge"),
+        )
+        .order_by(found.chord, found.id)
+        .limit(bindparam("limit", type_=Integer))
+        .subquery("nearest")
+    )
+    row = nearest.c
+    return (
+        select(row.id, row.site_id, Site.owner_id, *(getattr(row, c.key) for c in _SEARCH_COLUMNS[2:]), row.chord)
+        .add_columns(row.within, row.near_edge)
+        .join(Site, Site.id == row.site_id)
+        .order_by(row.chord, row.id)
+    )
+
+
+def _nearby(row: Row, latitude: float, longitude: float, distance: float) -> NearbyCamera:
+    to_incident = geo.initial_bearing_deg(row.latitude, row.longitude, latitude, longitude)
+    return NearbyCamera(
+        id=row.id,
+        site_id=row.site_id,
+        owner_id=row.owner_id,
+        name=row.name,
+        latitude=row.latitude,
+        longitude=row.longitude,
+        distance_m=distance,
+        bearing_deg=row.bearing_deg,
+        field_of_view_deg=row.field_of_view_deg,
+        range_m=row.range_m,
+        placement=_PLACEMENTS[row.placement],
+        recorder=_RECORDERS[row.recorder],
+        retention_days=row.retention_days,
+        incident_in_view=geo.in_field_of_view(
+            row.bearing_deg, row.field_of_view_deg, row.range_m, to_incident, distance
+        ),
+    )
 
 
 async def find_cameras_near(
-    db: AsyncSession, *, latitude: float, longitude: float, radius_m: float
-) -> list[NearbyCamera]:
-    """Cameras within radius_m of an incident point, nearest first; paused cameras are left out.
+    db: AsyncSession, *, latitude: float, longitude: float, radius_m: float, limit: int = 200
+) -> CameraSearch:
+    """The cameras within radius_m of an incident point, nearest first (at most `limit`), and how many there
+    are in all; paused cameras are left out.
 
-    The grid cells covering the circle (an index range scan per cell row) give the candidates; the exact
-    great-circle distance then decides, and tells whether the point is in each camera's field of view."""
+    The grid cells covering the circle give the candidates (an index range scan per cell row); SQL keeps those
+    whose chord to the incident is within the radius's, counts them and returns the nearest. Python then
+    computes the exact great-circle distance of the few it builds, and decides exactly any camera so close to
+    the radius, or to the limit's edge, that rounding could matter."""
     if not SEARCH_RADIUS_M[0] <= radius_m <= SEARCH_RADIUS_M[1]:
         raise InvalidInput({"radius_m": "Radius must be between 25 m and 2 km"})
     if not (-90 <= latitude <= 90 and -180 <= longitude <= 180):
         raise InvalidInput({"latitude": "Give a position with latitude -90..90 and longitude -180..180"})
+    if not SEARCH_LIMIT[0] <= limit <= SEARCH_LIMIT[1]:
+        raise InvalidInput({"limit": f"Limit must be between {SEARCH_LIMIT[0]} and {SEARCH_LIMIT[1]}"})
     ranges = geo.covering_ranges(latitude, longitude, radius_m)
-    bounds = {f"{field}_{n}": value for n, cells in enumerate(ranges) for field, value in cells._asdict().items()}
-    connection = await db.connection()  # Core rows: no ORM loading for what may be thousands of candidates
-    candidates = await connection.execute(_cameras_in_cell_ranges(len(ranges)), bounds)
+    x, y, z = geo.unit_vector(latitude, longitude)
+    chord = geo.chord_squared(radius_m)
+    params = {f"{field}_{n}": getattr(cells, field) for n, cells in enumerate(ranges) for field in ("low", "high")}
+    params |= {"x": x, "y": y, "z": z, "reach": chord * (1 + _CHORD_SLACK), "sure": chord * (1 - _CHORD_SLACK)}
+    statement = _nearest_in_cell_ranges(len(ranges))
+    connection = await db.connection()  # Core rows: no ORM loading
+    rows = (await connection.execute(statement, {**params, "limit": limit + _TIE_MARGIN})).all()
+    total = rows[0].within if rows else 0
+    exact = len(rows) == total or rows[-1].chord > rows[min(limit, len(rows)) - 1].chord * (1 + _CHORD_SLACK)
+    if (rows and rows[0].near_edge) or not exact:
+        # Cameras on the radius's edge to decide, or many at one distance at the limit's edge: take them all.
+        rows = (await connection.execute(statement, {**params, "limit": total})).all()
     found = []
-    for (
-        camera_id,
-        site_id,
-        owner_id,
-        name,
-        cam_lat,
-        cam_lon,
-        bearing,
-        fov,
-        range_m,
-        placement,
-        recorder,
-        days,
-    ) in candidates:
-        distance = geo.haversine_m(cam_lat, cam_lon, latitude, longitude)
-        if distance > radius_m:
-            continue
-        to_incident = geo.initial_bearing_deg(cam_lat, cam_lon, latitude, longitude)
-        found.append(
-            NearbyCamera(
-                id=camera_id,
-                site_id=site_id,
-                owner_id=owner_id,
-                name=name,
-                latitude=cam_lat,
-                longitude=cam_lon,
-                distance_m=distance,
-                bearing_deg=bearing,
-                field_of_view_deg=fov,
-                range_m=range_m,
-                placement=_PLACEMENTS[placement],
-                recorder=_RECORDERS[recorder],
-                retention_days=days,
-                incident_in_view=geo.in_field_of_view(bearing, fov, range_m, to_incident, distance),
-            )
-        )
-    found.sort(key=lambda camera: (camera.distance_m, camera.id))
-    return found
+    for row in rows:
+        distance = geo.haversine_m(row.latitude, row.longitude, latitude, longitude)
+        if distance <= radius_m:
+            found.append((distance, row))
+    found.sort(key=lambda pair: (pair[0], pair[1].id))
+    return CameraSearch(
+        total=len(found) if len(rows) == total else total,
+        cameras=[_nearby(row, latitude, longitude, distance) for distance, row in found[:limit]],
+    )

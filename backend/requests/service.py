@@ -149,11 +149,11 @@ async def search_cameras(db: AsyncSession, investigator: User, data: CameraSearc
     _require_investigator(investigator)
     _check_window(data.window_start, data.window_end)
     now = utcnow()
-    found = await registry.find_cameras_near(
+    search = await registry.find_cameras_near(
         db, latitude=data.latitude, longitude=data.longitude, radius_m=data.radius_m
     )
     cameras = []
-    for camera in found:
+    for camera in search.cameras:
         overwrite = overwritten_at(data.window_start, camera.retention_days)
         cameras.append(
             FoundCamera(
@@ -165,7 +165,7 @@ async def search_cameras(db: AsyncSession, investigator: User, data: CameraSearc
                 probably_overwritten=overwrite < now,
             )
         )  # fmt: skip
-    return CameraSearchOut(total=len(found), owners=len({c.owner_id for c in found}), cameras=cameras)
+    return CameraSearchOut(total=search.total, owners=len({c.owner_id for c in search.cameras}), cameras=cameras)
 
 
 async def send_area_request(db: AsyncSession, investigator: User, data: AreaRequestIn, *, ip: str) -> list[RequestOut]:

@@ -88,6 +88,11 @@ def _brute_force(cameras: list, latitude: float, longitude: float, radius_m: flo
     return sorted(found)
 
 
+async def near(db: AsyncSession, **search: float) -> list:
+    """The cameras a search returns (its default limit), nearest first."""
+    return (await service.find_cameras_near(db, **search)).cameras  # type: ignore[arg-type]
+
+
 def _covered(ranges: list[geo.CellRange], lat: float, lon: float) -> bool:
     cell = geo.cell_id(lat, lon)
     return any(r.low <= cell <= r.high and r.south <= lat <= r.north and r.west <= lon <= r.east for r in ranges)
@@ -141,9 +146,13 @@ async def test_search_equals_a_brute_force_scan_at_the_antimeridian_the_poles_an
     queries += [(90.0, 0.0, 2000), (-90.0, 0.0, 1500), (0.0, 180.0, 500), (0.0, -180.0, 25), (0.0, 179.9999, 100)]
     queries += [(rng.uniform(-90, 90), rng.uniform(-180, 180), 2000) for _ in range(10)]
     for latitude, longitude, radius in queries:
-        found = await service.find_cameras_near(db, latitude=latitude, longitude=longitude, radius_m=radius)
         expected = _brute_force(cameras, latitude, longitude, radius)
-        assert [(c.distance_m, c.id, c.incident_in_view) for c in found] == expected, (latitude, longitude, radius)
+        for limit in (5000, 7):
+            search = await service.find_cameras_near(
+                db, latitude=latitude, longitude=longitude, radius_m=radius, limit=limit
+            )
+            found = [(c.distance_m, c.id, c.incident_in_view) for c in search.cameras]
+            assert search.total == len(expected) and found == expected[:limit], (latitude, longitude, radius, limit)
     assert sum(len(_brute_force(cameras, *query)) > 0 for query in queries) > 90  # most queries find something
 
 
@@ -156,7 +165,7 @@ async def test_each_result_says_where_the_camera_is_and_what_it_shows_but_not_wh
         CameraIn(name="Back door", bearing_deg=270, placement="outdoor", recorder="nvr_dvr", retention_days=14),
     )
     incident = geo.destination(camera.latitude, camera.longitude, 270, 20)
-    [found] = await service.find_cameras_near(db, latitude=incident[0], longitude=incident[1], radius_m=100)
+    [found] = await near(db, latitude=incident[0], longitude=incident[1], radius_m=100)
     assert (found.id, found.site_id, found.owner_id, found.name) == (camera.id, site_id, owner_id, "Back door")
     assert (found.latitude, found.longitude) == (43.04, -87.91)
     assert found.distance_m == pytest.approx(20, abs=1e-6)
@@ -174,9 +183,9 @@ async def test_paused_cameras_are_left_out_until_resumed(db: AsyncSession) -> No
     paused = await service.create_camera(db, owner_id, site_id, camera)
     await service.set_camera_paused(db, owner_id, paused.id, True)
     search = {"latitude": 43.0401, "longitude": -87.91, "radius_m": 250}
-    assert [c.id for c in await service.find_cameras_near(db, **search)] == [kept.id]
+    assert [c.id for c in await near(db, **search)] == [kept.id]
     await service.set_camera_paused(db, owner_id, paused.id, False)
-    assert {c.id for c in await service.find_cameras_near(db, **search)} == {kept.id, paused.id}
+    assert {c.id for c in await near(db, **search)} == {kept.id, paused.id}
 
 
 async def test_results_come_nearest_first_and_stop_at_the_radius(db: AsyncSession) -> None:
@@ -187,9 +196,9 @@ async def test_results_come_nearest_first_and_stop_at_the_radius(db: AsyncSessio
     rows = [_camera_row(site_id, *geo.destination(*incident, rng.uniform(0, 360), d), rng) for d in distances]
     await db.execute(insert(Camera), rows)
     await db.commit()
-    found = await service.find_cameras_near(db, latitude=incident[0], longitude=incident[1], radius_m=2000)
+    found = await near(db, latitude=incident[0], longitude=incident[1], radius_m=2000)
     assert [round(c.distance_m, 1) for c in found] == [0, 10, 40, 248.5, 249, 700, 1999]
-    found = await service.find_cameras_near(db, latitude=incident[0], longitude=incident[1], radius_m=250)
+    found = await near(db, latitude=incident[0], longitude=incident[1], radius_m=250)
     assert [round(c.distance_m, 1) for c in found] == [0, 10, 40, 248.5, 249]
 
 
@@ -227,7 +236,7 @@ async def test_incident_in_view(
         ),
     )
     incident = geo.destination(camera.latitude, camera.longitude, bearing_to_incident, distance_m)
-    [found] = await service.find_cameras_near(db, latitude=incident[0], longitude=incident[1], radius_m=100)
+    [found] = await near(db, latitude=incident[0], longitude=incident[1], radius_m=100)
     assert found.incident_in_view is in_view
     assert found.distance_m == pytest.approx(distance_m, abs=1e-6)
 
@@ -241,10 +250,10 @@ async def test_field_of_view_across_the_antimeridian(db: AsyncSession) -> None:
     created = await service.create_camera(db, owner_id, site_id, camera)
     incident = geo.destination(-16.5, 179.9999, 90, 40)
     assert incident[1] < -179.999
-    [found] = await service.find_cameras_near(db, latitude=incident[0], longitude=incident[1], radius_m=50)
+    [found] = await near(db, latitude=incident[0], longitude=incident[1], radius_m=50)
     assert found.id == created.id and found.incident_in_view
     behind = geo.destination(-16.5, 179.9999, 270, 40)
-    [found] = await service.find_cameras_near(db, latitude=behind[0], longitude=behind[1], radius_m=50)
+    [found] = await near(db, latitude=behind[0], longitude=behind[1], radius_m=50)
     assert not found.incident_in_view
 
 
@@ -257,7 +266,7 @@ async def test_radius_outside_25_m_to_2_km_is_refused(db: AsyncSession, radius_m
 
 async def test_radius_limits_themselves_are_allowed(db: AsyncSession) -> None:
     for radius_m in (25, 2000):
-        assert await service.find_cameras_near(db, latitude=43.0, longitude=-87.9, radius_m=radius_m) == []
+        assert await near(db, latitude=43.0, longitude=-87.9, radius_m=radius_m) == []
 
 
 async def test_moving_a_camera_moves_it_in_the_search(db: AsyncSession) -> None:
@@ -270,18 +279,18 @@ async def test_moving_a_camera_moves_it_in_the_search(db: AsyncSession) -> None:
     )
     old = {"latitude": 43.04, "longitude": -87.91, "radius_m": 100}
     new = {"latitude": 43.06, "longitude": -87.95, "radius_m": 100}
-    assert [c.id for c in await service.find_cameras_near(db, **old)] == [camera.id]
+    assert [c.id for c in await near(db, **old)] == [camera.id]
     await service.update_camera(db, owner_id, camera.id, {"latitude": 43.06, "longitude": -87.95})
-    assert await service.find_cameras_near(db, **old) == []
-    assert [c.id for c in await service.find_cameras_near(db, **new)] == [camera.id]
+    assert await near(db, **old) == []
+    assert [c.id for c in await near(db, **new)] == [camera.id]
     await service.update_camera(db, owner_id, camera.id, {"name": "Gate 2"})  # a change that is not a move
-    assert [c.name for c in await service.find_cameras_near(db, **new)] == ["Gate 2"]
+    assert [c.name for c in await near(db, **new)] == ["Gate 2"]
     stored = await db.scalar(select(Camera.geo_cell).where(Camera.id == camera.id))
     assert stored == geo.cell_id(43.06, -87.95)
 
 
 def test_migration_files_existing_cameras_under_their_cells(tmp_path: Path) -> None:
-    """Cameras registered before the geo index get their cell when revision 0003 runs."""
+    """Cameras registered before the geo index get their cell (revision 0003) and unit vector (0007)."""
     url = create_database(tmp_path, "geo_migration")
     positions = [(43.04, -87.91), (89.99, 0.0), (0.0, 180.0), (-90.0, -180.0)]
     try:
@@ -304,9 +313,11 @@ def test_migration_files_existing_cameras_under_their_cells(tmp_path: Path) -> N
         command.upgrade(config, "head")
 
         async def cells(connection):
-            return (await connection.execute(select(Camera.latitude, Camera.longitude, Camera.geo_cell))).all()
+            columns = (Camera.latitude, Camera.longitude, Camera.geo_cell, Camera.unit_x, Camera.unit_y, Camera.unit_z)
+            return (await connection.execute(select(*columns))).all()
 
-        assert sorted(_run(url, cells)) == sorted((lat, lon, geo.cell_id(lat, lon)) for lat, lon in positions)
+        expected = [(lat, lon, geo.cell_id(lat, lon), *geo.unit_vector(lat, lon)) for lat, lon in positions]
+        assert sorted(_run(url, cells)) == sorted(expected)
     finally:
         drop_database(url)
 
@@ -328,3 +339,27 @@ def _run(url: str, work):
             await engine.dispose()
 
     return asyncio.run(run())
+
+
+async def test_many_cameras_at_one_distance_across_the_limit_come_in_id_order(db: AsyncSession) -> None:
+    """A tower block: 60 cameras at one position and 60 more at another, so the limit falls among equal distances."""
+    rng = random.Random(7)
+    _, site_id = await _owner_site(db)
+    near_spot, far_spot = geo.destination(43.04, -87.91, 90, 40), geo.destination(43.04, -87.91, 200, 80)
+    rows = [_camera_row(site_id, *near_spot, rng) for _ in range(60)]
+    rows += [_camera_row(site_id, *far_spot, rng) for _ in range(60)]
+    await db.execute(insert(Camera), rows)
+    await db.commit()
+    cameras = (await db.scalars(select(Camera))).all()
+    expected = _brute_force(cameras, 43.04, -87.91, 100)
+    for limit in (1, 59, 60, 61, 90, 120, 200):
+        search = await service.find_cameras_near(db, latitude=43.04, longitude=-87.91, radius_m=100, limit=limit)
+        assert search.total == 120
+        assert [(c.distance_m, c.id) for c in search.cameras] == [(d, i) for d, i, _ in expected[:limit]], limit
+
+
+@pytest.mark.parametrize("limit", [0, 5001])
+async def test_a_limit_outside_1_to_5000_is_refused(db: AsyncSession, limit: int) -> None:
+    with pytest.raises(InvalidInput) as refused:
+        await service.find_cameras_near(db, latitude=43.0, longitude=-87.9, radius_m=100, limit=limit)
+    assert refused.value.errors == {"limit": "Limit must be between 1 and 5000"}

@@ -72,21 +72,9 @@ async def test_pages_never_show_or_change_another_owners_objects(
 
 
 async def test_agency_accounts_cannot_use_owner_endpoints(client: Client, other_client: Client, db, victim) -> None:
-    from backend.accounts import service
-    from backend.accounts.models import Role
+    from tests.requests.conftest import investigator
 
-    await service.create_user(
-        db,
-        email="det@example.com",
-        password="detective-lantern-9",
-        display_name="Det",
-        roles=[Role.INVESTIGATOR],
-        agency_name="Test PD",
-    )
-    login = await other_client.send_json(
-        "POST", "/api/v1/auth/login", {"email": "det@example.com", "password": "detective-lantern-9"}
-    )
-    assert login.status_code == 200
+    await investigator(db, other_client, "det@example.com", "Test PD")
     assert (await other_client.get("/api/v1/sites")).status_code == 403
     assert (await other_client.get(f"/api/v1/sites/{victim['site']}")).status_code == 403
     assert (await other_client.get("/sites", follow_redirects=False)).status_code == 403
