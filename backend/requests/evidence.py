@@ -35,11 +35,13 @@ from backend.notifications import service as notifications
 from backend.notifications.models import Kind
 from backend.requests.models import CustodyAction, CustodyEvent, EvidenceClip, FootageRequest
 from backend.requests.schemas import ClipOut, CustodyRowOut
-from backend.requests.service import _agency_request as agency_request
-from backend.requests.service import _custody as custody
-from backend.requests.service import _move as move
-from backend.requests.service import _owner_request as owner_request
-from backend.requests.service import _require_investigator as require_investigator
+from backend.requests.service import (
+    load_agency_request,
+    load_owner_request,
+    move,
+    record_custody,
+    require_investigator,
+)
 from backend.requests.states import LABELS, RequestState
 
 TUS_VERSION = "1.0.0"
@@ -152,7 +154,7 @@ async def create_upload(
     max_bytes: int,
 ) -> EvidenceClip:
     """Start an upload of one file (tus creation): checked before a single byte of it is sent."""
-    request, _ = await owner_request(db, owner_id, request_id)
+    request, _ = await load_owner_request(db, owner_id, request_id)
     _refuse_upload(request)
     if length is None or length < 1:
         raise InvalidInput({"Upload-Length": "Give the file's size in bytes (Upload-Length); empty files are refused"})
@@ -278,7 +280,7 @@ async def _complete(
     db: AsyncSession, store: ClipStore, owner: User, clip: EvidenceClip, digest: str, ip: str
 ) -> ClipOut:
     """The last byte arrived: check the sender's checksum, fix the clip write-once, record it in custody."""
-    request, _ = await owner_request(db, owner.id, clip.request_id)
+    request, _ = await load_owner_request(db, owner.id, clip.request_id)
     if clip.expected_sha256 and digest != clip.expected_sha256:
         await _discard(db, store, clip)
         raise Unprocessable(
@@ -296,7 +298,7 @@ async def _complete(
     final.chmod(0o440)
     clip.sha256 = digest
     clip.completed_at = utcnow()
-    custody(db, CustodyAction.UPLOAD, owner, request, ip, detail=_clip_detail(clip), sha256=digest)
+    record_custody(db, CustodyAction.UPLOAD, owner, request, ip, detail=_clip_detail(clip), sha256=digest)
     if request.investigator_id is not None:
         await notifications.notify(
             db, Kind.FOOTAGE_REQUEST,
@@ -336,7 +338,7 @@ async def cancel_upload(db: AsyncSession, store: ClipStore, owner_id: uuid.UUID,
 
 async def owner_clips(db: AsyncSession, store: ClipStore, owner_id: uuid.UUID, request_id: uuid.UUID) -> list[ClipOut]:
     """The owner's receipts for a request, and any upload still under way."""
-    await owner_request(db, owner_id, request_id)
+    await load_owner_request(db, owner_id, request_id)
     clips = await db.scalars(
         select(EvidenceClip)
         .where(EvidenceClip.request_id == request_id, EvidenceClip.owner_id == owner_id)
@@ -367,7 +369,7 @@ async def set_note(db: AsyncSession, owner_id: uuid.UUID, clip_id: uuid.UUID, no
 
 async def agency_clips(db: AsyncSession, user: User, request_id: uuid.UUID) -> list[ClipOut]:
     """The received clips of one of the agency's requests (names, sizes and hashes: no footage is opened)."""
-    request, _ = await agency_request(db, user, request_id)
+    request, _ = await load_agency_request(db, user, request_id)
     clips = await db.scalars(
         select(EvidenceClip)
         .where(EvidenceClip.request_id == request.id, EvidenceClip.completed_at.is_not(None))
@@ -396,7 +398,7 @@ async def _agency_clip(db: AsyncSession, user: User, clip_id: uuid.UUID) -> tupl
 async def view_clip(db: AsyncSession, user: User, clip_id: uuid.UUID, *, ip: str) -> ClipOut:
     """An investigator opens a clip: recorded in custody and shown to its owner."""
     clip, request = await _agency_clip(db, user, clip_id)
-    custody(db, CustodyAction.VIEW, user, request, ip, detail=_clip_detail(clip), sha256=clip.sha256)
+    record_custody(db, CustodyAction.VIEW, user, request, ip, detail=_clip_detail(clip), sha256=clip.sha256)
     await db.commit()
     return clip_out(clip)
 
@@ -409,7 +411,7 @@ async def download_clip(
     path = store.final(clip.id)
     if not path.exists():
         raise NotFound("This clip's file is missing from the evidence store; tell your administrator")
-    custody(db, CustodyAction.DOWNLOAD, user, request, ip, detail=_clip_detail(clip), sha256=clip.sha256)
+    record_custody(db, CustodyAction.DOWNLOAD, user, request, ip, detail=_clip_detail(clip), sha256=clip.sha256)
     await db.commit()
     return path, clip_out(clip)
 

@@ -50,7 +50,7 @@ REMINDER_BEFORE = dt.timedelta(hours=24)
 NO_FOOTAGE_REPLIES = frozenset({QuickReply.NO_FOOTAGE, QuickReply.NOT_RECORDING, QuickReply.NOT_COVERED})
 
 
-def _move(request: FootageRequest, wanted: RequestState) -> None:
+def move(request: FootageRequest, wanted: RequestState) -> None:
     try:
         request.state = next_state(RequestState(request.state), wanted)
     except IllegalTransition as exc:
@@ -96,7 +96,7 @@ def _out(request: FootageRequest, agency_name: str) -> RequestOut:
     )
 
 
-def _custody(
+def record_custody(
     db: AsyncSession,
     action: CustodyAction,
     actor: User,
@@ -121,7 +121,7 @@ def _custody(
     )
 
 
-def _require_investigator(user: User) -> uuid.UUID:
+def require_investigator(user: User) -> uuid.UUID:
     if not user.has_role(Role.INVESTIGATOR) or user.agency_id is None:
         raise Forbidden("Only investigators of an agency send and follow footage requests")
     return user.agency_id
@@ -146,7 +146,7 @@ def compass_point(bearing_deg: float) -> str:
 async def search_cameras(db: AsyncSession, investigator: User, data: CameraSearchIn) -> CameraSearchOut:
     """Registered, unpaused cameras near an incident, nearest first, with what each can show and whether its
     recorder has probably overwritten the window already. No owner's name or contact is part of a result."""
-    _require_investigator(investigator)
+    require_investigator(investigator)
     _check_window(data.window_start, data.window_end)
     now = utcnow()
     search = await registry.find_cameras_near(
@@ -170,7 +170,7 @@ async def search_cameras(db: AsyncSession, investigator: User, data: CameraSearc
 
 async def send_area_request(db: AsyncSession, investigator: User, data: AreaRequestIn, *, ip: str) -> list[RequestOut]:
     """One request per owner of the given cameras (paused cameras are skipped), with its outbox rows, at once."""
-    agency_id = _require_investigator(investigator)
+    agency_id = require_investigator(investigator)
     now = utcnow()
     _check_window(data.window_start, data.window_end)
     if data.deadline_at is not None and data.deadline_at <= now:
@@ -220,7 +220,7 @@ async def send_area_request(db: AsyncSession, investigator: User, data: AreaRequ
     await db.flush()  # the custody rows refer to the requests
     messages = []
     for request in created:
-        _custody(db, CustodyAction.REQUEST_SENT, investigator, request, ip)
+        record_custody(db, CustodyAction.REQUEST_SENT, investigator, request, ip)
         names = [c.name for c in request.cameras]
         more = f" and {len(names) - 1} more" if len(names) > 1 else ""
         messages.append(
@@ -251,12 +251,14 @@ async def _one_request(
     return row[0], row[1]
 
 
-async def _owner_request(db: AsyncSession, owner_id: uuid.UUID, request_id: uuid.UUID) -> tuple[FootageRequest, str]:
+async def load_owner_request(
+    db: AsyncSession, owner_id: uuid.UUID, request_id: uuid.UUID
+) -> tuple[FootageRequest, str]:
     return await _one_request(db, FootageRequest.owner_id == owner_id, request_id, "No such request among yours")
 
 
-async def _agency_request(db: AsyncSession, user: User, request_id: uuid.UUID) -> tuple[FootageRequest, str]:
-    scope = FootageRequest.agency_id == _require_investigator(user)
+async def load_agency_request(db: AsyncSession, user: User, request_id: uuid.UUID) -> tuple[FootageRequest, str]:
+    scope = FootageRequest.agency_id == require_investigator(user)
     return await _one_request(db, scope, request_id, "No such request from your agency")
 
 
@@ -269,9 +271,9 @@ async def owner_requests(db: AsyncSession, owner_id: uuid.UUID) -> list[RequestO
 
 async def open_for_owner(db: AsyncSession, owner_id: uuid.UUID, request_id: uuid.UUID) -> RequestOut:
     """The owner opens a request: the first time, it becomes "seen"."""
-    request, agency = await _owner_request(db, owner_id, request_id)
+    request, agency = await load_owner_request(db, owner_id, request_id)
     if request.state == RequestState.SENT:
-        _move(request, RequestState.SEEN)
+        move(request, RequestState.SEEN)
         request.seen_at = utcnow()
         await db.commit()
     return _out(request, agency)
@@ -279,9 +281,9 @@ async def open_for_owner(db: AsyncSession, owner_id: uuid.UUID, request_id: uuid
 
 async def answer(db: AsyncSession, owner_id: uuid.UUID, request_id: uuid.UUID, data: AnswerIn) -> RequestOut:
     """Share clips (accept) or a quick reply. Declining carries no penalty."""
-    request, agency = await _owner_request(db, owner_id, request_id)
+    request, agency = await load_owner_request(db, owner_id, request_id)
     if data.answer is Answer.ACCEPT:
-        _move(request, RequestState.ACCEPTED)
+        move(request, RequestState.ACCEPTED)
     else:
         reply = QuickReply(data.answer)
         if reply is QuickReply.NEED_MORE_INFO:
@@ -290,9 +292,9 @@ async def answer(db: AsyncSession, owner_id: uuid.UUID, request_id: uuid.UUID, d
             if RequestState(request.state) not in OPEN_STATES:
                 raise Conflict(f"This request is {LABELS[RequestState(request.state)].lower()}; it cannot be answered")
             if request.state == RequestState.SENT:
-                _move(request, RequestState.SEEN)
+                move(request, RequestState.SEEN)
         else:
-            _move(request, RequestState.NO_FOOTAGE if reply in NO_FOOTAGE_REPLIES else RequestState.DECLINED)
+            move(request, RequestState.NO_FOOTAGE if reply in NO_FOOTAGE_REPLIES else RequestState.DECLINED)
         request.reply = reply
     request.reply_message = data.message.strip()
     request.answered_at = utcnow()
@@ -301,7 +303,7 @@ async def answer(db: AsyncSession, owner_id: uuid.UUID, request_id: uuid.UUID, d
 
 
 async def agency_requests(db: AsyncSession, user: User, case_number: str | None = None) -> list[RequestOut]:
-    agency_id = _require_investigator(user)
+    agency_id = require_investigator(user)
     query = _with_agency_name().where(FootageRequest.agency_id == agency_id).order_by(FootageRequest.created_at.desc())
     if case_number:
         query = query.where(FootageRequest.case_number == case_number)
@@ -310,12 +312,12 @@ async def agency_requests(db: AsyncSession, user: User, case_number: str | None 
 
 async def agency_request(db: AsyncSession, user: User, request_id: uuid.UUID) -> RequestOut:
     """One of the agency's requests (another agency's is a 404)."""
-    return _out(*await _agency_request(db, user, request_id))
+    return _out(*await load_agency_request(db, user, request_id))
 
 
 async def withdraw(db: AsyncSession, user: User, request_id: uuid.UUID) -> RequestOut:
-    request, agency = await _agency_request(db, user, request_id)
-    _move(request, RequestState.WITHDRAWN)
+    request, agency = await load_agency_request(db, user, request_id)
+    move(request, RequestState.WITHDRAWN)
     await notifications.notify(
         db, Kind.FOOTAGE_REQUEST,
         notifications.Message(
@@ -330,7 +332,7 @@ async def withdraw(db: AsyncSession, user: User, request_id: uuid.UUID) -> Reque
 
 async def contact_card(db: AsyncSession, user: User, request_id: uuid.UUID, *, ip: str) -> ContactCardOut:
     """How to reach the owner of a request's cameras. Opening it is recorded and shown to the owner."""
-    request, _ = await _agency_request(db, user, request_id)
+    request, _ = await load_agency_request(db, user, request_id)
     owner = await db.get_one(User, request.owner_id)
     camera_ids = [c.camera_id for c in request.cameras]
     sites = (
@@ -338,7 +340,7 @@ async def contact_card(db: AsyncSession, user: User, request_id: uuid.UUID, *, i
             select(Site).join(Camera, Camera.site_id == Site.id).where(Camera.id.in_(camera_ids)).distinct()
         )
     ).all()
-    _custody(db, CustodyAction.CONTACT_VIEWED, user, request, ip)
+    record_custody(db, CustodyAction.CONTACT_VIEWED, user, request, ip)
     await db.commit()
     return ContactCardOut(
         owner_name=owner.display_name,
@@ -383,7 +385,7 @@ async def sweep(db: AsyncSession, now: dt.datetime | None = None) -> tuple[int, 
         )
     ).all()
     for request in expired:
-        _move(request, RequestState.EXPIRED)
+        move(request, RequestState.EXPIRED)
     await notifications.notify_many(
         db, Kind.REQUEST_REMINDER,
         [
