@@ -125,7 +125,9 @@ def _max_longitude_offset(phi0: float, delta: float, south: float, north: float)
 
 class CellRange(NamedTuple):
     """Cells low..high of the grid (inclusive), and the box (degrees) within them that the circle can reach:
-    a search reads the cells and skips, still in the index, the positions outside the box."""
+    a search reads the cells and skips, still in the index, the positions outside the box. `inside` is the run
+    of these cells lying wholly within the circle, if any: every position filed there is within the radius,
+    so a count takes them without measuring each."""
 
     low: int
     high: int
@@ -133,14 +135,46 @@ class CellRange(NamedTuple):
     north: float
     west: float
     east: float
+    inside: tuple[int, int] | None = None
 
 
-def covering_ranges(latitude: float, longitude: float, radius_m: float) -> list[CellRange]:
-    """Ranges of cell ids, each with a box, that together hold every position within radius_m of the point.
+def _half_width(phi0: float, delta: float, phi: float) -> float | None:
+    """Half the longitude span (radians) of the cap (centre latitude phi0, angular radius delta) along the
+    parallel at latitude phi; None where the parallel misses the cap or lies wholly in it. (Haversine form:
+    exact for small caps, where the cosine form loses half its digits.)"""
+    denominator = math.cos(phi0) * math.cos(phi)
+    numerator = math.sin(delta / 2) ** 2 - math.sin((phi - phi0) / 2) ** 2
+    if denominator <= 0 or numerator <= 0 or numerator >= denominator:
+        return None
+    return 2 * math.asin(math.sqrt(numerator / denominator))
+
+
+def _inside_columns(phi0: float, lambda0: float, delta: float, row: int, columns: int) -> tuple[int, int] | None:
+    """The columns of a row whose cells lie wholly within the cap. A cell is within it when its four corners
+    are: the cap meets a parallel in one arc, and a meridian (a great circle) in one arc as well. The cap is
+    shrunk by a millionth and the span by a centimetre, far more than any rounding in filing a position."""
+    shrunk = delta * (1 - 1e-6)
+    edges = (math.radians(-90.0 + row * CELL_DEG), math.radians(-90.0 + (row + 1) * CELL_DEG))
+    widths = [_half_width(phi0, shrunk, edge) for edge in edges]
+    if None in widths:
+        return None
+    half = math.degrees(min(widths)) - _BOX_MARGIN_DEG  # type: ignore[type-var]
+    west, east = math.degrees(lambda0) - half, math.degrees(lambda0) + half
+    if west < -180.0 or east > 180.0:
+        return None  # across the antimeridian: left to the edge scan
+    first = math.ceil((west + 180.0) / 360.0 * columns)
+    last = math.floor((east + 180.0) / 360.0 * columns) - 1  # the last cell whose east edge is within
+    return (first, last) if first <= last else None
+
+
+def covering_ranges(latitude: float, longitude: float, radius_m: float, *, inside: bool = True) -> list[CellRange]:
+    """Ranges of cell ids, each with a box, that together hold every position within radius_m of the point,
+    and (unless told not to) the run of each range's cells that lies wholly inside the circle.
 
     Correct across the antimeridian (a row's longitude span wraps into two ranges) and at the poles
     (a circle that reaches a pole takes every longitude of the rows it touches)."""
-    delta = radius_m / EARTH_RADIUS_M * (1 + _SLACK) + _SLACK
+    exact = radius_m / EARTH_RADIUS_M
+    delta = exact * (1 + _SLACK) + _SLACK
     phi0, lambda0 = math.radians(latitude), math.radians(longitude)
     south, north = phi0 - delta, phi0 + delta
     holds_a_pole = north >= math.pi / 2 or south <= -math.pi / 2
@@ -164,9 +198,11 @@ def covering_ranges(latitude: float, longitude: float, radius_m: float) -> list[
             spans = [(west + 360.0, 180.0), (-180.0, east)]
         elif east > 180.0:
             spans = [(west, 180.0), (-180.0, east - 360.0)]
+        columns_inside = _inside_columns(phi0, lambda0, exact, row, columns) if inside and len(spans) == 1 else None
         for span_west, span_east in spans:
             low, high = base + _column_of(span_west, columns), base + _column_of(span_east, columns)
-            ranges.append(CellRange(low, high, box_south, box_north, span_west, span_east))
+            cells = (base + columns_inside[0], base + columns_inside[1]) if columns_inside else None
+            ranges.append(CellRange(low, high, box_south, box_north, span_west, span_east, cells))
     return _merge(sorted(ranges))
 
 
@@ -183,7 +219,7 @@ def _merge(ranges: list[CellRange]) -> list[CellRange]:
                 max(last.north, current.north),
                 min(last.west, current.west),
                 max(last.east, current.east),
-            )
+            )  # no `inside`: the merged ranges are whole rows near a pole or the antimeridian, left to the scan
         else:
             merged.append(current)
     return merged

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import math
 import re
 import uuid
+from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -15,13 +18,15 @@ from sqlalchemy import (
     Integer,
     Row,
     Select,
+    String,
+    Subquery,
     bindparam,
     case,
     func,
-    literal,
     select,
-    union_all,
+    true,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -212,6 +217,9 @@ _TIE_MARGIN = 32
 # Relative band around a squared chord inside which SQL's arithmetic and Python's haversine might disagree by
 # rounding (both are good to ~1e-12): rows in the band are decided in Python, with the exact distance.
 _CHORD_SLACK = 1e-9
+# The nearest are looked for first in a circle expected to hold this many times the number wanted, if cameras
+# were spread evenly; such a circle is worth a query only if it is this much smaller than the radius.
+_SMALLER_HOLDS, _SMALLER_AT_MOST = 1.5, 0.8
 _SEARCH_COLUMNS = (
     Camera.id, Camera.site_id, Camera.name, Camera.latitude, Camera.longitude, Camera.bearing_deg,
     Camera.field_of_view_deg, Camera.range_m, Camera.placement, Camera.recorder, Camera.retention_days,
@@ -219,77 +227,122 @@ _SEARCH_COLUMNS = (
 
 
 def _chord_squared_to_incident() -> ColumnElement[float]:
-    return sum(
-        (
-            (axis - bindparam(name, type_=Float)) * (axis - bindparam(name, type_=Float))
-            for axis, name in ((Camera.unit_x, "x"), (Camera.unit_y, "y"), (Camera.unit_z, "z"))
-        ),
-        start=literal(0.0, Float),
+    dx, dy, dz = (
+        axis - bindparam(name, type_=Float)
+        for axis, name in ((Camera.unit_x, "x"), (Camera.unit_y, "y"), (Camera.unit_z, "z"))
     )
+    return dx * dx + dy * dy + dz * dz
 
 
-@lru_cache(maxsize=256)
-def _nearest_in_cell_ranges(count: int) -> Select:
-    """The nearest `limit` active cameras in `count` cell ranges (parameters low_0, high_0, ...) within the chord
-    `reach` of the incident's unit vector (x, y, z), nearest first, each with how many cameras are within reach
-    (`within`) and how many of those lie in the rounding band at its edge (`near_edge`), and with its owner.
+def _cameras_in(cells: str, postgres: bool, *columns: ColumnElement[Any], measured: bool = True) -> Subquery:
+    """The active cameras in the cell ranges of parameter `cells`, each range read as one range scan of
+    ix_cameras_geo_cell (which holds every column read here). Measured: only those whose squared chord to the
+    incident's unit vector (x, y, z) is within `reach`, with the chord as a column.
 
-    One branch per range, so both databases plan each as one index range scan (the index holds every column
-    read here); the chord is computed from the index too. Built once per count, then found in SQLAlchemy's
-    compiled cache."""
-    chord = _chord_squared_to_incident()
-    in_cells = union_all(
-        *(
-            select(*_SEARCH_COLUMNS, chord.label("chord")).where(
-                Camera.geo_cell.between(
-                    bindparam(f"low_{n}", type_=BigInteger), bindparam(f"high_{n}", type_=BigInteger)
-                ),
-                Camera.paused_at.is_(None),
-                chord <= bindparam("reach", type_=Float),
+    The ranges are one parameter however many there are, so each database plans one statement once: JSON
+    pairs read by json_each on SQLite; two arrays read by unnest on PostgreSQL, with a LATERAL subquery per
+    range (OFFSET 0 keeps PostgreSQL from flattening it into a join it would plan as a sequential scan)."""
+    if postgres:
+        table = (
+            func.unnest(
+                bindparam(f"{cells}_lows", type_=ARRAY(BigInteger)),
+                bindparam(f"{cells}_highs", type_=ARRAY(BigInteger)),
             )
-            for n in range(count)
+            .table_valued("low", "high")
+            .render_derived(name=cells)
         )
-    ).subquery("in_cells")
-    found = in_cells.c
-    nearest = (
-        select(
-            found,
-            func.count().over().label("within"),
-            func.sum(case((found.chord > bindparam("sure", type_=Float), 1), else_=0)).over().label("near_edge"),
-        )
-        .order_by(found.chord, found.id)
-        .limit(bindparam("limit", type_=Integer))
-        .subquery("nearest")
-    )
+        low, high = table.c.low, table.c.high
+    else:
+        table = func.json_each(bindparam(cells, type_=String)).table_valued("value").alias(cells)
+        low, high = func.json_extract(table.c.value, "$[0]"), func.json_extract(table.c.value, "$[1]")
+    chord = _chord_squared_to_incident()
+    found = select(*columns).where(Camera.geo_cell.between(low, high), Camera.paused_at.is_(None))
+    if measured:
+        found = found.add_columns(chord.label("chord")).where(chord <= bindparam("reach", type_=Float))
+    if not postgres:
+        return found.subquery(f"{cells}_found")
+    lateral = found.offset(0).lateral(f"{cells}_found")
+    return select(lateral).select_from(table).join(lateral, true()).subquery(f"{cells}_in")
+
+
+# Both statements are built once per database, then found in SQLAlchemy's compiled cache.
+@lru_cache(maxsize=2)
+def _count_statement(postgres: bool) -> Select[tuple[int, int]]:
+    """How many cameras are within reach, and how many of those lie in the rounding band (past `sure`) at its
+    edge. Cells wholly inside the circle (`inside`) are counted without measuring each camera; only the cells
+    at the edge (`edge`) are measured: at 1 km, a tenth of them."""
+    edge = _cameras_in("edge", postgres, Camera.id)
+    inside = _cameras_in("inside", postgres, Camera.id, measured=False)
+    in_band = case((edge.c.chord > bindparam("sure", type_=Float), 1), else_=0)
+    at_edge = select(func.count().label("cameras"), func.coalesce(func.sum(in_band), 0).label("in_band"))
+    at_edge = at_edge.select_from(edge).subquery()
+    within = select(func.count().label("cameras")).select_from(inside).subquery()
+    return select(at_edge.c.cameras + within.c.cameras, at_edge.c.in_band).join_from(at_edge, within, true())
+
+
+@lru_cache(maxsize=2)
+def _nearest_statement(postgres: bool) -> Select:
+    """The nearest `limit` cameras within reach in the ranges of `cells`, nearest first, with their owners:
+    the columns _nearby takes, then the chord."""
+    found = _cameras_in("cells", postgres, *_SEARCH_COLUMNS)
+    nearest = select(found).order_by(found.c.chord, found.c.id).limit(bindparam("limit", type_=Integer)).subquery()
     row = nearest.c
     return (
         select(row.id, row.site_id, Site.owner_id, *(getattr(row, c.key) for c in _SEARCH_COLUMNS[2:]), row.chord)
-        .add_columns(row.within, row.near_edge)
         .join(Site, Site.id == row.site_id)
         .order_by(row.chord, row.id)
     )
 
 
 def _nearby(row: Row, latitude: float, longitude: float, distance: float) -> NearbyCamera:
-    to_incident = geo.initial_bearing_deg(row.latitude, row.longitude, latitude, longitude)
+    """A row of _nearest_statement as the search returns it (unpacked by position: reading a row's fields by
+    name costs ten times more, and a search builds hundreds)."""
+    id_, site_id, owner_id, name, lat, lon, bearing, field_of_view, range_m, placement, recorder, days, _ = row
+    to_incident = geo.initial_bearing_deg(lat, lon, latitude, longitude)
     return NearbyCamera(
-        id=row.id,
-        site_id=row.site_id,
-        owner_id=row.owner_id,
-        name=row.name,
-        latitude=row.latitude,
-        longitude=row.longitude,
+        id=id_,
+        site_id=site_id,
+        owner_id=owner_id,
+        name=name,
+        latitude=lat,
+        longitude=lon,
         distance_m=distance,
-        bearing_deg=row.bearing_deg,
-        field_of_view_deg=row.field_of_view_deg,
-        range_m=row.range_m,
-        placement=_PLACEMENTS[row.placement],
-        recorder=_RECORDERS[row.recorder],
-        retention_days=row.retention_days,
-        incident_in_view=geo.in_field_of_view(
-            row.bearing_deg, row.field_of_view_deg, row.range_m, to_incident, distance
-        ),
+        bearing_deg=bearing,
+        field_of_view_deg=field_of_view,
+        range_m=range_m,
+        placement=_PLACEMENTS[placement],
+        recorder=_RECORDERS[recorder],
+        retention_days=days,
+        incident_in_view=geo.in_field_of_view(bearing, field_of_view, range_m, to_incident, distance),
     )
+
+
+def _circle(latitude: float, longitude: float, radius_m: float, postgres: bool, *, split: bool) -> dict[str, Any]:
+    """The parameters that give a circle to the statements above: its cell ranges (`cells`) or, split, the
+    runs of them wholly inside it (`inside`) and the rest (`edge`)."""
+    x, y, z = geo.unit_vector(latitude, longitude)
+    chord = geo.chord_squared(radius_m)
+    params: dict[str, Any] = {
+        "x": x, "y": y, "z": z, "reach": chord * (1 + _CHORD_SLACK), "sure": chord * (1 - _CHORD_SLACK)
+    }  # fmt: skip
+    cells, inside, edge = [], [], []
+    for cell_range in geo.covering_ranges(latitude, longitude, radius_m, inside=split):
+        low, high = cell_range.low, cell_range.high
+        cells.append((low, high))
+        if not split:
+            continue
+        if cell_range.inside is None:
+            edge.append((low, high))
+            continue
+        first, last = cell_range.inside
+        inside.append((first, last))
+        edge += [pair for pair in ((low, first - 1), (last + 1, high)) if pair[0] <= pair[1]]
+    for name, pairs in (("inside", inside), ("edge", edge)) if split else (("cells", cells),):
+        if postgres:
+            params |= {f"{name}_lows": [pair[0] for pair in pairs], f"{name}_highs": [pair[1] for pair in pairs]}
+        else:
+            params[name] = json.dumps(pairs)
+    return params
 
 
 async def find_cameras_near(
@@ -299,34 +352,45 @@ async def find_cameras_near(
     are in all; paused cameras are left out.
 
     The grid cells covering the circle give the candidates (an index range scan per cell row); SQL keeps those
-    whose chord to the incident is within the radius's, counts them and returns the nearest. Python then
-    computes the exact great-circle distance of the few it builds, and decides exactly any camera so close to
-    the radius, or to the limit's edge, that rounding could matter."""
+    whose chord to the incident is within the radius's. One query counts them. Where there are many more than
+    the limit, the nearest are looked for first in a smaller circle expected to hold about twice the number
+    wanted (then one twice as wide, while smaller than the radius), so that SQL sorts hundreds of rows rather
+    than thousands. Python computes the exact great-circle distance of the rows it builds, and decides one by
+    one any camera so close to the radius, or to the limit's edge, that rounding could matter.
+    """
     if not SEARCH_RADIUS_M[0] <= radius_m <= SEARCH_RADIUS_M[1]:
         raise InvalidInput({"radius_m": "Radius must be between 25 m and 2 km"})
     if not (-90 <= latitude <= 90 and -180 <= longitude <= 180):
         raise InvalidInput({"latitude": "Give a position with latitude -90..90 and longitude -180..180"})
     if not SEARCH_LIMIT[0] <= limit <= SEARCH_LIMIT[1]:
         raise InvalidInput({"limit": f"Limit must be between {SEARCH_LIMIT[0]} and {SEARCH_LIMIT[1]}"})
-    ranges = geo.covering_ranges(latitude, longitude, radius_m)
-    x, y, z = geo.unit_vector(latitude, longitude)
-    chord = geo.chord_squared(radius_m)
-    params = {f"{field}_{n}": getattr(cells, field) for n, cells in enumerate(ranges) for field in ("low", "high")}
-    params |= {"x": x, "y": y, "z": z, "reach": chord * (1 + _CHORD_SLACK), "sure": chord * (1 - _CHORD_SLACK)}
-    statement = _nearest_in_cell_ranges(len(ranges))
     connection = await db.connection()  # Core rows: no ORM loading
-    rows = (await connection.execute(statement, {**params, "limit": limit + _TIE_MARGIN})).all()
-    total = rows[0].within if rows else 0
-    exact = len(rows) == total or rows[-1].chord > rows[min(limit, len(rows)) - 1].chord * (1 + _CHORD_SLACK)
-    if (rows and rows[0].near_edge) or not exact:
-        # Cameras on the radius's edge to decide, or many at one distance at the limit's edge: take them all.
-        rows = (await connection.execute(statement, {**params, "limit": total})).all()
+    postgres = connection.dialect.name == "postgresql"
+    circle = _circle(latitude, longitude, radius_m, postgres, split=True)
+    total, near_edge = (await connection.execute(_count_statement(postgres), circle)).one()
+
+    async def nearest(radius: float, count: int) -> Sequence[Row]:
+        params = _circle(latitude, longitude, radius, postgres, split=False)
+        return (await connection.execute(_nearest_statement(postgres), {**params, "limit": count})).all()
+
+    wanted = limit + _TIE_MARGIN
+    rows: Sequence[Row] = []
+    if not near_edge:
+        smaller = radius_m * math.sqrt(_SMALLER_HOLDS * wanted / total) if total else radius_m
+        while len(rows) < wanted and smaller < radius_m * _SMALLER_AT_MOST:
+            rows = await nearest(smaller, wanted)
+            smaller *= 2
+        if len(rows) < wanted:
+            rows = await nearest(radius_m, wanted)
+    if near_edge or (len(rows) == wanted and rows[-1].chord <= rows[limit - 1].chord * (1 + _CHORD_SLACK)):
+        # Cameras on the radius's edge, or many at one distance at the limit's edge: decide them one by one.
+        rows = await nearest(radius_m, total)
     found = []
     for row in rows:
-        distance = geo.haversine_m(row.latitude, row.longitude, latitude, longitude)
+        distance = geo.haversine_m(row[4], row[5], latitude, longitude)
         if distance <= radius_m:
             found.append((distance, row))
-    found.sort(key=lambda pair: (pair[0], pair[1].id))
+    found.sort(key=lambda pair: (pair[0], pair[1][0]))
     return CameraSearch(
         total=len(found) if len(rows) == total else total,
         cameras=[_nearby(row, latitude, longitude, distance) for distance, row in found[:limit]],

@@ -117,6 +117,36 @@ def test_covering_cells_hold_every_point_within_the_radius() -> None:
                 assert _covered(ranges, point_lat, point_lon), (lat, lon, radius, point_lat, point_lon)
 
 
+def test_cells_counted_as_inside_lie_wholly_within_the_radius() -> None:
+    """A count takes the cameras of `inside` cells without measuring them: every point of such a cell (its
+    corners, and points filed there) is within the radius; and ordinary circles do have inside cells."""
+    rng = random.Random(11)
+    with_inside = 0
+    for _ in range(1500):
+        lat, lon = rng.choice(HOTSPOTS) if rng.random() < 0.5 else (rng.uniform(-89, 89), rng.uniform(-180, 180))
+        lat, lon = _scatter(rng, lat, lon, 3000)
+        radius = rng.uniform(25, 2000)
+        for cells in geo.covering_ranges(lat, lon, radius):
+            if cells.inside is None:
+                continue
+            with_inside += 1
+            first, last = cells.inside
+            assert cells.low <= first <= last <= cells.high
+            row = first // geo.ROW_STRIDE
+            columns = geo.columns_in_row(row)
+            south, north = -90.0 + row * geo.CELL_DEG, -90.0 + (row + 1) * geo.CELL_DEG
+            for column in (first % geo.ROW_STRIDE, last % geo.ROW_STRIDE, rng.randint(first, last) % geo.ROW_STRIDE):
+                west, east = -180.0 + column * 360.0 / columns, -180.0 + (column + 1) * 360.0 / columns
+                points = [(south, west), (south, east), (north, west), (north, east)]
+                points.append((rng.uniform(south, north), rng.uniform(west, east)))
+                for point in points:
+                    assert geo.haversine_m(lat, lon, *point) <= radius, (lat, lon, radius, point)
+                point = (rng.uniform(south, north), rng.uniform(west, east))
+                if geo.cell_id(*point) == row * geo.ROW_STRIDE + column:
+                    assert geo.haversine_m(lat, lon, *point) <= radius
+    assert with_inside > 1000
+
+
 def test_a_circle_around_a_pole_covers_every_longitude() -> None:
     for latitude in (89.99, -89.99, 90.0, -90.0):
         ranges = geo.covering_ranges(latitude, 10.0, 2000)
