@@ -235,9 +235,9 @@ def _chord_squared_to_incident() -> ColumnElement[float]:
 
 
 def _cameras_in(cells: str, postgres: bool, *columns: ColumnElement[Any], measured: bool = True) -> Subquery:
-    """The active cameras in the cell ranges of parameter `cells`, each range read as one range scan of
-    ix_cameras_geo_cell (which holds every column read here). Measured: only those whose squared chord to the
-    incident's unit vector (x, y, z) is within `reach`, with the chord as a column.
+    """The active cameras in the cell ranges of parameter `cells`, each range read as one range scan of an
+    index holding every column read here (ix_cameras_geo_cell holds all the search reads). Measured: only
+    those whose squared chord to the incident's unit vector (x, y, z) is within `reach`, with the chord.
 
     The ranges are one parameter however many there are, so each database plans one statement once: JSON
     pairs read by json_each on SQLite; two arrays read by unnest on PostgreSQL, with a LATERAL subquery per
@@ -269,10 +269,10 @@ def _cameras_in(cells: str, postgres: bool, *columns: ColumnElement[Any], measur
 @lru_cache(maxsize=2)
 def _count_statement(postgres: bool) -> Select[tuple[int, int]]:
     """How many cameras are within reach, and how many of those lie in the rounding band (past `sure`) at its
-    edge. Cells wholly inside the circle (`inside`) are counted without measuring each camera; only the cells
-    at the edge (`edge`) are measured: at 1 km, a tenth of them."""
+    edge. Cells wholly inside the circle (`inside`) are counted from the narrow ix_cameras_cell_paused without
+    measuring each camera; only the cameras of cells at the edge (`edge`) are measured: at 1 km, a tenth."""
     edge = _cameras_in("edge", postgres, Camera.id)
-    inside = _cameras_in("inside", postgres, Camera.id, measured=False)
+    inside = _cameras_in("inside", postgres, Camera.geo_cell, measured=False)
     in_band = case((edge.c.chord > bindparam("sure", type_=Float), 1), else_=0)
     at_edge = select(func.count().label("cameras"), func.coalesce(func.sum(in_band), 0).label("in_band"))
     at_edge = at_edge.select_from(edge).subquery()
