@@ -90,7 +90,6 @@ class NearbyCamera(msgspec.Struct, kw_only=True, gc=False):
     (gc=False: a search may return thousands, and they hold only plain values, so no reference cycles.)"""
 
     id: uuid.UUID
-    site_id: uuid.UUID
     owner_id: uuid.UUID
     name: str
     latitude: float

@@ -7,7 +7,6 @@ import math
 import re
 import uuid
 from collections.abc import Sequence
-from functools import lru_cache
 from typing import Any
 
 import msgspec
@@ -23,6 +22,7 @@ from sqlalchemy import (
     bindparam,
     case,
     func,
+    lambda_stmt,
     select,
     true,
 )
@@ -265,8 +265,6 @@ def _cameras_in(cells: str, postgres: bool, *columns: ColumnElement[Any], measur
     return select(lateral).select_from(table).join(lateral, true()).subquery(f"{cells}_in")
 
 
-# Both statements are built once per database, then found in SQLAlchemy's compiled cache.
-@lru_cache(maxsize=2)
 def _count_statement(postgres: bool) -> Select[tuple[int, int]]:
     """How many cameras are within reach, and how many of those lie in the rounding band (past `sure`) at its
     edge. Cells wholly inside the circle (`inside`) are counted from the narrow ix_cameras_cell_paused without
@@ -280,7 +278,6 @@ def _count_statement(postgres: bool) -> Select[tuple[int, int]]:
     return select(at_edge.c.cameras + within.c.cameras, at_edge.c.in_band).join_from(at_edge, within, true())
 
 
-@lru_cache(maxsize=2)
 def _nearest_statement(postgres: bool) -> Select:
     """The nearest `limit` cameras within reach in the ranges of `cells`, nearest first, with their owners:
     the columns _nearby takes, then the chord."""
@@ -288,20 +285,31 @@ def _nearest_statement(postgres: bool) -> Select:
     nearest = select(found).order_by(found.c.chord, found.c.id).limit(bindparam("limit", type_=Integer)).subquery()
     row = nearest.c
     return (
-        select(row.id, row.site_id, Site.owner_id, *(getattr(row, c.key) for c in _SEARCH_COLUMNS[2:]), row.chord)
+        select(row.id, Site.owner_id, *(getattr(row, c.key) for c in _SEARCH_COLUMNS[2:]), row.chord)
         .join(Site, Site.id == row.site_id)
         .order_by(row.chord, row.id)
     )
 
 
+# Each statement as a lambda statement without tracking: SQLAlchemy finds its compiled form by the lambda's code
+# alone, where a plain statement is walked for its cache key on every call (0.35 ms of a search).
+_COUNT = {
+    False: lambda_stmt(lambda: _count_statement(False), enable_tracking=False),
+    True: lambda_stmt(lambda: _count_statement(True), enable_tracking=False),
+}
+_NEAREST = {
+    False: lambda_stmt(lambda: _nearest_statement(False), enable_tracking=False),
+    True: lambda_stmt(lambda: _nearest_statement(True), enable_tracking=False),
+}
+
+
 def _nearby(row: Row, latitude: float, longitude: float, distance: float) -> NearbyCamera:
     """A row of _nearest_statement as the search returns it (unpacked by position: reading a row's fields by
     name costs ten times more, and a search builds hundreds)."""
-    id_, site_id, owner_id, name, lat, lon, bearing, field_of_view, range_m, placement, recorder, days, _ = row
+    id_, owner_id, name, lat, lon, bearing, field_of_view, range_m, placement, recorder, days, _ = row
     to_incident = geo.initial_bearing_deg(lat, lon, latitude, longitude)
     return NearbyCamera(
         id=id_,
-        site_id=site_id,
         owner_id=owner_id,
         name=name,
         latitude=lat,
@@ -367,11 +375,11 @@ async def find_cameras_near(
     connection = await db.connection()  # Core rows: no ORM loading
     postgres = connection.dialect.name == "postgresql"
     circle = _circle(latitude, longitude, radius_m, postgres, split=True)
-    total, near_edge = (await connection.execute(_count_statement(postgres), circle)).one()
+    total, near_edge = (await connection.execute(_COUNT[postgres], circle)).one()
 
     async def nearest(radius: float, count: int) -> Sequence[Row]:
         params = _circle(latitude, longitude, radius, postgres, split=False)
-        return (await connection.execute(_nearest_statement(postgres), {**params, "limit": count})).all()
+        return (await connection.execute(_NEAREST[postgres], {**params, "limit": count})).all()
 
     wanted = limit + _TIE_MARGIN
     rows: Sequence[Row] = []
@@ -387,7 +395,7 @@ async def find_cameras_near(
         rows = await nearest(radius_m, total)
     found = []
     for row in rows:
-        distance = geo.haversine_m(row[4], row[5], latitude, longitude)
+        distance = geo.haversine_m(row[3], row[4], latitude, longitude)
         if distance <= radius_m:
             found.append((distance, row))
     found.sort(key=lambda pair: (pair[0], pair[1][0]))

@@ -196,7 +196,7 @@ async def test_each_result_says_where_the_camera_is_and_what_it_shows_but_not_wh
     )
     incident = geo.destination(camera.latitude, camera.longitude, 270, 20)
     [found] = await near(db, latitude=incident[0], longitude=incident[1], radius_m=100)
-    assert (found.id, found.site_id, found.owner_id, found.name) == (camera.id, site_id, owner_id, "Back door")
+    assert (found.id, found.owner_id, found.name) == (camera.id, owner_id, "Back door")
     assert (found.latitude, found.longitude) == (43.04, -87.91)
     assert found.distance_m == pytest.approx(20, abs=1e-6)
     assert (found.bearing_deg, found.field_of_view_deg, found.range_m) == (270, 90, 30)
