@@ -333,19 +333,17 @@ def _circle(latitude: float, longitude: float, radius_m: float, postgres: bool, 
     params: dict[str, Any] = {
         "x": x, "y": y, "z": z, "reach": chord * (1 + _CHORD_SLACK), "sure": chord * (1 - _CHORD_SLACK)
     }  # fmt: skip
-    cells, inside, edge = [], [], []
-    for cell_range in geo.covering_ranges(latitude, longitude, radius_m, inside=split):
-        low, high = cell_range.low, cell_range.high
-        cells.append((low, high))
+    runs: dict[str, list[tuple[int, int]]] = {"inside": [], "edge": []} if split else {"cells": []}
+    for cells in geo.covering_ranges(latitude, longitude, radius_m, inside=split):
         if not split:
-            continue
-        if cell_range.inside is None:
-            edge.append((low, high))
-            continue
-        first, last = cell_range.inside
-        inside.append((first, last))
-        edge += [pair for pair in ((low, first - 1), (last + 1, high)) if pair[0] <= pair[1]]
-    for name, pairs in (("inside", inside), ("edge", edge)) if split else (("cells", cells),):
+            runs["cells"].append((cells.low, cells.high))
+        elif cells.inside is None:
+            runs["edge"].append((cells.low, cells.high))
+        else:
+            first, last = cells.inside
+            runs["inside"].append((first, last))
+            runs["edge"] += [run for run in ((cells.low, first - 1), (last + 1, cells.high)) if run[0] <= run[1]]
+    for name, pairs in runs.items():
         if postgres:
             params |= {f"{name}_lows": [pair[0] for pair in pairs], f"{name}_highs": [pair[1] for pair in pairs]}
         else:
@@ -361,10 +359,10 @@ async def find_cameras_near(
 
     The grid cells covering the circle give the candidates (an index range scan per cell row); SQL keeps those
     whose chord to the incident is within the radius's. One query counts them. Where there are many more than
-    the limit, the nearest are looked for first in a smaller circle expected to hold about twice the number
-    wanted (then one twice as wide, while smaller than the radius), so that SQL sorts hundreds of rows rather
-    than thousands. Python computes the exact great-circle distance of the rows it builds, and decides one by
-    one any camera so close to the radius, or to the limit's edge, that rounding could matter.
+    the limit, the nearest are looked for first in a smaller circle expected to hold one and a half times the
+    number wanted (then one twice as wide, while smaller than the radius), so that SQL sorts hundreds of rows
+    rather than thousands. Python computes the exact great-circle distance of the rows it builds, and decides
+    one by one any camera so close to the radius, or to the limit's edge, that rounding could matter.
     """
     if not SEARCH_RADIUS_M[0] <= radius_m <= SEARCH_RADIUS_M[1]:
         raise InvalidInput({"radius_m": "Radius must be between 25 m and 2 km"})
