@@ -89,57 +89,70 @@ var PUSH_SYNCED = "porchlight-push-synced";
   if (summary) summary.focus();
 })();
 
-// A small slippy-map picker: Web Mercator tiles around the current position and a pin; a tap moves the pin.
+// Web Mercator tiles: draws the tiles covering `map` around (lat, lon) at `zoom`, and returns where a position
+// falls in the map's box (`place`) and which position a point of the box shows (`position`).
+function drawTiles(map, zoom, lat, lon) {
+  var TILE = 256, scale = TILE * Math.pow(2, zoom);
+  var template = map.getAttribute("data-tile-url");
+  function project(la, lo) {
+    var sin = Math.sin(la * Math.PI / 180);
+    return [(lo + 180) / 360 * scale, (0.5 - Math.log((1 + sin) / (1 - sin)) / (4 * Math.PI)) * scale];
+  }
+  var center = project(lat, lon);
+  var width = map.clientWidth, height = map.clientHeight;
+  var left = center[0] - width / 2, top = center[1] - height / 2;
+  map.textContent = "";
+  for (var tx = Math.floor(left / TILE); tx * TILE < left + width; tx++) {
+    for (var ty = Math.floor(top / TILE); ty * TILE < top + height; ty++) {
+      var img = document.createElement("img");
+      img.alt = "";
+      img.className = "map-tile";
+      img.src = template.replace("{z}", zoom).replace("{x}", tx).replace("{y}", ty);
+      img.style.left = (tx * TILE - left) + "px";
+      img.style.top = (ty * TILE - top) + "px";
+      map.appendChild(img);
+    }
+  }
+  return {
+    place: function (la, lo) { var p = project(la, lo); return [p[0] - left, p[1] - top]; },
+    position: function (x, y) {
+      var n = Math.PI - 2 * Math.PI * (top + y) / scale;
+      return [180 / Math.PI * Math.atan(Math.sinh(n)), (left + x) / scale * 360 - 180];
+    },
+  };
+}
+
+function mapMark(map, className, xy) {
+  var mark = document.createElement("span");
+  mark.className = className;
+  mark.style.left = xy[0] + "px";
+  mark.style.top = xy[1] + "px";
+  map.appendChild(mark);
+  return mark;
+}
+
+// A small slippy-map picker: tiles around the current position and a pin; a tap moves the pin.
 function setUpMap(map) {
-  var TILE = 256, ZOOM = 17;
   var fieldset = map.closest("fieldset");
   var latInput = fieldset.querySelector("[data-latitude]");
   var lonInput = fieldset.querySelector("[data-longitude]");
-  var template = map.getAttribute("data-tile-url");
   var fallback = [parseFloat(map.getAttribute("data-default-lat")), parseFloat(map.getAttribute("data-default-lon"))];
-  var scale = TILE * Math.pow(2, ZOOM);
+  var layer;
 
-  function project(lat, lon) {
-    var sin = Math.sin(lat * Math.PI / 180);
-    return [(lon + 180) / 360 * scale, (0.5 - Math.log((1 + sin) / (1 - sin)) / (4 * Math.PI)) * scale];
-  }
-  function unproject(x, y) {
-    var n = Math.PI - 2 * Math.PI * y / scale;
-    return [180 / Math.PI * Math.atan(Math.sinh(n)), x / scale * 360 - 180];
-  }
-  function position() {
+  function current() {
     var lat = parseFloat(latInput.value), lon = parseFloat(lonInput.value);
     if (isNaN(lat) || isNaN(lon) || Math.abs(lat) > 85 || Math.abs(lon) > 180) return fallback;
     return [lat, lon];
   }
   function render() {
-    var center = project.apply(null, position());
-    var width = map.clientWidth, height = map.clientHeight;
-    var left = center[0] - width / 2, top = center[1] - height / 2;
-    map.textContent = "";
-    for (var tx = Math.floor(left / TILE); tx * TILE < left + width; tx++) {
-      for (var ty = Math.floor(top / TILE); ty * TILE < top + height; ty++) {
-        var img = document.createElement("img");
-        img.alt = "";
-        img.className = "map-tile";
-        img.src = template.replace("{z}", ZOOM).replace("{x}", tx).replace("{y}", ty);
-        img.style.left = (tx * TILE - left) + "px";
-        img.style.top = (ty * TILE - top) + "px";
-        map.appendChild(img);
-      }
-    }
-    var pin = document.createElement("span");
-    pin.className = "map-pin";
-    pin.setAttribute("data-map-pin", "");
-    map.appendChild(pin);
-    map.dataset.left = left;
-    map.dataset.top = top;
+    var at = current();
+    layer = drawTiles(map, 17, at[0], at[1]);
+    mapMark(map, "map-pin", layer.place(at[0], at[1])).setAttribute("data-map-pin", "");
   }
   map.hidden = false;
   map.addEventListener("click", function (event) {
     var box = map.getBoundingClientRect();
-    var point = unproject(parseFloat(map.dataset.left) + event.clientX - box.left,
-      parseFloat(map.dataset.top) + event.clientY - box.top);
+    var point = layer.position(event.clientX - box.left, event.clientY - box.top);
     latInput.value = point[0].toFixed(6);
     lonInput.value = point[1].toFixed(6);
     render();
@@ -148,6 +161,33 @@ function setUpMap(map) {
   lonInput.addEventListener("change", render);
   render();
 }
+
+// The console's results on a map: the incident point, the search circle, and a dot per camera listed (filled
+// where the incident is in its view). The list stays the full record; the map only shows where they are.
+(function () {
+  var map = document.querySelector("[data-results-map]");
+  if (!map) return;
+  var lat = parseFloat(map.getAttribute("data-lat")), lon = parseFloat(map.getAttribute("data-lon"));
+  var radius = parseFloat(map.getAttribute("data-radius"));
+  map.hidden = false;
+  // The zoom that fits the circle's diameter in the map's shorter side (metres per pixel halve at each zoom).
+  var span = Math.min(map.clientWidth, map.clientHeight) - 24;
+  var metresPerPixelAtZero = 156543.03 * Math.cos(lat * Math.PI / 180);
+  var zoom = Math.max(1, Math.min(19, Math.floor(Math.log2(metresPerPixelAtZero * span / (2 * radius)))));
+  var layer = drawTiles(map, zoom, lat, lon);
+  var center = layer.place(lat, lon);
+  var circle = mapMark(map, "map-circle", center);
+  var diameter = 2 * radius * Math.pow(2, zoom) / metresPerPixelAtZero;
+  circle.style.width = circle.style.height = diameter + "px";
+  circle.style.margin = (-diameter / 2) + "px 0 0 " + (-diameter / 2) + "px";
+  document.querySelectorAll("[data-camera-at]").forEach(function (row) {
+    var at = row.getAttribute("data-camera-at").split(",").map(parseFloat);
+    var dot = mapMark(map, "map-dot" + (row.hasAttribute("data-in-view") ? " in-view" : ""), layer.place(at[0], at[1]));
+    dot.title = row.getAttribute("data-camera-label");
+    dot.setAttribute("data-map-dot", "");
+  });
+  mapMark(map, "map-pin", center).setAttribute("data-map-pin", "");
+})();
 
 // Notification settings: subscribe this browser to Web Push, only when the person taps the button.
 (function () {

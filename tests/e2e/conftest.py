@@ -1,7 +1,8 @@
 """Browser tests: one Porchlight server and one Chromium for the e2e run, a fresh browser context per test.
 
 The server is the real app (`uvicorn backend.app:create_app_from_env`) on a free port, on its own migrated
-database: a SQLite file, or a new PostgreSQL database when PORCHLIGHT_TEST_DATABASE_URL is set.
+database: a SQLite file, or a new PostgreSQL database when PORCHLIGHT_TEST_DATABASE_URL is set. Its maps take
+their tiles from a small local tile server, as a deployment with PORCHLIGHT_MAP_TILE_URL would.
 
 The server and the browser live for the `tests/e2e` package: Playwright's sync API marks an asyncio loop as
 running between its calls, so it must be stopped before the async tests elsewhere in the suite run.
@@ -9,16 +10,20 @@ running between its calls, so it must be stopped before the async tests elsewher
 
 from __future__ import annotations
 
+import http.server
 import os
 import socket
+import struct
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 from playwright.sync_api import sync_playwright
@@ -80,8 +85,50 @@ def server_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     drop_database(database_url)
 
 
+def _png(width: int, height: int, rgb: tuple[int, int, int]) -> bytes:
+    """A plain image of one colour, as a map tile."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    rows = b"".join(b"\x00" + bytes(rgb) * width for _ in range(height))
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+
+
+class _Tiles(http.server.BaseHTTPRequestHandler):
+    tile = _png(256, 256, (221, 227, 234))
+    requested: list[str] = []
+
+    def do_GET(self) -> None:  # noqa: N802 (the standard library's name)
+        self.requested.append(self.path)
+        self.send_response(200)
+        self.send_header("Content-Type", "image/png")
+        self.send_header("Content-Length", str(len(self.tile)))
+        self.end_headers()
+        self.wfile.write(self.tile)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+class TileServer(NamedTuple):
+    url: str  # the tile URL template the app is given
+    requested: list[str]  # the paths browsers asked for
+
+
 @pytest.fixture(scope="package")
-def server_url(tmp_path_factory: pytest.TempPathFactory, server_database: str) -> Iterator[str]:
+def tile_server() -> Iterator[TileServer]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Tiles)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield TileServer(f"http://127.0.0.1:{server.server_address[1]}/{{z}}/{{x}}/{{y}}.png", _Tiles.requested)
+    server.shutdown()
+
+
+@pytest.fixture(scope="package")
+def server_url(
+    tmp_path_factory: pytest.TempPathFactory, server_database: str, tile_server: TileServer
+) -> Iterator[str]:
     """Base URL of a running Porchlight on a fresh, migrated database."""
     var_dir = tmp_path_factory.mktemp("e2e-var")
     database_url = server_database
@@ -95,6 +142,7 @@ def server_url(tmp_path_factory: pytest.TempPathFactory, server_database: str) -
             "PORCHLIGHT_VAR_DIR": str(var_dir),
             "PORCHLIGHT_SHOW_DEMO_LOGINS": "0",
             "PORCHLIGHT_SECRET_KEY": "e2e-secret-key-not-for-production",
+            "PORCHLIGHT_MAP_TILE_URL": tile_server.url,
         }
         log = var_dir / "server.log"
         with log.open("wb") as log_file:
