@@ -11,6 +11,9 @@ import pyotp
 from playwright.sync_api import Page, expect
 
 PASSWORD = "lantern-by-the-door-42"
+DETECTIVE_PASSWORD = "detective-lantern-9"
+# An investigator's desk: a desktop browser.
+DESK: dict[str, Any] = {"viewport": {"width": 1280, "height": 900}, "is_mobile": False, "has_touch": False}
 
 
 @dataclass(frozen=True)

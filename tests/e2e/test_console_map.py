@@ -12,11 +12,10 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.e2e import seed
-from tests.e2e.helpers import log_in_agency
+from tests.e2e.conftest import TileServer
+from tests.e2e.helpers import DESK, DETECTIVE_PASSWORD, PASSWORD, log_in_agency
 
 pytestmark = pytest.mark.e2e
-
-DESK = {"viewport": {"width": 1280, "height": 900}, "is_mobile": False, "has_touch": False}
 
 
 def _centre(locator: Any) -> tuple[float, float]:
@@ -25,16 +24,14 @@ def _centre(locator: Any) -> tuple[float, float]:
 
 
 def test_the_incident_is_placed_on_a_map_and_the_results_are_drawn_on_one(
-    page: Any, server_database: str, tile_server: Any
+    page: Any, server_database: str, tile_server: TileServer
 ) -> None:
     tag = uuid.uuid4().hex[:8]
     detective, secret = f"map-{tag}@mpd.example", pyotp.random_base32()
-    seed.investigator(server_database, detective, "detective-lantern-9", totp_secret=secret)
-    seed.owner_with_camera(
-        server_database, f"porch-{tag}@example.org", "a-long-pass-phrase", camera=f"Porch {tag}", offset_m=40
-    )
+    seed.investigator(server_database, detective, DETECTIVE_PASSWORD, totp_secret=secret)
+    seed.owner_with_camera(server_database, f"porch-{tag}@example.org", PASSWORD, camera=f"Porch {tag}", offset_m=40)
     page.set_viewport_size(DESK["viewport"])
-    log_in_agency(page, detective, "detective-lantern-9", secret)
+    log_in_agency(page, detective, DETECTIVE_PASSWORD, secret)
     page.goto("/console/search")
 
     # Tapping the map moves the pin and fills the coordinates.

@@ -13,7 +13,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.e2e import seed
-from tests.e2e.helpers import PASSWORD, Owner, log_in
+from tests.e2e.helpers import DETECTIVE_PASSWORD, PASSWORD, Owner, log_in
 
 pytestmark = pytest.mark.e2e
 
@@ -32,7 +32,7 @@ def test_owner_shares_a_clip_with_a_moving_progress_bar_through_a_dropped_connec
 ) -> None:
     owner = Owner(email=f"clips-{uuid.uuid4().hex[:8]}@example.org", password=PASSWORD, name="Dana Rivera")
     detective = f"det-{uuid.uuid4().hex[:8]}@mpd.example"
-    seed.investigator(server_database, detective, "detective-lantern-9")
+    seed.investigator(server_database, detective, DETECTIVE_PASSWORD)
     camera = seed.owner_with_camera(server_database, owner.email, owner.password)
     seed.send_request(server_database, detective, [camera], "MPD-26-0042")
 

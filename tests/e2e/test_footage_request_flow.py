@@ -15,12 +15,9 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.e2e import seed
-from tests.e2e.helpers import PASSWORD, Owner, log_in, log_in_agency
+from tests.e2e.helpers import DESK, DETECTIVE_PASSWORD, PASSWORD, Owner, log_in, log_in_agency
 
 pytestmark = pytest.mark.e2e
-
-DESK = {"viewport": {"width": 1280, "height": 900}, "is_mobile": False, "has_touch": False}
-DETECTIVE_PASSWORD = "detective-lantern-9"
 
 
 def owner_page(new_context: Any, owner: Owner) -> Page:
