@@ -25,6 +25,9 @@ from sqlalchemy import text
 from backend.accounts.api import AuthController, MeController
 from backend.accounts.pages import AccountPages, AdminUserPages
 from backend.db import alchemy_config, make_engine
+from backend.devices.api import DeviceApi, DeviceController
+from backend.devices.desired import listening
+from backend.devices.pages import DevicePages
 from backend.errors import ServiceError
 from backend.notifications.api import NotificationController, PushController
 from backend.notifications.delivery import allowed_push_hosts, check_push_settings, running_worker, vapid_keys
@@ -42,8 +45,8 @@ from backend.requests.api import (
 from backend.requests.console import ConsolePages
 from backend.requests.evidence import ClipStore
 from backend.requests.pages import OwnerRequestPages
-from backend.requests.sweeper import running_sweeper
 from backend.settings import Settings
+from backend.sweeper import running_sweeper
 from backend.web import (
     STATIC_DIR,
     TEMPLATE_DIR,
@@ -94,6 +97,21 @@ def _file_size(size: int) -> str:
     raise AssertionError("unreachable")
 
 
+def _duration(seconds: float) -> str:
+    """A span of time as a person reads it: 45 s, 12 min, 3 h 5 min, 4 days, 10 years."""
+    seconds = abs(seconds)
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 3600:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 2 * 86400:
+        hours, minutes = divmod(round(seconds / 60), 60)
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    if seconds < 2 * 365 * 86400:
+        return f"{seconds / 86400:.0f} days"
+    return f"{seconds / (365.25 * 86400):.0f} years"
+
+
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or Settings.from_env()
     check_push_settings(settings)
@@ -102,12 +120,14 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     @asynccontextmanager
     async def background_work(app: Litestar) -> AsyncIterator[None]:
-        """Push delivery and the request sweeper, inside this process unless configured otherwise."""
-        if not settings.background_in_process:
-            yield
-            return
-        async with running_worker(settings, engine), running_sweeper(engine, ClipStore(settings.evidence_path)):
-            yield
+        """Push delivery and the sweepers, inside this process unless configured otherwise; and, always, the
+        LISTEN for desired-state changes that this process's device long-polls wait for."""
+        async with listening(settings.database_url):
+            if not settings.background_in_process:
+                yield
+                return
+            async with running_worker(settings, engine), running_sweeper(engine, ClipStore(settings.evidence_path)):
+                yield
 
     def configure_templates(engine_: JinjaTemplateEngine) -> None:
         # A misspelt or missing variable is an error, not an empty string on the page.
@@ -119,6 +139,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         )
         engine_.engine.filters["local_time"] = _local_time
         engine_.engine.filters["file_size"] = _file_size
+        engine_.engine.filters["duration"] = _duration
 
     return Litestar(
         route_handlers=[
@@ -147,6 +168,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
             PushAdminPages,
             OwnerRequestPages,
             ConsolePages,
+            DeviceApi,
+            DeviceController,
+            DevicePages,
         ],
         plugins=[SQLAlchemyPlugin(config=alchemy_config(settings, engine))],
         csrf_config=CSRFConfig(

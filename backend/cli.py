@@ -148,7 +148,7 @@ def worker() -> None:
 
     from backend.notifications.delivery import running_worker
     from backend.requests.evidence import ClipStore
-    from backend.requests.sweeper import running_sweeper
+    from backend.sweeper import running_sweeper
 
     settings = Settings.from_env()
 

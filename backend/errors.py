@@ -13,6 +13,11 @@ class ServiceError(Exception):
         super().__init__(detail)
         self.detail = detail
 
+    @property
+    def headers(self) -> dict[str, str] | None:
+        """Response headers the error needs (Retry-After, WWW-Authenticate)."""
+        return None
+
 
 class InvalidInput(ServiceError):
     """One or more fields are wrong; `errors` maps each field to a message a person can act on."""
@@ -68,3 +73,7 @@ class TooManyAttempts(ServiceError):
     def __init__(self, detail: str, retry_after_seconds: int) -> None:
         super().__init__(detail)
         self.retry_after_seconds = max(1, retry_after_seconds)
+
+    @property
+    def headers(self) -> dict[str, str] | None:
+        return {"Retry-After": str(self.retry_after_seconds)}

@@ -2,6 +2,7 @@
 
 from backend.accounts.models import Agency, LoginAttempt, User, UserRole, UserSession
 from backend.db import Base
+from backend.devices.models import DeviceCamera, DeviceEvent, DeviceOutage, EdgeDevice, PairingCode
 from backend.districts.models import District
 from backend.notifications.models import Notification
 from backend.registry.models import Camera, Site
@@ -13,11 +14,16 @@ __all__ = [
     "Base",
     "Camera",
     "CustodyEvent",
+    "DeviceCamera",
+    "DeviceEvent",
+    "DeviceOutage",
+    "EdgeDevice",
     "FootageRequest",
     "District",
     "EvidenceClip",
     "LoginAttempt",
     "Notification",
+    "PairingCode",
     "PushDelivery",
     "PushSubscription",
     "RequestedCamera",

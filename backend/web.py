@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.accounts import service as accounts
 from backend.accounts.models import Role, User
-from backend.errors import Forbidden, InvalidInput, NotAuthenticated, ServiceError, TooManyAttempts
+from backend.errors import Forbidden, InvalidInput, NotAuthenticated, ServiceError
 from backend.notifications import service as notifications
 from backend.settings import PROJECT_ROOT, Settings
 from backend.validation import field_of, humanize
@@ -177,7 +177,7 @@ def _problem(request: Request, status: int, title: str, detail: str, **extra: An
 
 
 def handle_service_error(request: Request, exc: ServiceError) -> Response[Any]:
-    headers = {"Retry-After": str(exc.retry_after_seconds)} if isinstance(exc, TooManyAttempts) else None
+    headers = exc.headers
     if is_machine_request(request):
         extra: dict[str, Any] = {"headers": headers}
         if isinstance(exc, InvalidInput):

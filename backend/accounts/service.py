@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import hashlib
 import hmac
 import re
-import secrets
 import uuid
 import zoneinfo
 from collections.abc import Iterable
@@ -24,6 +22,7 @@ from backend.accounts.schemas import AgencyAccountOut, MeOut, SignupIn
 from backend.db import utcnow
 from backend.districts.models import District
 from backend.errors import Forbidden, InvalidInput, TooManyAttempts
+from backend.tokens import new_token, token_hash
 
 LOCK_AFTER_FAILURES = 5
 FAILURE_WINDOW = dt.timedelta(minutes=15)
@@ -309,17 +308,13 @@ async def reset_second_factor(db: AsyncSession, user_id: uuid.UUID) -> User:
     return user
 
 
-def _token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
 async def start_session(db: AsyncSession, user: User, *, days: int, user_agent: str, ip: str) -> str:
     """A fresh session with a new random token (never the one the browser arrived with)."""
-    token = secrets.token_urlsafe(32)
+    token = new_token()
     now = utcnow()
     db.add(
         UserSession(
-            token_hash=_token_hash(token),
+            token_hash=token_hash(token),
             user_id=user.id,
             created_at=now,
             last_seen_at=now,
@@ -339,7 +334,7 @@ async def user_for_session(db: AsyncSession, token: str, *, days: int) -> tuple[
         await db.execute(
             select(UserSession, User)
             .join(User, User.id == UserSession.user_id)
-            .where(UserSession.token_hash == _token_hash(token), UserSession.expires_at > now)
+            .where(UserSession.token_hash == token_hash(token), UserSession.expires_at > now)
         )
     ).first()
     if row is None:
@@ -353,7 +348,7 @@ async def user_for_session(db: AsyncSession, token: str, *, days: int) -> tuple[
 
 
 async def end_session(db: AsyncSession, token: str) -> None:
-    await db.execute(delete(UserSession).where(UserSession.token_hash == _token_hash(token)))
+    await db.execute(delete(UserSession).where(UserSession.token_hash == token_hash(token)))
     await db.commit()
 
 

@@ -1,0 +1,727 @@
+"""Edge devices: pairing (RFC 8628), heartbeats, the desired state, offline detection with debounced alerts, and
+the owner's management of their devices. Devices are loaded scoped to their credential or to their owner.
+
+Every function that depends on the time takes `now`, so tests move the clock instead of sleeping.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+import uuid
+import zoneinfo
+from collections.abc import Sequence
+from typing import Any
+
+import msgspec
+from sqlalchemy import ColumnElement, delete, func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from backend.accounts.models import User
+from backend.db import utcnow
+from backend.devices import desired
+from backend.devices.models import (
+    DeviceCamera,
+    DeviceEvent,
+    DeviceOutage,
+    EdgeDevice,
+    PairingCode,
+    Status,
+)
+from backend.devices.schemas import (
+    DeviceAuthorizationOut,
+    DeviceCameraOut,
+    DeviceDetailOut,
+    DeviceEventIn,
+    DeviceEventOut,
+    DeviceOut,
+    HeartbeatIn,
+    HeartbeatOut,
+    OutageOut,
+    PairIn,
+    TokenOut,
+)
+from backend.errors import InvalidInput, NotAuthenticated, NotFound
+from backend.notifications import service as notifications
+from backend.notifications.models import Kind
+from backend.registry import service as registry
+from backend.registry.models import Camera, Placement, Recorder, Site
+from backend.registry.schemas import CameraIn, CameraOut
+from backend.tokens import new_token, token_hash
+
+# RFC 8628: user codes from consonants only (no vowels, so no words; no 0/O or 1/I to confuse), 8 of them.
+USER_CODE_ALPHABET = "BCDFGHJKLMNPQRSTVWXZ"
+USER_CODE_LENGTH = 8
+PAIRING_LIFETIME = dt.timedelta(minutes=10)
+PAIRING_INTERVAL_S = 5
+SLOW_DOWN_STEP_S = 5  # RFC 8628 section 3.5
+HEARTBEAT_INTERVAL_S = 30
+OFFLINE_AFTER = dt.timedelta(seconds=3 * HEARTBEAT_INTERVAL_S)  # three heartbeats missed
+CAMERA_SILENT_FOR = dt.timedelta(minutes=2)
+# Within this long after an alert, at most a "back online" follows at once; anything else waits and is summed up.
+ALERT_WINDOW = dt.timedelta(minutes=15)
+FLAP_WINDOW = dt.timedelta(hours=1)
+CLOCK_WRONG_AFTER_S = 120
+TIMELINE_DAYS = 7
+GRANT_TYPE = "urn:ietf:params:oauth:grant-type:device_code"
+
+
+class DeviceGrantError(Exception):
+    """An RFC 8628 / RFC 6749 token error: `error` is the code a device author looks up."""
+
+    def __init__(self, error: str, description: str) -> None:
+        super().__init__(description)
+        self.error = error
+        self.description = description
+
+
+class DeviceNotAuthenticated(NotAuthenticated):
+    """A missing, made-up or revoked device credential."""
+
+    title = "Device credential not valid"
+
+    @property
+    def headers(self) -> dict[str, str] | None:
+        return {"WWW-Authenticate": 'Bearer error="invalid_token"'}
+
+
+def normalize_user_code(typed: str) -> str:
+    """What the owner typed ("wdjb mjht", "WDJB-MJHT") as stored ("WDJBMJHT")."""
+    return "".join(ch for ch in typed.upper() if ch.isalnum())
+
+
+def display_user_code(code: str) -> str:
+    return f"{code[:4]}-{code[4:]}"
+
+
+# --- pairing -----------------------------------------------------------------------------------------------
+
+
+async def start_pairing(
+    db: AsyncSession, *, agent_version: str, base_url: str, now: dt.datetime | None = None
+) -> DeviceAuthorizationOut:
+    """A new device code for the box and a user code for its owner (RFC 8628 section 3.2)."""
+    now = now or utcnow()
+    device_code = new_token()
+    for _ in range(5):  # a user code already in use is retried with another
+        user_code = "".join(secrets.choice(USER_CODE_ALPHABET) for _ in range(USER_CODE_LENGTH))
+        db.add(
+            PairingCode(
+                device_code_hash=token_hash(device_code), user_code=user_code, agent_version=agent_version[:40],
+                created_at=now, expires_at=now + PAIRING_LIFETIME, interval_s=PAIRING_INTERVAL_S,
+            )
+        )  # fmt: skip
+        try:
+            await db.commit()
+            break
+        except IntegrityError:
+            await db.rollback()
+    else:
+        raise RuntimeError("no free user code after 5 tries")
+    shown = display_user_code(user_code)
+    return DeviceAuthorizationOut(
+        device_code=device_code,
+        user_code=shown,
+        verification_uri=f"{base_url}/devices/add",
+        verification_uri_complete=f"{base_url}/devices/add?code={shown}",
+        expires_in=int(PAIRING_LIFETIME.total_seconds()),
+        interval=PAIRING_INTERVAL_S,
+    )
+
+
+def _desired_document(device: EdgeDevice, site_name: str, cameras: Sequence[tuple[str, str | None]]) -> dict[str, Any]:
+    return {
+        "version": device.desired_version,
+        "device_name": device.name,
+        "site_name": site_name,
+        "heartbeat_interval_s": HEARTBEAT_INTERVAL_S,
+        "cameras": [{"key": key, "linked_camera": linked} for key, linked in cameras],
+        "share": None,
+    }
+
+
+async def _camera_names(db: AsyncSession, camera_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, str]:
+    if not camera_ids:
+        return {}
+    return dict((await db.execute(select(Camera.id, Camera.name).where(Camera.id.in_(camera_ids)))).all())
+
+
+def _outage_of(camera_id: uuid.UUID | None) -> ColumnElement[bool]:
+    """The outages of the device itself (no camera), or of one of its cameras."""
+    column = DeviceOutage.device_camera_id
+    return column.is_(None) if camera_id is None else column == camera_id
+
+
+async def _change_desired(db: AsyncSession, device: EdgeDevice) -> None:
+    """A new version of the device's desired state, announced to its long-poll when the caller commits."""
+    site_name = await db.scalar(select(Site.name).where(Site.id == device.site_id)) or ""
+    linked = await _camera_names(db, [c.camera_id for c in device.cameras if c.camera_id])
+    device.desired_version = (device.desired_version or 0) + 1
+    device.desired = _desired_document(
+        device, site_name, [(c.key, linked.get(c.camera_id) if c.camera_id else None) for c in device.cameras]
+    )
+    await desired.announce(db, [device.id])
+
+
+async def approve_pairing(
+    db: AsyncSession, owner_id: uuid.UUID, data: PairIn, now: dt.datetime | None = None
+) -> DeviceOut:
+    """The owner typed the box's code: a device is made for it at one of their sites; the box collects its
+    credential at its next poll."""
+    now = now or utcnow()
+    site = await registry.get_site(db, owner_id, data.site_id)
+    code = await db.scalar(
+        select(PairingCode).where(PairingCode.user_code == normalize_user_code(data.user_code)).with_for_update()
+    )
+    if code is None:
+        raise InvalidInput({"user_code": "No device is showing that code. Check the code on the device's screen."})
+    if code.device_id is not None:
+        raise InvalidInput({"user_code": "That code was already used. Start pairing again on the device."})
+    if code.expires_at <= now:
+        raise InvalidInput({"user_code": "That code has expired (codes last 10 minutes). Pair the device again."})
+    device = EdgeDevice(
+        owner_id=owner_id, site_id=site.id, name=data.name.strip(), status=Status.PAIRING, status_since=now,
+        created_at=now, desired_version=0, cameras=[],
+        agent_version=code.agent_version,
+    )  # fmt: skip
+    db.add(device)
+    await db.flush()
+    code.device_id = device.id
+    await _change_desired(db, device)
+    await db.commit()
+    return await get_device(db, owner_id, device.id)
+
+
+async def exchange_device_code(db: AsyncSession, device_code: str, now: dt.datetime | None = None) -> TokenOut:
+    """The box's poll (RFC 8628 section 3.4): pending, slow down, expired, or its credential (once)."""
+    now = now or utcnow()
+    code = await db.scalar(
+        select(PairingCode).where(PairingCode.device_code_hash == token_hash(device_code)).with_for_update()
+    )
+    if code is None or code.consumed_at is not None:
+        raise DeviceGrantError("invalid_grant", "Unknown or already used device code; start pairing again")
+    if code.expires_at <= now:
+        raise DeviceGrantError("expired_token", "The code expired before the owner approved it; start pairing again")
+    too_soon = code.last_polled_at is not None and now - code.last_polled_at < dt.timedelta(seconds=code.interval_s)
+    code.last_polled_at = now
+    if too_soon:
+        code.interval_s += SLOW_DOWN_STEP_S
+        await db.commit()
+        raise DeviceGrantError("slow_down", f"Polling too fast: wait {code.interval_s} s between polls")
+    if code.device_id is None:
+        await db.commit()
+        raise DeviceGrantError("authorization_pending", "Waiting for the owner to enter the code in the app")
+    device = await db.get_one(EdgeDevice, code.device_id)
+    credential = new_token()
+    device.credential_hash = token_hash(credential)
+    device.paired_at = now
+    code.consumed_at = now
+    site_name = await db.scalar(select(Site.name).where(Site.id == device.site_id)) or ""
+    await db.commit()
+    return TokenOut(
+        access_token=credential, token_type="Bearer", device_id=device.id, device_name=device.name, site_name=site_name
+    )
+
+
+# --- the box's calls ---------------------------------------------------------------------------------------
+
+
+def _refused() -> DeviceNotAuthenticated:
+    return DeviceNotAuthenticated(
+        "This device credential is not valid: the device was removed or never paired. Pair it again."
+    )
+
+
+async def device_for_credential(db: AsyncSession, credential: str) -> EdgeDevice:
+    device = await db.scalar(select(EdgeDevice).where(EdgeDevice.credential_hash == token_hash(credential)))
+    if device is None:
+        raise _refused()
+    return device
+
+
+def _cameras_digest(report: HeartbeatIn) -> str:
+    """Which cameras the box reports, under which names, and whether each has frames."""
+    identity = sorted((c.key, c.name, c.frames_arriving) for c in report.cameras)
+    return hashlib.sha256(msgspec.json.encode(identity)).hexdigest()
+
+
+def _health(report: HeartbeatIn) -> dict[str, Any]:
+    return {c.key: msgspec.to_builtins(c) for c in report.cameras}
+
+
+async def heartbeat(
+    db: AsyncSession, credential: str, report: HeartbeatIn, now: dt.datetime | None = None
+) -> HeartbeatOut:
+    """Record a heartbeat. The usual one (device online, same cameras with the same frames state) is a single
+    UPDATE ... RETURNING that also checks the credential; a change of state loads the device and applies it."""
+    now = now or utcnow()
+    if len({c.key for c in report.cameras}) != len(report.cameras):
+        raise InvalidInput({"cameras": "Each camera must have its own key"})
+    digest = _cameras_digest(report)
+    sent_at = report.sent_at if report.sent_at.tzinfo else report.sent_at.replace(tzinfo=dt.UTC)
+    row = (
+        await db.execute(
+            update(EdgeDevice)
+            .where(EdgeDevice.credential_hash == token_hash(credential))
+            .values(
+                last_heartbeat_at=now,
+                offline_after=now + OFFLINE_AFTER,
+                agent_version=report.agent_version,
+                uptime_s=report.uptime_s,
+                disk_free_bytes=report.disk_free_bytes,
+                clock_offset_s=(sent_at - now).total_seconds(),
+                health=_health(report),
+                reported_version=report.reported_version,
+            )
+            .returning(EdgeDevice.id, EdgeDevice.status, EdgeDevice.cameras_digest, EdgeDevice.desired)
+            .execution_options(synchronize_session=False)
+        )
+    ).first()
+    if row is None:
+        await db.rollback()
+        raise _refused()
+    device_id, status, known_digest, desired_state = row
+    if status != Status.ONLINE or known_digest != digest:
+        await _apply_reported_state(db, device_id, report, digest, now)
+    await db.commit()
+    return HeartbeatOut(heartbeat_interval_s=HEARTBEAT_INTERVAL_S, server_time=now, desired=desired_state)
+
+
+async def _apply_reported_state(
+    db: AsyncSession, device_id: uuid.UUID, report: HeartbeatIn, digest: str, now: dt.datetime
+) -> None:
+    device = await db.scalar(
+        select(EdgeDevice).where(EdgeDevice.id == device_id).options(selectinload(EdgeDevice.cameras))
+    )
+    assert device is not None
+    owner = await db.get_one(User, device.owner_id)
+    if device.status != Status.ONLINE:
+        was_offline = device.status == Status.OFFLINE
+        device.status, device.status_since = Status.ONLINE, now
+        if was_offline:
+            await _end_outage(db, device.id, None, now)
+            await _status_changed(db, device, owner, device, now)
+    device.cameras_digest = digest
+    known = {c.key: c for c in device.cameras}
+    reported = {c.key: c for c in report.cameras}
+    cameras_changed = False
+    for key, health in reported.items():
+        camera = known.get(key)
+        if camera is None:
+            # A new camera without frames goes offline like any other: two minutes on, with an alert.
+            camera = DeviceCamera(
+                key=key, name=health.name, status=Status.ONLINE, status_since=now, created_at=now,
+                silent_since=None if health.frames_arriving else now,
+            )  # fmt: skip
+            device.cameras.append(camera)
+            cameras_changed = True
+            continue
+        if camera.name != health.name:
+            camera.name = health.name
+        if health.frames_arriving:
+            camera.silent_since = None
+            if camera.status == Status.OFFLINE:
+                camera.status, camera.status_since = Status.ONLINE, now
+                await db.flush()
+                await _end_outage(db, device.id, camera.id, now)
+                await _status_changed(db, camera, owner, device, now)
+        elif camera.silent_since is None:
+            camera.silent_since = health.last_frame_at or now
+    for key, camera in known.items():  # a camera the box no longer reports has no frames either
+        if key not in reported and camera.silent_since is None:
+            camera.silent_since = now
+    if cameras_changed:
+        await db.flush()
+        await _change_desired(db, device)
+
+
+async def _end_outage(db: AsyncSession, device_id: uuid.UUID, camera_id: uuid.UUID | None, now: dt.datetime) -> None:
+    await db.execute(
+        update(DeviceOutage)
+        .where(
+            DeviceOutage.device_id == device_id,
+            _outage_of(camera_id),
+            DeviceOutage.ended_at.is_(None),
+        )
+        .values(ended_at=now)
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def record_event(db: AsyncSession, device: EdgeDevice, data: DeviceEventIn) -> DeviceEventOut:
+    event = DeviceEvent(device_id=device.id, kind=data.kind, occurred_at=data.occurred_at, detail=data.detail)
+    db.add(event)
+    await db.commit()
+    return DeviceEventOut(id=event.id, kind=data.kind, occurred_at=event.occurred_at, received_at=event.received_at)
+
+
+async def desired_state(db: AsyncSession, credential: str) -> tuple[uuid.UUID, dict[str, Any]]:
+    """The device and its desired-state document; the transaction ends here, so a long-poll holds no connection."""
+    row = (
+        await db.execute(
+            select(EdgeDevice.id, EdgeDevice.desired).where(EdgeDevice.credential_hash == token_hash(credential))
+        )
+    ).first()
+    await db.rollback()
+    if row is None:
+        raise _refused()
+    return row[0], row[1]
+
+
+# --- offline detection and alerts ---------------------------------------------------------------------------
+
+
+def _local_time(value: dt.datetime, time_zone: str, now: dt.datetime) -> str:
+    local = value.astimezone(zoneinfo.ZoneInfo(time_zone))
+    shown = local.strftime("%-I:%M %p")
+    return shown if now - value < dt.timedelta(hours=20) else local.strftime("%b %-d, ") + shown
+
+
+async def _flaps(db: AsyncSession, device_id: uuid.UUID, camera_id: uuid.UUID | None, now: dt.datetime) -> int:
+    """How many outages of this device (or camera) began within the last hour."""
+    return (
+        await db.scalar(
+            select(func.count())
+            .select_from(DeviceOutage)
+            .where(
+                DeviceOutage.device_id == device_id, _outage_of(camera_id), DeviceOutage.started_at >= now - FLAP_WINDOW
+            )
+        )
+        or 0
+    )
+
+
+def _alert_text(subject: EdgeDevice | DeviceCamera, device: EdgeDevice, since: str) -> tuple[str, str]:
+    offline = subject.status == Status.OFFLINE
+    if isinstance(subject, DeviceCamera):
+        where = f"{subject.name} camera on {device.name}"
+        if offline:
+            return f"{subject.name}: no video", f"{where} stopped sending video at {since}."
+        return f"{subject.name}: video is back", f"{where} is sending video again."
+    if offline:
+        return f"{device.name} is offline", f"{device.name} is offline since {since}."
+    return f"{device.name} is back online", f"{device.name} is back online."
+
+
+async def _send_alert(
+    db: AsyncSession, subject: EdgeDevice | DeviceCamera, owner: User, device: EdgeDevice, now: dt.datetime
+) -> None:
+    """One notification, under one tag and Topic per device or camera: a newer one replaces the older."""
+    title, body = _alert_text(subject, device, _local_time(subject.status_since, owner.time_zone, now))
+    flaps = await _flaps(db, device.id, subject.id if isinstance(subject, DeviceCamera) else None, now)
+    if flaps >= 2:
+        body += f" It went offline {flaps} times in the last hour."
+    message = notifications.Message(
+        owner.id, title, body, f"/devices/{device.id}", f"device-{subject.id}", topic=subject.id.hex
+    )
+    await notifications.notify(db, Kind.DEVICE_STATUS, message)
+    subject.alerted_status = subject.status
+    subject.alert_pending = False
+
+
+async def _status_changed(
+    db: AsyncSession, subject: EdgeDevice | DeviceCamera, owner: User, device: EdgeDevice, now: dt.datetime
+) -> None:
+    """Tell the owner at once, unless this is a flap: within a window only the first alert and the "back online"
+    that answers it go out at once; further changes wait for the window's end and are summed up there."""
+    if device.alerts_muted:
+        return
+    if subject.alert_window_start is None or now - subject.alert_window_start >= ALERT_WINDOW:
+        subject.alert_window_start, subject.alerts_in_window = now, 1
+    elif subject.status == Status.ONLINE and subject.alerted_status == Status.OFFLINE and subject.alerts_in_window == 1:
+        subject.alerts_in_window = 2
+    else:
+        subject.alert_pending = True
+        return
+    await _send_alert(db, subject, owner, device, now)
+
+
+async def sweep(db: AsyncSession, now: dt.datetime | None = None, batch: int = 1000) -> tuple[int, int, int]:
+    """One pass: devices silent past their deadline go offline, cameras without frames for 2 minutes go offline,
+    and changes held back by a debounce window that has ended are summed up. Several workers may sweep at once
+    on PostgreSQL: each claims rows with SKIP LOCKED. Returns (devices offline, cameras offline, summaries)."""
+    now = now or utcnow()
+    devices = (
+        await db.scalars(
+            select(EdgeDevice)
+            .where(EdgeDevice.status == Status.ONLINE, EdgeDevice.offline_after < now)
+            .limit(batch)
+            .with_for_update(skip_locked=True)
+        )
+    ).all()
+    owners = await _owners(db, [d.owner_id for d in devices])
+    for device in devices:
+        device.status, device.status_since = Status.OFFLINE, device.last_heartbeat_at or now
+        db.add(DeviceOutage(device_id=device.id, started_at=device.status_since))
+        await _status_changed(db, device, owners[device.owner_id], device, now)
+
+    silent = (
+        await db.execute(
+            select(DeviceCamera, EdgeDevice)
+            .join(EdgeDevice, EdgeDevice.id == DeviceCamera.device_id)
+            .where(
+                DeviceCamera.status == Status.ONLINE,
+                DeviceCamera.silent_since <= now - CAMERA_SILENT_FOR,
+                EdgeDevice.status == Status.ONLINE,  # a whole device offline is one alert, not one per camera
+            )
+            .limit(batch)
+            .with_for_update(of=DeviceCamera, skip_locked=True)
+        )
+    ).all()
+    owners |= await _owners(db, [d.owner_id for _, d in silent])
+    for camera, device in silent:
+        camera.status, camera.status_since = Status.OFFLINE, camera.silent_since or now
+        db.add(DeviceOutage(device_id=device.id, device_camera_id=camera.id, started_at=camera.status_since))
+        await _status_changed(db, camera, owners[device.owner_id], device, now)
+
+    summaries = 0
+    window_ended = now - ALERT_WINDOW
+    for model in (EdgeDevice, DeviceCamera):
+        pending = (
+            await db.scalars(
+                select(model)
+                .where(model.alert_pending.is_(True), model.alert_window_start <= window_ended)
+                .limit(batch)
+                .with_for_update(skip_locked=True)
+            )
+        ).all()
+        for subject in pending:
+            device = subject if isinstance(subject, EdgeDevice) else await db.get_one(EdgeDevice, subject.device_id)
+            owner = (await _owners(db, [device.owner_id]))[device.owner_id]
+            subject.alert_window_start, subject.alerts_in_window = now, 1
+            if not device.alerts_muted:
+                await _send_alert(db, subject, owner, device, now)
+            subject.alert_pending = False
+            summaries += 1
+    await db.commit()
+    return len(devices), len(silent), summaries
+
+
+async def _owners(db: AsyncSession, owner_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, User]:
+    if not owner_ids:
+        return {}
+    return {u.id: u for u in await db.scalars(select(User).where(User.id.in_(set(owner_ids))))}
+
+
+async def discard_expired_pairings(db: AsyncSession, now: dt.datetime | None = None) -> int:
+    """Codes nobody approved, a day after they expired."""
+    result = await db.execute(
+        delete(PairingCode).where(PairingCode.expires_at < (now or utcnow()) - dt.timedelta(days=1))
+    )
+    await db.commit()
+    return result.rowcount or 0
+
+
+# --- the owner's devices -----------------------------------------------------------------------------------
+
+
+def _camera_out(camera: DeviceCamera, health: dict[str, Any], linked: dict[uuid.UUID, str]) -> DeviceCameraOut:
+    figures = health.get(camera.key) or {}
+    last_frame = figures.get("last_frame_at")
+    return DeviceCameraOut(
+        id=camera.id,
+        key=camera.key,
+        name=camera.name,
+        status=Status(camera.status),
+        status_since=camera.status_since,
+        frames_arriving=bool(figures.get("frames_arriving")) and camera.silent_since is None,
+        fps=figures.get("fps"),
+        width=figures.get("width"),
+        height=figures.get("height"),
+        codec=figures.get("codec"),
+        bitrate_bps=figures.get("bitrate_bps"),
+        last_frame_at=dt.datetime.fromisoformat(last_frame) if last_frame else None,
+        error=figures.get("error", "" if figures else "Not reported by the device"),
+        camera_id=camera.camera_id,
+        camera_name=linked.get(camera.camera_id) if camera.camera_id else None,
+    )
+
+
+async def _device_out(db: AsyncSession, device: EdgeDevice) -> DeviceOut:
+    site_name = await db.scalar(select(Site.name).where(Site.id == device.site_id)) or ""
+    linked = await _camera_names(db, [c.camera_id for c in device.cameras if c.camera_id])
+    return DeviceOut(
+        id=device.id,
+        name=device.name,
+        site_id=device.site_id,
+        site_name=site_name,
+        status=Status(device.status),
+        status_since=device.status_since,
+        last_heartbeat_at=device.last_heartbeat_at,
+        agent_version=device.agent_version,
+        uptime_s=device.uptime_s,
+        disk_free_bytes=device.disk_free_bytes,
+        clock_offset_s=device.clock_offset_s,
+        clock_wrong=device.clock_offset_s is not None and abs(device.clock_offset_s) > CLOCK_WRONG_AFTER_S,
+        alerts_muted=device.alerts_muted,
+        heartbeat_interval_s=HEARTBEAT_INTERVAL_S,
+        cameras=[_camera_out(c, device.health or {}, linked) for c in device.cameras],
+    )
+
+
+async def _own_device(db: AsyncSession, owner_id: uuid.UUID, device_id: uuid.UUID) -> EdgeDevice:
+    device = await db.scalar(
+        select(EdgeDevice)
+        .where(EdgeDevice.id == device_id, EdgeDevice.owner_id == owner_id)
+        .options(selectinload(EdgeDevice.cameras))
+    )
+    if device is None:
+        raise NotFound("No such device among yours")
+    return device
+
+
+async def _own_device_camera(db: AsyncSession, owner_id: uuid.UUID, device_camera_id: uuid.UUID) -> DeviceCamera:
+    camera = await db.scalar(
+        select(DeviceCamera)
+        .join(EdgeDevice, EdgeDevice.id == DeviceCamera.device_id)
+        .where(DeviceCamera.id == device_camera_id, EdgeDevice.owner_id == owner_id)
+    )
+    if camera is None:
+        raise NotFound("No such device camera among yours")
+    return camera
+
+
+async def device_of_camera(db: AsyncSession, owner_id: uuid.UUID, device_camera_id: uuid.UUID) -> uuid.UUID:
+    return (await _own_device_camera(db, owner_id, device_camera_id)).device_id
+
+
+async def list_devices(db: AsyncSession, owner_id: uuid.UUID) -> list[DeviceOut]:
+    devices = await db.scalars(
+        select(EdgeDevice)
+        .where(EdgeDevice.owner_id == owner_id)
+        .options(selectinload(EdgeDevice.cameras))
+        .order_by(EdgeDevice.name, EdgeDevice.id)
+    )
+    return [await _device_out(db, d) for d in devices]
+
+
+async def get_device(
+    db: AsyncSession, owner_id: uuid.UUID, device_id: uuid.UUID, now: dt.datetime | None = None
+) -> DeviceDetailOut:
+    device = await _own_device(db, owner_id, device_id)
+    since = (now or utcnow()) - dt.timedelta(days=TIMELINE_DAYS)
+    outages = await db.scalars(
+        select(DeviceOutage)
+        .where(
+            DeviceOutage.device_id == device.id,
+            (DeviceOutage.ended_at.is_(None)) | (DeviceOutage.ended_at >= since),
+        )
+        .order_by(DeviceOutage.started_at.desc(), DeviceOutage.id.desc())
+    )
+    out = await _device_out(db, device)
+    return DeviceDetailOut(
+        **msgspec.structs.asdict(out),
+        outages=[
+            OutageOut(device_camera_id=o.device_camera_id, started_at=o.started_at, ended_at=o.ended_at)
+            for o in outages
+        ],
+    )
+
+
+async def update_device(
+    db: AsyncSession,
+    owner_id: uuid.UUID,
+    device_id: uuid.UUID,
+    *,
+    name: str | None = None,
+    site_id: uuid.UUID | None = None,
+    alerts_muted: bool | None = None,
+) -> DeviceDetailOut:
+    device = await _own_device(db, owner_id, device_id)
+    changes_desired = False
+    if name is not None:
+        if not name.strip():
+            raise InvalidInput({"name": "Name must not be blank"})
+        changes_desired |= device.name != name.strip()
+        device.name = name.strip()
+    if site_id is not None and site_id != device.site_id:
+        await registry.get_site(db, owner_id, site_id)  # another owner's site is a 404
+        device.site_id = site_id
+        for camera in device.cameras:  # links point at cameras of the old site
+            camera.camera_id = None
+        changes_desired = True
+    if alerts_muted is not None:
+        device.alerts_muted = alerts_muted
+        if alerts_muted:
+            device.alert_pending = False
+    if changes_desired:
+        await _change_desired(db, device)
+    await db.commit()
+    return await get_device(db, owner_id, device_id)
+
+
+async def remove_device(db: AsyncSession, owner_id: uuid.UUID, device_id: uuid.UUID) -> None:
+    """The device and its history go; its credential stops working at once (its long-poll is woken to find out)."""
+    device = await _own_device(db, owner_id, device_id)
+    await desired.announce(db, [device.id])
+    await db.delete(device)
+    await db.commit()
+
+
+async def link_camera(
+    db: AsyncSession, owner_id: uuid.UUID, device_camera_id: uuid.UUID, camera_id: uuid.UUID | None
+) -> DeviceDetailOut:
+    """Say which registered camera a device camera is (or none)."""
+    device_camera = await _own_device_camera(db, owner_id, device_camera_id)
+    device = await _own_device(db, owner_id, device_camera.device_id)
+    if camera_id is not None:
+        camera = await registry.get_camera(db, owner_id, camera_id)  # another owner's camera is a 404
+        if camera.site_id != device.site_id:
+            raise InvalidInput({"camera_id": "Pick a camera registered at this device's site"})
+    device_camera.camera_id = camera_id
+    await db.flush()
+    await _change_desired(db, device)
+    await db.commit()
+    return await get_device(db, owner_id, device.id)
+
+
+async def register_camera_from(db: AsyncSession, owner_id: uuid.UUID, device_camera_id: uuid.UUID) -> CameraOut:
+    """A registered camera made from a device camera, at the site's position, and linked to it. Which way it
+    faces is not known: the owner sets that next."""
+    device_camera = await _own_device_camera(db, owner_id, device_camera_id)
+    device = await _own_device(db, owner_id, device_camera.device_id)
+    camera = await registry.create_camera(
+        db, owner_id, device.site_id,
+        CameraIn(name=device_camera.name, bearing_deg=0, placement=Placement.OUTDOOR, recorder=Recorder.NVR_DVR,
+                 retention_days=14),
+    )  # fmt: skip
+    device_camera.camera_id = camera.id
+    await db.flush()
+    await _change_desired(db, device)
+    await db.commit()
+    return camera
+
+
+async def live_capable(db: AsyncSession, camera_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+    """Which of these registered cameras are linked to a device camera that is online on an online device."""
+    if not camera_ids:
+        return set()
+    rows = await db.scalars(
+        select(DeviceCamera.camera_id)
+        .join(EdgeDevice, EdgeDevice.id == DeviceCamera.device_id)
+        .where(
+            DeviceCamera.camera_id.in_(list(camera_ids)),
+            DeviceCamera.status == Status.ONLINE,
+            DeviceCamera.silent_since.is_(None),
+            EdgeDevice.status == Status.ONLINE,
+        )
+    )
+    return {camera_id for camera_id in rows if camera_id is not None}
+
+
+async def site_choices(db: AsyncSession, owner_id: uuid.UUID) -> list[tuple[str, str]]:
+    sites = await db.execute(select(Site.id, Site.name).where(Site.owner_id == owner_id).order_by(Site.name, Site.id))
+    return [(str(site_id), name) for site_id, name in sites]
+
+
+async def camera_choices(db: AsyncSession, owner_id: uuid.UUID, site_id: uuid.UUID) -> list[tuple[str, str]]:
+    cameras = await db.execute(
+        select(Camera.id, Camera.name)
+        .join(Site, Site.id == Camera.site_id)
+        .where(Site.owner_id == owner_id, Site.id == site_id)
+        .order_by(Camera.name, Camera.id)
+    )
+    return [(str(camera_id), name) for camera_id, name in cameras]

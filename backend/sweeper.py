@@ -1,0 +1,70 @@
+"""The background sweepers, in the app process by default or in `porchlight worker` processes: footage requests
+(expire at the deadline, remind a day before, remove unfinished uploads nobody will continue) and edge devices
+(offline detection and the alerts a debounce window held back)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from backend.devices import service as devices
+from backend.requests import evidence
+from backend.requests import service as requests
+
+logger = logging.getLogger("porchlight.sweeper")
+REQUESTS_EVERY_SECONDS = 60.0
+# A device is offline 90 s after its last heartbeat, a camera 2 minutes after its last frame: look often.
+DEVICES_EVERY_SECONDS = 10.0
+
+
+async def _every(
+    engine: AsyncEngine, seconds: float, stop: asyncio.Event, name: str, work: Callable[[AsyncSession], Awaitable[str]]
+) -> None:
+    """Run `work` in a fresh session every `seconds` until stopped; a failed pass is logged and tried again."""
+    while not stop.is_set():
+        try:
+            async with AsyncSession(engine, expire_on_commit=False) as db:
+                if done := await work(db):
+                    logger.info("%s: %s", name, done)
+        except Exception:
+            logger.exception("%s: sweep failed; trying again at the next one", name)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=seconds)
+
+
+@asynccontextmanager
+async def running_sweeper(
+    engine: AsyncEngine,
+    store: evidence.ClipStore,
+    every: float = REQUESTS_EVERY_SECONDS,
+    devices_every: float = DEVICES_EVERY_SECONDS,
+) -> AsyncIterator[None]:
+    async def sweep_requests(db: AsyncSession) -> str:
+        expired, reminded = await requests.sweep(db)
+        discarded = await evidence.discard_abandoned_uploads(db, store)
+        if expired or reminded or discarded:
+            return f"{expired} expired, {reminded} reminders sent, {discarded} abandoned uploads removed"
+        return ""
+
+    async def sweep_devices(db: AsyncSession) -> str:
+        offline, cameras, summaries = await devices.sweep(db)
+        await devices.discard_expired_pairings(db)
+        if offline or cameras or summaries:
+            return f"{offline} devices offline, {cameras} cameras without video, {summaries} alert summaries"
+        return ""
+
+    stop = asyncio.Event()
+    tasks = [
+        asyncio.create_task(_every(engine, every, stop, "requests", sweep_requests), name="request-sweeper"),
+        asyncio.create_task(_every(engine, devices_every, stop, "devices", sweep_devices), name="device-sweeper"),
+    ]
+    try:
+        yield
+    finally:
+        stop.set()
+        await asyncio.gather(*tasks)
