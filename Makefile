@@ -9,15 +9,15 @@ PIP := $(BIN)/pip --disable-pip-version-check
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-# Locked dependencies (hashes checked), then the project itself.
-$(VENV)/.app-installed: requirements.lock pyproject.toml | $(BIN)/python
+# Locked dependencies (hashes checked), then the project itself and the edge agent (edge/, its own project).
+$(VENV)/.app-installed: requirements.lock pyproject.toml edge/pyproject.toml | $(BIN)/python
 	$(PIP) install --quiet --require-hashes -r requirements.lock
-	$(PIP) install --quiet --no-deps -e .
+	$(PIP) install --quiet --no-deps -e . -e edge/
 	touch $@
 
-$(VENV)/.dev-installed: requirements-dev.lock pyproject.toml | $(BIN)/python
+$(VENV)/.dev-installed: requirements-dev.lock pyproject.toml edge/pyproject.toml | $(BIN)/python
 	$(PIP) install --quiet --require-hashes -r requirements-dev.lock
-	$(PIP) install --quiet --no-deps -e .
+	$(PIP) install --quiet --no-deps -e . -e edge/
 	touch $@ $(VENV)/.app-installed
 
 run: $(VENV)/.app-installed
@@ -39,8 +39,8 @@ bench: $(VENV)/.dev-installed
 # Re-resolve the locks after changing dependencies in pyproject.toml.
 lock: $(BIN)/python
 	$(PIP) install --quiet uv
-	$(BIN)/uv pip compile pyproject.toml --python-version 3.11 --generate-hashes -o requirements.lock
-	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 --generate-hashes -o requirements-dev.lock
+	$(BIN)/uv pip compile pyproject.toml --extra edge --python-version 3.11 --generate-hashes -o requirements.lock
+	$(BIN)/uv pip compile pyproject.toml --extra dev --extra edge --python-version 3.11 --generate-hashes -o requirements-dev.lock
 
 clean:
 	rm -rf $(VENV) .pytest_cache
