@@ -160,7 +160,7 @@ class Agent:
         """One short line per kind of failure, not one per attempt."""
         if self._last_failure_kind[loop_name] != error.kind:
             self._last_failure_kind[loop_name] = error.kind
-            log.warning("%s failed: %s; trying again with backoff", loop_name.capitalize(), error.message)
+            log.warning("%s failed, trying again with backoff: %s", loop_name.capitalize(), error.message)
         log.debug("%s failed (%s); next try in %.1f s", loop_name, error.kind, retry_in_s)
 
     def _succeeded(self, loop_name: str) -> None:
@@ -252,13 +252,14 @@ class Agent:
         self.reported_version = version
         changes = []
         name = document.get("device_name")
-        if isinstance(name, str) and name and name != self.device_name:
+        if isinstance(name, str) and name:
             self.device_name = name
             changes.append(f"name {name!r}")
         interval = document.get("heartbeat_interval_s")
-        if isinstance(interval, int | float) and interval > 0 and interval != self.heartbeat_interval_s:
-            self.heartbeat_interval_s = float(interval)
-            self.interval_changed.set()
+        if isinstance(interval, int | float) and interval > 0:
+            if interval != self.heartbeat_interval_s:
+                self.heartbeat_interval_s = float(interval)
+                self.interval_changed.set()
             changes.append(f"heartbeat every {interval:g} s")
         cameras = document.get("cameras")
         if isinstance(cameras, list):

@@ -105,12 +105,23 @@ def _retry_after(response: httpx.Response) -> float | None:
         return None
 
 
+def _causes(error: BaseException) -> list[BaseException]:
+    """The error and what caused it (anyio hides "connection refused" under "all connection attempts failed")."""
+    chain: list[BaseException] = []
+    current: BaseException | None = error
+    while current is not None and current not in chain:
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    return chain
+
+
 def _describe_transport_error(error: httpx.TransportError) -> tuple[str, str]:
     if isinstance(error, httpx.TimeoutException):
         return "timeout", "the server did not answer in time"
     if isinstance(error, httpx.ConnectError):
-        text = str(error).lower()
-        if "refused" in text:
+        causes = _causes(error)
+        text = " ".join(str(cause) for cause in causes).lower()
+        if any(isinstance(cause, ConnectionRefusedError) for cause in causes) or "refused" in text:
             return "refused", "cannot reach the server (connection refused)"
         if "name" in text or "resolution" in text or "nodename" in text:
             return "dns", "cannot find the server's address (DNS)"

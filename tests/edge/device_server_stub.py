@@ -35,12 +35,14 @@ class StubDeviceServer:
         # owner side (simulate)
         self.csrf_token = "stub-csrf-" + secrets.token_hex(4)
         self.session = "stub-session-" + secrets.token_hex(4)
+        self.owner_password = "owner-password"
         self.sign_ins = 0
         # a paired device
         self.credentials: set[str] = {"test-credential"}
         self.revoked = False
         self.heartbeat_interval_s = 30
         self.heartbeats: list[dict[str, Any]] = []
+        self.heartbeat_replies: deque[tuple[int, dict[str, Any]]] = deque()  # scripted problem replies
         self.heartbeat_credentials: list[str] = []
         self.desired: dict[str, Any] = {
             "version": 0,
@@ -63,7 +65,7 @@ class StubDeviceServer:
         class Handler(_Handler):
             server_stub = stub
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self.server = _QuietServer(("127.0.0.1", self.port), Handler)
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
         threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
@@ -80,6 +82,11 @@ class StubDeviceServer:
             if time.monotonic() > deadline:
                 raise AssertionError("the stub server did not see what the test waited for")
             time.sleep(0.02)
+
+
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # a client that hung up mid-long-poll (the agent stopping) is normal here
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -198,8 +205,13 @@ class _Handler(BaseHTTPRequestHandler):
             if not self._device_authorized():
                 return
             with stub.lock:
-                stub.heartbeats.append(json.loads(raw))
-                stub.heartbeat_credentials.append(self._credential() or "")
+                scripted = stub.heartbeat_replies.popleft() if stub.heartbeat_replies else None
+                if scripted is None:
+                    stub.heartbeats.append(json.loads(raw))
+                    stub.heartbeat_credentials.append(self._credential() or "")
+            if scripted is not None:
+                self._reply(*scripted, content_type=PROBLEM)
+                return
             self._reply(
                 200,
                 {
@@ -217,8 +229,12 @@ class _Handler(BaseHTTPRequestHandler):
             if self.headers.get("x-csrftoken") != stub.csrf_token:
                 self._reply(403, {"detail": "CSRF token verification failed"}, content_type=PROBLEM)
                 return
+            credentials = json.loads(raw)
+            if credentials["password"] != stub.owner_password:
+                self._reply(401, {"detail": "Wrong email or password."}, content_type=PROBLEM)
+                return
             stub.sign_ins += 1
-            self._reply(200, {"email": json.loads(raw)["email"]}, Set_Cookie=f"session={stub.session}; Path=/")
+            self._reply(200, {"email": credentials["email"]}, Set_Cookie=f"session={stub.session}; Path=/")
         elif path == "/api/v1/devices/pair":
             if self.headers.get("x-csrftoken") != stub.csrf_token or stub.session not in self.headers.get("cookie", ""):
                 self._reply(403, {"detail": "not signed in or no CSRF token"}, content_type=PROBLEM)
