@@ -25,11 +25,15 @@ run: $(VENV)/.app-installed
 	$(BIN)/porchlight demo
 	$(BIN)/porchlight serve
 
-# Browser tests use Debian's Chromium (/usr/bin/chromium); it is installed here when missing and we are root.
+# Browser tests use Debian's Chromium (/usr/bin/chromium) and the edge agent's tests Debian's ffmpeg as a camera;
+# whichever is missing is installed here (one apt-get update) when we are root.
 test: $(VENV)/.dev-installed
-	@if [ ! -x /usr/bin/chromium ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-		echo "Installing Debian's chromium for the browser tests"; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	@missing=""; \
+	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
+	command -v ffmpeg >/dev/null || missing="$$missing ffmpeg"; \
+	if [ -n "$$missing" ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "Installing Debian's$$missing for the tests"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
