@@ -4,18 +4,24 @@ the app built from test settings, and an HTTP client that speaks CSRF like the P
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
 import pytest
 from litestar import Litestar
 from sqlalchemy import delete
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from backend.app import create_app
 from backend.db import make_engine, migrate
 from backend.models import Base
+from backend.notifications.delivery import ssl_context, vapid_keys
 from backend.settings import Settings
+from push.fake_service import FakePushService
+from push.sender import PushSender
+from push.vapid import VapidSigner
+from push.worker import DeliveryWorker
 from tests.databases import create_database, drop_database
 
 
@@ -104,3 +110,25 @@ async def other_client(app: Litestar) -> AsyncIterator[Client]:
     """A second browser, for a second user."""
     async with Client(app) as test_client:
         yield test_client
+
+
+@pytest.fixture
+async def push_service() -> AsyncIterator[FakePushService]:
+    """The RFC 8030 push service for tests: checks VAPID, decrypts and records every message."""
+    async with FakePushService.serving() as fake:
+        yield fake
+
+
+@pytest.fixture
+def push_settings(settings: Settings, push_service: FakePushService) -> Settings:
+    return replace(settings, push_extra_hosts=("127.0.0.1",), push_ca_file=push_service.ca_file)
+
+
+@pytest.fixture
+async def worker(push_settings: Settings, db: AsyncSession) -> AsyncIterator[DeliveryWorker]:
+    """A worker the test drives one batch at a time (run_once), as the app's would run continuously."""
+    engine = make_engine(push_settings)
+    signer = VapidSigner(vapid_keys(push_settings), push_settings.vapid_subject)
+    async with PushSender(signer, ssl_context=ssl_context(push_settings), timeout_seconds=1.0) as sender:
+        yield DeliveryWorker(async_sessionmaker(engine, expire_on_commit=False), sender)
+    await engine.dispose()

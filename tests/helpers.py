@@ -4,6 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from backend.accounts.models import User
+from backend.notifications import service as notifications
+from backend.notifications.schemas import SubscriptionIn
+from push.fake_service import FakePushService
 from tests.conftest import Client
 
 PASSWORD = "lantern-by-the-door-42"
@@ -47,3 +54,13 @@ async def add_camera(client: Client, site_id: str, **overrides: Any) -> dict[str
     response = await client.send_json("POST", f"/api/v1/sites/{site_id}/cameras", {**CAMERA, **overrides})
     assert response.status_code == 201, response.text
     return response.json()
+
+
+async def subscribed_browser(db: AsyncSession, push_service: FakePushService, user: User, *_: Any) -> dict:
+    """A browser subscription on the fake push service, saved the way the API saves it."""
+    browser = push_service.new_subscription()
+    await notifications.save_subscription(
+        db, user.id, None, msgspec.convert(browser, SubscriptionIn),
+        user_agent="Mozilla/5.0 (Linux; Android 14) Chrome/131.0", allowed_hosts=("127.0.0.1",),
+    )  # fmt: skip
+    return browser

@@ -9,10 +9,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
-from dataclasses import replace
 
-import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -28,45 +25,11 @@ from push.models import DeliveryStatus, PushDelivery, PushSubscription
 from push.sender import PushSender
 from push.vapid import VapidSigner
 from push.worker import DeliveryWorker
-
-
-@pytest.fixture
-async def push_service() -> AsyncIterator[FakePushService]:
-    async with FakePushService.serving() as fake:
-        yield fake
-
-
-@pytest.fixture
-def push_settings(settings: Settings, push_service: FakePushService) -> Settings:
-    return replace(settings, push_extra_hosts=("127.0.0.1",), push_ca_file=push_service.ca_file)
-
-
-@pytest.fixture
-async def worker(push_settings: Settings, db: AsyncSession) -> AsyncIterator[DeliveryWorker]:
-    """A worker the test drives one batch at a time (run_once), as the app's would run continuously."""
-    engine = make_engine(push_settings)
-    signer = VapidSigner(vapid_keys(push_settings), push_settings.vapid_subject)
-    async with PushSender(signer, ssl_context=ssl_context(push_settings), timeout_seconds=1.0) as sender:
-        yield DeliveryWorker(async_sessionmaker(engine, expire_on_commit=False), sender)
-    await engine.dispose()
+from tests.helpers import subscribed_browser as device
 
 
 async def owner(db: AsyncSession, email: str = "owner@example.com") -> User:
     return await accounts.create_user(db, email=email, password=None, display_name="Owner", roles=[Role.OWNER])
-
-
-async def device(db: AsyncSession, push_service: FakePushService, user: User, settings: Settings, **extra) -> dict:
-    """A browser subscription on the fake push service, saved the way the API saves it."""
-    from backend.notifications.schemas import SubscriptionIn
-
-    browser = push_service.new_subscription()
-    import msgspec
-
-    await service.save_subscription(
-        db, user.id, None, msgspec.convert(browser, SubscriptionIn),
-        user_agent="Mozilla/5.0 (Linux; Android 14) Chrome/131.0", allowed_hosts=("127.0.0.1",),
-    )  # fmt: skip
-    return browser
 
 
 async def footage_request(db: AsyncSession, user: User, n: int = 1) -> None:
