@@ -157,7 +157,9 @@ class DevicePages(Controller):
         return Redirect("/devices?removed=1")
 
     @post("/devices/cameras/{device_camera_id:uuid}/link")
-    async def link(self, db: Db, owner: SignedIn, device_camera_id: FromPath[uuid.UUID], data: Form) -> Template | Redirect:
+    async def link(
+        self, db: Db, owner: SignedIn, device_camera_id: FromPath[uuid.UUID], data: Form
+    ) -> Template | Redirect:
         chosen = str(data.get("camera_id", ""))
         try:
             camera_id = uuid.UUID(chosen) if chosen else None

@@ -63,6 +63,9 @@ class FoundCamera(msgspec.Struct, kw_only=True):
     # When the recorder overwrites the start of the window; past it, the video has probably been overwritten.
     overwritten_at: dt.datetime
     probably_overwritten: bool
+    # Linked to a camera of the owner's edge device that is sending video now. Nothing more: live video comes
+    # only when the owner shares it.
+    live_capable: bool = False
 
 
 class CameraSearchOut(msgspec.Struct, kw_only=True):

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.accounts.models import Agency, Role, User
 from backend.db import utcnow
+from backend.devices import service as devices
 from backend.errors import Conflict, Forbidden, InvalidInput, NotFound
 from backend.notifications import service as notifications
 from backend.notifications.models import Kind
@@ -152,6 +153,7 @@ async def search_cameras(db: AsyncSession, investigator: User, data: CameraSearc
     search = await registry.find_cameras_near(
         db, latitude=data.latitude, longitude=data.longitude, radius_m=data.radius_m
     )
+    live = await devices.live_capable(db, [camera.id for camera in search.cameras])
     cameras = []
     for camera in search.cameras:
         overwrite = overwritten_at(data.window_start, camera.retention_days)
@@ -162,7 +164,7 @@ async def search_cameras(db: AsyncSession, investigator: User, data: CameraSearc
                 facing=compass_point(camera.bearing_deg), field_of_view_deg=camera.field_of_view_deg,
                 range_m=camera.range_m, incident_in_view=camera.incident_in_view, placement=camera.placement,
                 recorder=camera.recorder, retention_days=camera.retention_days, overwritten_at=overwrite,
-                probably_overwritten=overwrite < now,
+                probably_overwritten=overwrite < now, live_capable=camera.id in live,
             )
         )  # fmt: skip
     return CameraSearchOut(total=search.total, owners=len({c.owner_id for c in search.cameras}), cameras=cameras)
