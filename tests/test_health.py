@@ -30,6 +30,10 @@ async def test_openapi_schema_describes_the_api(client: Client) -> None:
     assert response.status_code == 200
     paths = response.json()["paths"]
     assert "/api/v1/sites" in paths and "/api/v1/cameras/{camera_id}" in paths and "/api/v1/me/export" in paths
+    # The device API is documented for device authors too.
+    for path in ("/device/v1/device_authorization", "/device/v1/token", "/device/v1/heartbeat", "/device/v1/desired"):
+        assert path in paths, path
+    assert "204" in paths["/device/v1/desired"]["get"]["responses"]
 
 
 async def test_health_is_503_when_the_database_is_unreachable(settings, db) -> None:

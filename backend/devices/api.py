@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.di import Provide
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, Parameter, RequestBody, URLEncodedBody
 
 from backend.devices import service
@@ -82,7 +83,11 @@ class DeviceApi(Controller):
     async def heartbeat(self, request: Request, db: Db, data: RequestBody[HeartbeatIn]) -> HeartbeatOut:
         return await service.heartbeat(db, _credential(request), data)
 
-    @get("/desired", summary="Long-poll for a new desired state", responses={204: None})  # type: ignore[dict-item]
+    @get(
+        "/desired",
+        summary="Long-poll for a new desired state",
+        responses={204: ResponseSpec(data_container=None, description="No change within `wait` seconds")},
+    )
     async def desired(
         self,
         request: Request,

@@ -92,6 +92,7 @@ async def _listen_forever(database_url: str, hub: DesiredStateHub, ready: asynci
         try:
             connection = await asyncpg.connect(_asyncpg_dsn(database_url))
         except (OSError, asyncpg.PostgresError) as exc:
+            ready.set()  # start-up goes on without it; long-polls still answer at their timeout
             logger.warning("devices: cannot LISTEN for desired-state changes (%s); retrying in %.1f s", exc, delay)
             await asyncio.sleep(delay)
             delay = min(delay * 2, RECONNECT_SECONDS[1])
