@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import shutil
+import subprocess
+import sys
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -50,6 +54,8 @@ def demo() -> None:
     settings = Settings.from_env()
     created = _with_db(settings, demo_data.seed)
     click.echo(f"Demo data: {created} sites created." if created else "Demo data is already present.")
+    if config := _with_db(settings, lambda db: demo_data.demo_device(db, settings)):
+        click.echo(f"Demo edge device: {demo_data.DEMO_DEVICE}, its agent's config in {config}.")
 
 
 @main.command()
@@ -76,15 +82,40 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
                 click.echo(f"    {'':<13} (no app? `porchlight totp-code {login.totp_secret}` prints the current code)")
         click.echo("")
     click.echo(f"  API: http://{shown_host}:{port}/api/v1   OpenAPI: http://{shown_host}:{port}/schema\n")
-    uvicorn.run(
-        "backend.app:create_app_from_env",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers or settings.workers,
-        proxy_headers=True,
-        log_level="info",
-    )
+    agent = _start_demo_agent(settings)
+    try:
+        uvicorn.run(
+            "backend.app:create_app_from_env",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers or settings.workers,
+            proxy_headers=True,
+            log_level="info",
+        )
+    finally:
+        if agent is not None:
+            agent.terminate()
+            agent.wait(timeout=10)
+
+
+def _start_demo_agent(settings: Settings) -> subprocess.Popen[bytes] | None:
+    """Outside production, the demo owner's simulated edge device runs beside the server (see `porchlight demo`),
+    so that its health shows live in the app."""
+    from backend import demo as demo_data
+
+    config = demo_data.demo_edge_config(settings)
+    agent_command = shutil.which("porchlight-edge", path=os.path.dirname(sys.executable))  # the venv's bin
+    if not settings.show_demo_logins or not config.exists() or agent_command is None:
+        return None
+    log = config.with_suffix(".log")
+    click.echo(f"  Demo edge device: {demo_data.DEMO_DEVICE} is running its agent (log: {log}).\n")
+    with log.open("ab") as output:
+        return subprocess.Popen(
+            [agent_command, "run", "--config", str(config)],
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
 
 
 @main.command("totp-code")

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import math
+import os
 import random
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -13,8 +15,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from backend.accounts import service as accounts
 from backend.accounts.models import Role, User, UserRole
 from backend.db import utcnow
+from backend.devices import service as devices
+from backend.devices.models import DeviceCamera, EdgeDevice, Status
 from backend.districts.models import District
 from backend.registry.models import Camera, Placement, Recorder, Site, SiteKind
+from backend.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -160,3 +165,64 @@ async def seed(db: AsyncSession, *, seed_value: int = 414) -> int:
     await db.execute(insert(Camera), cameras)
     await db.commit()
     return len(sites)
+
+
+DEMO_DEVICE = "Storefront core (demo)"
+DEMO_EDGE_CONFIG = "demo-edge.toml"
+
+
+def demo_edge_config(settings: Settings) -> Path:
+    """The config of the demo owner's simulated edge device; `porchlight serve` runs its agent when it exists."""
+    return settings.var_dir / DEMO_EDGE_CONFIG
+
+
+def _toml_string(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+async def demo_device(db: AsyncSession, settings: Settings) -> Path | None:
+    """The demo owner's edge device at their business, paired, with one simulated camera per registered camera
+    there (the last one flaky) and linked to them; writes the agent's config with a fresh credential (0600)."""
+    owner = await accounts.get_user_by_email(db, DEMO_LOGINS[0].email)
+    if owner is None:
+        return None
+    site = await db.scalar(
+        select(Site).where(Site.owner_id == owner.id, Site.kind == SiteKind.BUSINESS).order_by(Site.name).limit(1)
+    )
+    if site is None:
+        return None
+    now = utcnow()
+    device = await db.scalar(select(EdgeDevice).where(EdgeDevice.owner_id == owner.id, EdgeDevice.name == DEMO_DEVICE))
+    cameras = (await db.scalars(select(Camera).where(Camera.site_id == site.id).order_by(Camera.name))).all()
+    keys = [(f"camera-{index + 1}", camera) for index, camera in enumerate(cameras)]
+    if device is None:
+        device = EdgeDevice(
+            owner_id=owner.id, site_id=site.id, name=DEMO_DEVICE, status=Status.PAIRING, status_since=now,
+            created_at=now, agent_version="", desired_version=0,
+            cameras=[
+                DeviceCamera(key=key, name=camera.name, camera_id=camera.id, status=Status.ONLINE, status_since=now,
+                             created_at=now)
+                for key, camera in keys
+            ],
+        )  # fmt: skip
+        db.add(device)
+        await db.flush()
+        await devices.refresh_desired(db, device)
+    credential = devices.issue_credential(device, now)
+    await db.commit()
+    lines = [
+        "# The demo owner's simulated edge device (made by `porchlight demo`; `porchlight serve` runs its agent).",
+        f"server = {_toml_string(f'http://127.0.0.1:{settings.port}')}",
+        f"device_id = {_toml_string(str(device.id))}",
+        f"credential = {_toml_string(credential)}",
+    ]
+    for index, (key, camera) in enumerate(keys):
+        behaviour = "flaky" if index == len(keys) - 1 and len(keys) > 1 else "healthy"
+        lines += ["", "[[cameras]]", f"key = {_toml_string(key)}", f"name = {_toml_string(camera.name)}",
+                  f"simulate = {_toml_string(behaviour)}"]  # fmt: skip
+    path = demo_edge_config(settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.unlink(missing_ok=True)
+    with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as config:
+        config.write("\n".join(lines) + "\n")
+    return path

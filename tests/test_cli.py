@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 
 import anyio
@@ -12,7 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.accounts.models import Agency, User
 from backend.cli import main
+from backend.devices.models import EdgeDevice
 from backend.registry.models import Camera, Site
+from backend.tokens import token_hash
 
 
 @pytest.fixture
@@ -66,6 +69,29 @@ async def test_demo_seeds_milwaukee_once(runner: CliRunner, db: AsyncSession) ->
     second = await invoke(runner, ["demo"])
     assert "already present" in second.output
     assert await db.scalar(select(func.count()).select_from(Site)) == sites
+
+
+async def test_demo_pairs_a_simulated_edge_device_for_the_demo_owner(
+    runner: CliRunner, db: AsyncSession, tmp_path: Path
+) -> None:
+    await invoke(runner, ["demo"])
+    config = tmp_path / "demo-edge.toml"
+    assert config.stat().st_mode & 0o777 == 0o600
+    settings = tomllib.loads(config.read_text())
+    device = await db.scalar(select(EdgeDevice))
+    assert device.name == "Storefront core (demo)" and settings["device_id"] == str(device.id)
+    assert device.credential_hash == token_hash(settings["credential"])
+    site_cameras = (await db.scalars(select(Camera.name).where(Camera.site_id == device.site_id))).all()
+    assert sorted(c["name"] for c in settings["cameras"]) == sorted(site_cameras)
+    assert {c["simulate"] for c in settings["cameras"]} == {"healthy", "flaky"}
+
+    again = await invoke(runner, ["demo"])  # every `make run`: the same device, a fresh credential in its config
+    assert again.exit_code == 0
+    assert await db.scalar(select(func.count()).select_from(EdgeDevice)) == 1
+    renewed = tomllib.loads(config.read_text())
+    db.expire_all()
+    assert renewed["credential"] != settings["credential"]
+    assert (await db.scalar(select(EdgeDevice))).credential_hash == token_hash(renewed["credential"])
 
 
 async def test_totp_code_prints_the_current_code_of_a_key(runner: CliRunner) -> None:

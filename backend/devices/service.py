@@ -155,7 +155,7 @@ def _outage_of(camera_id: uuid.UUID | None) -> ColumnElement[bool]:
     return column.is_(None) if camera_id is None else column == camera_id
 
 
-async def _change_desired(db: AsyncSession, device: EdgeDevice) -> None:
+async def refresh_desired(db: AsyncSession, device: EdgeDevice) -> None:
     """A new version of the device's desired state, announced to its long-poll when the caller commits."""
     site_name = await db.scalar(select(Site.name).where(Site.id == device.site_id)) or ""
     linked = await _camera_names(db, [c.camera_id for c in device.cameras if c.camera_id])
@@ -190,7 +190,7 @@ async def approve_pairing(
     db.add(device)
     await db.flush()
     code.device_id = device.id
-    await _change_desired(db, device)
+    await refresh_desired(db, device)
     await db.commit()
     return await get_device(db, owner_id, device.id)
 
@@ -215,15 +215,21 @@ async def exchange_device_code(db: AsyncSession, device_code: str, now: dt.datet
         await db.commit()
         raise DeviceGrantError("authorization_pending", "Waiting for the owner to enter the code in the app")
     device = await db.get_one(EdgeDevice, code.device_id)
-    credential = new_token()
-    device.credential_hash = token_hash(credential)
-    device.paired_at = now
+    credential = issue_credential(device, now)
     code.consumed_at = now
     site_name = await db.scalar(select(Site.name).where(Site.id == device.site_id)) or ""
     await db.commit()
     return TokenOut(
         access_token=credential, token_type="Bearer", device_id=device.id, device_name=device.name, site_name=site_name
     )
+
+
+def issue_credential(device: EdgeDevice, now: dt.datetime) -> str:
+    """A new credential for the device (any earlier one stops working); only its hash is kept."""
+    credential = new_token()
+    device.credential_hash = token_hash(credential)
+    device.paired_at = now
+    return credential
 
 
 # --- the box's calls ---------------------------------------------------------------------------------------
@@ -335,7 +341,7 @@ async def _apply_reported_state(
             camera.silent_since = now
     if cameras_changed:
         await db.flush()
-        await _change_desired(db, device)
+        await refresh_desired(db, device)
 
 
 async def _end_outage(db: AsyncSession, device_id: uuid.UUID, camera_id: uuid.UUID | None, now: dt.datetime) -> None:
@@ -648,7 +654,7 @@ async def update_device(
         if alerts_muted:
             device.alert_pending = False
     if changes_desired:
-        await _change_desired(db, device)
+        await refresh_desired(db, device)
     await db.commit()
     return await get_device(db, owner_id, device_id)
 
@@ -673,7 +679,7 @@ async def link_camera(
             raise InvalidInput({"camera_id": "Pick a camera registered at this device's site"})
     device_camera.camera_id = camera_id
     await db.flush()
-    await _change_desired(db, device)
+    await refresh_desired(db, device)
     await db.commit()
     return await get_device(db, owner_id, device.id)
 
@@ -690,7 +696,7 @@ async def register_camera_from(db: AsyncSession, owner_id: uuid.UUID, device_cam
     )  # fmt: skip
     device_camera.camera_id = camera.id
     await db.flush()
-    await _change_desired(db, device)
+    await refresh_desired(db, device)
     await db.commit()
     return camera
 
