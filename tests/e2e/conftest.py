@@ -12,14 +12,8 @@ from __future__ import annotations
 
 import http.server
 import os
-import socket
 import struct
-import subprocess
-import sys
 import threading
-import time
-import urllib.error
-import urllib.request
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,9 +23,9 @@ import pytest
 from playwright.sync_api import sync_playwright
 
 from backend.db import migrate
-from backend.settings import PROJECT_ROOT
 from tests.databases import create_database, drop_database
 from tests.e2e.helpers import Owner, new_owner, sign_up
+from tests.live_server import running_server
 
 # Debian's chromium package; another machine can point PORCHLIGHT_E2E_CHROMIUM at its own Chromium.
 CHROMIUM = Path(os.environ.get("PORCHLIGHT_E2E_CHROMIUM", "/usr/bin/chromium"))
@@ -46,7 +40,6 @@ CHROMIUM_ARGS = [
 PHONE: dict[str, Any] = {"viewport": {"width": 360, "height": 780}, "is_mobile": True, "has_touch": True}
 # Long enough for a slow CI machine, short enough that a missing element fails the test quickly.
 TIMEOUT_MS = 10_000
-SERVER_START_SECONDS = 30
 
 
 def _browser_missing(reason: str) -> None:
@@ -54,27 +47,6 @@ def _browser_missing(reason: str) -> None:
     if os.environ.get("CI"):
         pytest.fail(f"{reason} (CI is set, so the browser tests must run)", pytrace=False)
     pytest.skip(reason)
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _wait_until_healthy(url: str, server: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + SERVER_START_SECONDS
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise RuntimeError(f"the server exited with {server.returncode}:\n{log.read_text()}")
-        try:
-            with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"the server did not answer /health within {SERVER_START_SECONDS} s:\n{log.read_text()}")
 
 
 @pytest.fixture(scope="package")
@@ -130,52 +102,11 @@ def server_url(
     tmp_path_factory: pytest.TempPathFactory, server_database: str, tile_server: TileServer
 ) -> Iterator[str]:
     """Base URL of a running Porchlight on a fresh, migrated database."""
-    var_dir = tmp_path_factory.mktemp("e2e-var")
-    database_url = server_database
-    server: subprocess.Popen[bytes] | None = None
-    try:
-        migrate(database_url)
-        port = _free_port()
-        env = {
-            **os.environ,
-            "PORCHLIGHT_DATABASE_URL": database_url,
-            "PORCHLIGHT_VAR_DIR": str(var_dir),
-            "PORCHLIGHT_SHOW_DEMO_LOGINS": "0",
-            "PORCHLIGHT_SECRET_KEY": "e2e-secret-key-not-for-production",
-            "PORCHLIGHT_MAP_TILE_URL": tile_server.url,
-        }
-        log = var_dir / "server.log"
-        with log.open("wb") as log_file:
-            server = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "uvicorn",
-                    "--factory",
-                    "backend.app:create_app_from_env",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(port),
-                    "--log-level",
-                    "warning",
-                ],
-                cwd=PROJECT_ROOT,
-                env=env,
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
-            )
-        url = f"http://127.0.0.1:{port}"
-        _wait_until_healthy(url, server, log)
+    migrate(server_database)
+    with running_server(
+        server_database, tmp_path_factory.mktemp("e2e-var"), PORCHLIGHT_MAP_TILE_URL=tile_server.url
+    ) as url:
         yield url
-    finally:
-        if server is not None:
-            server.terminate()
-            try:
-                server.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
 
 
 @pytest.fixture(scope="package")
