@@ -66,6 +66,7 @@ class Statistics:
     window_sent: int = 0
     window_failed: int = 0
     reported_failure_kinds: set[str] = field(default_factory=set)
+    window_started: float = field(default_factory=time.monotonic)
 
     def summary(self, devices: list[SimulatedDevice], now: float) -> str:
         latencies = sorted(self.window_latencies_s)
@@ -75,11 +76,12 @@ class Statistics:
         removed = sum(1 for device in devices if device.removed)
         line = (
             f"{len(devices)} devices ({silent} silent{f', {removed} removed' if removed else ''}) | "
-            f"last {SUMMARY_EVERY_S:.0f} s: {self.window_sent} heartbeats, {self.window_failed} failed, "
+            f"last {now - self.window_started:.0f} s: {self.window_sent} heartbeats, {self.window_failed} failed, "
             f"p50 {p50}, p99 {p99} | total {self.sent} sent, {self.failed} failed"
         )
         self.window_latencies_s.clear()
         self.window_sent = self.window_failed = 0
+        self.window_started = now
         return line
 
 
@@ -283,6 +285,7 @@ async def run_simulation(
             interval_s,
             summary_every_s,
         )
+        statistics.window_started = time.monotonic()
         tasks = [
             asyncio.create_task(
                 _device_loop(
