@@ -277,3 +277,23 @@ function setUpMap(map) {
     }).then(function (response) { if (response.ok) sessionStorage.setItem(PUSH_SYNCED, "1"); });
   }).catch(function () {});
 })();
+
+// Live status (a device's health): the region is read again from the server every few seconds while the page is
+// visible, and replaced when it changed, unless the person is using a control inside it.
+(function () {
+  var region = document.querySelector("[data-live-region]");
+  if (!region || !window.fetch || !window.DOMParser) return;
+  var every = 5000;
+  function refresh() {
+    if (document.hidden || region.contains(document.activeElement)) return;
+    fetch(location.href, { credentials: "same-origin", headers: { "Accept": "text/html" } })
+      .then(function (response) { return response.ok ? response.text() : null; })
+      .then(function (html) {
+        if (!html || region.contains(document.activeElement)) return;
+        var fresh = new DOMParser().parseFromString(html, "text/html").querySelector("[data-live-region]");
+        if (fresh && fresh.innerHTML !== region.innerHTML) region.innerHTML = fresh.innerHTML;
+      })
+      .catch(function () {});  // offline: keep what is shown and try again at the next tick
+  }
+  setInterval(refresh, every);
+})();

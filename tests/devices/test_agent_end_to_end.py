@@ -4,12 +4,7 @@ and stops with a clear message when its owner removes it."""
 
 from __future__ import annotations
 
-import os
-import queue
 import re
-import subprocess
-import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -19,11 +14,10 @@ import httpx
 import pytest
 
 from backend.db import migrate
+from tests.agent_process import SIMULATED_CAMERA, Agent
 from tests.databases import create_database, drop_database
 from tests.helpers import PASSWORD, SITE
 from tests.live_server import running_server
-
-AGENT = Path(sys.executable).parent / "porchlight-edge"
 
 
 @pytest.fixture(scope="module")
@@ -44,43 +38,6 @@ class Owner(httpx.Client):
         if "csrftoken" not in self.cookies:
             self.get("/health")
         return self.request(method, url, json=json, headers={"x-csrftoken": self.cookies["csrftoken"]})
-
-
-class Agent:
-    """A porchlight-edge process whose output lines the test reads as they come."""
-
-    def __init__(self, *args: str) -> None:
-        if not AGENT.exists():
-            pytest.fail(f"{AGENT} is missing: make installs the edge agent into the virtual environment")
-        self.process = subprocess.Popen(
-            [str(AGENT), *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )  # fmt: skip
-        self.lines: queue.Queue[str] = queue.Queue()
-        self.seen: list[str] = []
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self.lines.put(line.rstrip("\n"))
-
-    def wait_for_line(self, wanted: Callable[[str], bool], timeout: float) -> str:
-        deadline = time.monotonic() + timeout
-        while (left := deadline - time.monotonic()) > 0:
-            try:
-                line = self.lines.get(timeout=left)
-            except queue.Empty:
-                break
-            self.seen.append(line)
-            if wanted(line):
-                return line
-        raise AssertionError(f"no such line within {timeout} s; the agent printed: {self.seen}")
-
-    def stop(self) -> int:
-        if self.process.poll() is None:
-            self.process.terminate()
-        return self.process.wait(timeout=10)
 
 
 def eventually(check: Callable[[], Any], timeout: float, what: str) -> Any:
@@ -112,7 +69,7 @@ def test_the_agent_pairs_reports_health_follows_changes_and_stops_when_removed(s
         device_id = approved.json()["id"]
 
         with config.open("a") as file:
-            file.write('\n[[cameras]]\nkey = "front"\nname = "Front door"\nsimulate = "healthy"\n')
+            file.write(SIMULATED_CAMERA)
         agent = Agent("run", "--config", str(config), "--interval", "1")
         try:
 
