@@ -376,6 +376,7 @@ async def me(db: AsyncSession, user: User) -> MeOut:
 
 async def export(db: AsyncSession, user: User) -> dict[str, Any]:
     """Everything Porchlight holds about this person, as one JSON-ready document."""
+    from backend.devices import service as devices
     from backend.registry import service as registry
     from backend.requests import evidence
     from backend.requests import service as requests
@@ -390,6 +391,7 @@ async def export(db: AsyncSession, user: User) -> dict[str, Any]:
         "exported_at": utcnow(),
         "account": await me(db, user),
         "sites": await registry.list_sites(db, user.id),
+        "edge_devices": [await devices.get_device(db, user.id, d.id) for d in await devices.list_devices(db, user.id)],
         "footage_requests": await requests.owner_requests(db, user.id),
         "clips_sent": await evidence.received_clips(db, user.id),
         "police_access": await requests.access_log(db, user.id),

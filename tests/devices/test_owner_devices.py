@@ -166,6 +166,11 @@ async def test_pages_show_the_devices_health_and_the_add_form_keeps_its_values(
     empty = await client.submit("/devices/add", {"user_code": "", "name": "", "site_id": device.site_id})
     assert empty.status_code == 400 and empty.text.count('aria-invalid="true"') == 2
 
+    export = (await client.get("/api/v1/me/export")).json()
+    [exported] = export["edge_devices"]
+    assert exported["name"] == "Storefront core" and len(exported["cameras"]) == 2 and exported["outages"] == []
+    assert device.credential not in str(export)
+
     muted = await client.submit(f"/devices/{device.id}/alerts", {"alerts": "off"})
     assert "Alerts for this device are off" in muted.text
     blank = await client.submit(f"/devices/{device.id}/edit", {"name": "", "site_id": device.site_id})
