@@ -2,7 +2,7 @@
 
 from backend.accounts.models import Agency, LoginAttempt, User, UserRole, UserSession
 from backend.db import Base
-from backend.devices.models import DeviceCamera, DeviceEvent, DeviceOutage, EdgeDevice, PairingCode
+from backend.devices.models import DeviceCamera, DeviceEvent, DeviceOutage, EdgeDevice, PairingCode, PairingFailure
 from backend.districts.models import District
 from backend.notifications.models import Notification
 from backend.registry.models import Camera, Site
@@ -24,6 +24,7 @@ __all__ = [
     "LoginAttempt",
     "Notification",
     "PairingCode",
+    "PairingFailure",
     "PushDelivery",
     "PushSubscription",
     "RequestedCamera",

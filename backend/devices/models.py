@@ -138,3 +138,14 @@ class PairingCode(Base):
     # Set when the owner approves: the device made for it; consumed once the box has collected its credential.
     device_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("edge_devices.id", ondelete="CASCADE"))
     consumed_at: Mapped[dt.datetime | None]
+
+
+class PairingFailure(Base):
+    """An owner typed a code no device shows: counted, so that codes cannot be guessed (RFC 8628 section 5.1)."""
+
+    __tablename__ = "pairing_failures"
+    __table_args__ = (Index("ix_pairing_failures_user_at", "user_id", "at"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow)

@@ -14,7 +14,7 @@ from litestar.response import Redirect, Template
 from backend.db import utcnow
 from backend.devices import service
 from backend.devices.schemas import DeviceDetailOut, PairIn
-from backend.errors import InvalidInput
+from backend.errors import InvalidInput, TooManyAttempts
 from backend.validation import parse_form
 from backend.web import Db, SignedIn, provide_owner
 
@@ -78,7 +78,7 @@ class DevicePages(Controller):
         )
 
     async def _add_form(
-        self, db: Db, owner: SignedIn, values: dict[str, Any], errors: dict[str, str] | None = None
+        self, db: Db, owner: SignedIn, values: dict[str, Any], errors: dict[str, str] | None = None, status: int = 400
     ) -> Template:
         sites = await service.site_choices(db, owner.id)
         if len(sites) == 1 and not values.get("site_id"):
@@ -86,7 +86,7 @@ class DevicePages(Controller):
         return Template(
             "devices/add.html",
             context={"values": values, "errors": errors or {}, "sites": sites},
-            status_code=400 if errors else 200,
+            status_code=status if errors else 200,
         )
 
     @get("/devices/add")
@@ -100,6 +100,8 @@ class DevicePages(Controller):
             device = await service.approve_pairing(db, owner.id, parse_form(PairIn, data))
         except InvalidInput as exc:
             return await self._add_form(db, owner, values, exc.errors)
+        except TooManyAttempts as exc:
+            return await self._add_form(db, owner, values, {"user_code": exc.detail}, status=429)
         return Redirect(f"/devices/{device.id}?saved=paired")
 
     async def _device_page(

@@ -29,6 +29,7 @@ from backend.devices.models import (
     DeviceOutage,
     EdgeDevice,
     PairingCode,
+    PairingFailure,
     Status,
 )
 from backend.devices.schemas import (
@@ -44,7 +45,7 @@ from backend.devices.schemas import (
     PairIn,
     TokenOut,
 )
-from backend.errors import InvalidInput, NotAuthenticated, NotFound
+from backend.errors import InvalidInput, NotAuthenticated, NotFound, TooManyAttempts
 from backend.notifications import service as notifications
 from backend.notifications.models import Kind
 from backend.registry import service as registry
@@ -58,6 +59,9 @@ USER_CODE_LENGTH = 8
 PAIRING_LIFETIME = dt.timedelta(minutes=10)
 PAIRING_INTERVAL_S = 5
 SLOW_DOWN_STEP_S = 5  # RFC 8628 section 3.5
+# Wrong codes an owner may type within the window: 20^8 codes cannot be guessed at this rate (RFC 8628 5.1).
+PAIRING_FAILURES_ALLOWED = 10
+PAIRING_FAILURE_WINDOW = dt.timedelta(minutes=15)
 HEARTBEAT_INTERVAL_S = 30
 OFFLINE_AFTER = dt.timedelta(seconds=3 * HEARTBEAT_INTERVAL_S)  # three heartbeats missed
 CAMERA_SILENT_FOR = dt.timedelta(minutes=2)
@@ -173,10 +177,22 @@ async def approve_pairing(
     credential at its next poll."""
     now = now or utcnow()
     site = await registry.get_site(db, owner_id, data.site_id)
+    failures = await db.scalar(
+        select(func.count())
+        .select_from(PairingFailure)
+        .where(PairingFailure.user_id == owner_id, PairingFailure.at > now - PAIRING_FAILURE_WINDOW)
+    )
+    if failures >= PAIRING_FAILURES_ALLOWED:
+        raise TooManyAttempts(
+            "Too many codes that no device shows. Wait 15 minutes, then type the code shown on the device.",
+            int(PAIRING_FAILURE_WINDOW.total_seconds()),
+        )
     code = await db.scalar(
         select(PairingCode).where(PairingCode.user_code == normalize_user_code(data.user_code)).with_for_update()
     )
     if code is None:
+        db.add(PairingFailure(user_id=owner_id, at=now))
+        await db.commit()
         raise InvalidInput({"user_code": "No device is showing that code. Check the code on the device's screen."})
     if code.device_id is not None:
         raise InvalidInput({"user_code": "That code was already used. Start pairing again on the device."})
@@ -513,10 +529,10 @@ async def _owners(db: AsyncSession, owner_ids: Sequence[uuid.UUID]) -> dict[uuid
 
 
 async def discard_expired_pairings(db: AsyncSession, now: dt.datetime | None = None) -> int:
-    """Codes nobody approved, a day after they expired."""
-    result = await db.execute(
-        delete(PairingCode).where(PairingCode.expires_at < (now or utcnow()) - dt.timedelta(days=1))
-    )
+    """Codes nobody approved, a day after they expired, and wrong codes typed that no longer count."""
+    now = now or utcnow()
+    result = await db.execute(delete(PairingCode).where(PairingCode.expires_at < now - dt.timedelta(days=1)))
+    await db.execute(delete(PairingFailure).where(PairingFailure.at < now - PAIRING_FAILURE_WINDOW))
     await db.commit()
     return result.rowcount or 0
 

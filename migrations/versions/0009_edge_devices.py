@@ -1,4 +1,4 @@
-"""edge devices: pairing codes, devices with their reported health and desired state, device cameras, outages, events
+"""edge devices: pairing codes and wrong codes typed, devices with their reported health and desired state, device cameras, outages, events
 
 Revision ID: 0009
 Revises: 0008
@@ -156,8 +156,25 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_device_outages_device_camera_id"), ["device_camera_id"], unique=False)
         batch_op.create_index("ix_device_outages_device_started", ["device_id", "started_at"], unique=False)
 
+    op.create_table(
+        "pairing_failures",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
+        sa.Column("user_id", sa.Uuid(), nullable=False),
+        sa.Column("at", advanced_alchemy.types.datetime.DateTimeUTC(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["user_id"], ["users.id"], name=op.f("fk_pairing_failures_user_id_users"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_pairing_failures")),
+    )
+    with op.batch_alter_table("pairing_failures", schema=None) as batch_op:
+        batch_op.create_index("ix_pairing_failures_user_at", ["user_id", "at"], unique=False)
+
 
 def downgrade() -> None:
+    with op.batch_alter_table("pairing_failures", schema=None) as batch_op:
+        batch_op.drop_index("ix_pairing_failures_user_at")
+
+    op.drop_table("pairing_failures")
     with op.batch_alter_table("device_outages", schema=None) as batch_op:
         batch_op.drop_index("ix_device_outages_device_started")
         batch_op.drop_index(batch_op.f("ix_device_outages_device_camera_id"))

@@ -137,3 +137,20 @@ async def test_pairing_helper_gives_a_working_credential(client: Client, other_c
     response = await other_client.get("/device/v1/desired?wait=0", headers=device.auth)
     assert response.status_code == 200
     assert response.json()["device_name"] == "Storefront core"
+
+
+async def test_an_owner_typing_many_wrong_codes_must_wait(client: Client, other_client: Client, db: AsyncSession):
+    site_id = await owner_with_site(client)
+    started = await start_pairing(other_client)
+    for n in range(service.PAIRING_FAILURES_ALLOWED):
+        wrong = await client.send_json(
+            "POST", "/api/v1/devices/pair", {"user_code": f"BBBB-BBB{'CDFGHJKLMN'[n]}", "name": "C", "site_id": site_id}
+        )
+        assert wrong.status_code == 400
+    right = await client.send_json(
+        "POST", "/api/v1/devices/pair", {"user_code": started["user_code"], "name": "Core", "site_id": site_id}
+    )
+    assert right.status_code == 429 and int(right.headers["retry-after"]) > 0
+    page = await client.submit("/devices/add", {"user_code": started["user_code"], "name": "Core", "site_id": site_id})
+    assert page.status_code == 429 and "Wait 15 minutes" in page.text and 'value="Core"' in page.text
+    assert await db.scalar(select(func.count()).select_from(EdgeDevice)) == 0
