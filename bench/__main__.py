@@ -2,9 +2,27 @@
 
 import logging
 
-from bench import area_request, evidence_upload, geo_search, page_weight, push_fanout
+from bench import (
+    area_request,
+    desired_latency,
+    device_heartbeats,
+    device_sweep,
+    evidence_upload,
+    geo_search,
+    page_weight,
+    push_fanout,
+)
 
 logging.getLogger("httpx").setLevel(logging.WARNING)
 
-for benchmark in (page_weight, push_fanout, area_request, evidence_upload, geo_search):
+for benchmark in (
+    page_weight,
+    push_fanout,
+    area_request,
+    evidence_upload,
+    geo_search,
+    device_heartbeats,
+    device_sweep,
+    desired_latency,
+):
     benchmark.main()
