@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import msgspec
-from sqlalchemy import ColumnElement, delete, func, select, update
+from sqlalchemy import ColumnElement, String, Update, bindparam, delete, func, lambda_stmt, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
@@ -274,6 +274,24 @@ def _health(report: HeartbeatIn) -> dict[str, Any]:
     return {c.key: msgspec.to_builtins(c) for c in report.cameras}
 
 
+def _heartbeat_statement() -> Update:
+    """The steady heartbeat: record what the box reported, where the credential matches, and return what decides
+    whether anything else must happen. Built on the table, with every value a parameter."""
+    table = EdgeDevice.__table__
+    written = ("last_heartbeat_at", "offline_after", "agent_version", "uptime_s", "disk_free_bytes", "clock_offset_s",
+               "health", "reported_version")  # fmt: skip
+    return (
+        update(table)
+        .where(table.c.credential_hash == bindparam("credential_sha256", type_=String))
+        .values({name: bindparam(name, type_=table.c[name].type) for name in written})
+        .returning(table.c.id, table.c.status, table.c.cameras_digest, table.c.desired)
+    )
+
+
+# Compiled once and found again by the lambda's code alone: no statement building or cache-key walk per heartbeat.
+_HEARTBEAT = lambda_stmt(_heartbeat_statement, enable_tracking=False)
+
+
 async def heartbeat(
     db: AsyncSession, credential: str, report: HeartbeatIn, now: dt.datetime | None = None
 ) -> HeartbeatOut:
@@ -284,24 +302,18 @@ async def heartbeat(
         raise InvalidInput({"cameras": "Each camera must have its own key"})
     digest = _cameras_digest(report)
     sent_at = report.sent_at if report.sent_at.tzinfo else report.sent_at.replace(tzinfo=dt.UTC)
-    row = (
-        await db.execute(
-            update(EdgeDevice)
-            .where(EdgeDevice.credential_hash == token_hash(credential))
-            .values(
-                last_heartbeat_at=now,
-                offline_after=now + OFFLINE_AFTER,
-                agent_version=report.agent_version,
-                uptime_s=report.uptime_s,
-                disk_free_bytes=report.disk_free_bytes,
-                clock_offset_s=(sent_at - now).total_seconds(),
-                health=_health(report),
-                reported_version=report.reported_version,
-            )
-            .returning(EdgeDevice.id, EdgeDevice.status, EdgeDevice.cameras_digest, EdgeDevice.desired)
-            .execution_options(synchronize_session=False)
-        )
-    ).first()
+    params = {
+        "credential_sha256": token_hash(credential),
+        "last_heartbeat_at": now,
+        "offline_after": now + OFFLINE_AFTER,
+        "agent_version": report.agent_version,
+        "uptime_s": report.uptime_s,
+        "disk_free_bytes": report.disk_free_bytes,
+        "clock_offset_s": (sent_at - now).total_seconds(),
+        "health": _health(report),
+        "reported_version": report.reported_version,
+    }
+    row = (await (await db.connection()).execute(_HEARTBEAT, params)).first()
     if row is None:
         await db.rollback()
         raise _refused()
@@ -319,13 +331,13 @@ async def _apply_reported_state(
         select(EdgeDevice).where(EdgeDevice.id == device_id).options(selectinload(EdgeDevice.cameras))
     )
     assert device is not None
-    owner = await db.get_one(User, device.owner_id)
+    back: list[Subject] = []
     if device.status != Status.ONLINE:
         was_offline = device.status == Status.OFFLINE
         device.status, device.status_since = Status.ONLINE, now
         if was_offline:
             await _end_outage(db, device.id, None, now)
-            await _status_changed(db, device, owner, device, now)
+            back.append((device, device))
     device.cameras_digest = digest
     known = {c.key: c for c in device.cameras}
     reported = {c.key: c for c in report.cameras}
@@ -347,14 +359,14 @@ async def _apply_reported_state(
             camera.silent_since = None
             if camera.status == Status.OFFLINE:
                 camera.status, camera.status_since = Status.ONLINE, now
-                await db.flush()
                 await _end_outage(db, device.id, camera.id, now)
-                await _status_changed(db, camera, owner, device, now)
+                back.append((camera, device))
         elif camera.silent_since is None:
             camera.silent_since = health.last_frame_at or now
     for key, camera in known.items():  # a camera the box no longer reports has no frames either
         if key not in reported and camera.silent_since is None:
             camera.silent_since = now
+    await _statuses_changed(db, back, now)
     if cameras_changed:
         await db.flush()
         await refresh_desired(db, device)
@@ -402,20 +414,6 @@ def _local_time(value: dt.datetime, time_zone: str, now: dt.datetime) -> str:
     return shown if now - value < dt.timedelta(hours=20) else local.strftime("%b %-d, ") + shown
 
 
-async def _flaps(db: AsyncSession, device_id: uuid.UUID, camera_id: uuid.UUID | None, now: dt.datetime) -> int:
-    """How many outages of this device (or camera) began within the last hour."""
-    return (
-        await db.scalar(
-            select(func.count())
-            .select_from(DeviceOutage)
-            .where(
-                DeviceOutage.device_id == device_id, _outage_of(camera_id), DeviceOutage.started_at >= now - FLAP_WINDOW
-            )
-        )
-        or 0
-    )
-
-
 def _alert_text(subject: EdgeDevice | DeviceCamera, device: EdgeDevice, since: str) -> tuple[str, str]:
     offline = subject.status == Status.OFFLINE
     if isinstance(subject, DeviceCamera):
@@ -428,43 +426,73 @@ def _alert_text(subject: EdgeDevice | DeviceCamera, device: EdgeDevice, since: s
     return f"{device.name} is back online", f"{device.name} is back online."
 
 
-async def _send_alert(
-    db: AsyncSession, subject: EdgeDevice | DeviceCamera, owner: User, device: EdgeDevice, now: dt.datetime
-) -> None:
-    """One notification, under one tag and Topic per device or camera: a newer one replaces the older."""
-    title, body = _alert_text(subject, device, _local_time(subject.status_since, owner.time_zone, now))
-    flaps = await _flaps(db, device.id, subject.id if isinstance(subject, DeviceCamera) else None, now)
-    if flaps >= 2:
-        body += f" It went offline {flaps} times in the last hour."
-    message = notifications.Message(
-        owner.id, title, body, f"/devices/{device.id}", f"device-{subject.id}", topic=subject.id.hex
+Subject = tuple[EdgeDevice | DeviceCamera, EdgeDevice]  # a device (twice) or a camera and its device
+
+
+def _camera_of(subject: EdgeDevice | DeviceCamera) -> uuid.UUID | None:
+    return subject.id if isinstance(subject, DeviceCamera) else None
+
+
+async def _send_alerts(db: AsyncSession, subjects: Sequence[Subject], now: dt.datetime) -> None:
+    """One notification per device or camera, under one tag and Topic each (a newer one replaces the older), in
+    a few statements however many there are."""
+    if not subjects:
+        return
+    owners = await _owners(db, [device.owner_id for _, device in subjects])
+    flaps = dict(
+        ((device_id, camera_id), count)
+        for device_id, camera_id, count in await db.execute(
+            select(DeviceOutage.device_id, DeviceOutage.device_camera_id, func.count())
+            .where(
+                DeviceOutage.device_id.in_({device.id for _, device in subjects}),
+                DeviceOutage.started_at >= now - FLAP_WINDOW,
+            )
+            .group_by(DeviceOutage.device_id, DeviceOutage.device_camera_id)
+        )
     )
-    await notifications.notify(db, Kind.DEVICE_STATUS, message)
-    subject.alerted_status = subject.status
-    subject.alert_pending = False
+    messages = []
+    for subject, device in subjects:
+        owner = owners[device.owner_id]
+        title, body = _alert_text(subject, device, _local_time(subject.status_since, owner.time_zone, now))
+        if (times := flaps.get((device.id, _camera_of(subject)), 0)) >= 2:
+            body += f" It went offline {times} times in the last hour."
+        messages.append(
+            notifications.Message(
+                owner.id, title, body, f"/devices/{device.id}", f"device-{subject.id}", subject.id.hex
+            )
+        )
+        subject.alerted_status = subject.status
+        subject.alert_pending = False
+    await notifications.notify_many(db, Kind.DEVICE_STATUS, messages)
 
 
-async def _status_changed(
-    db: AsyncSession, subject: EdgeDevice | DeviceCamera, owner: User, device: EdgeDevice, now: dt.datetime
-) -> None:
-    """Tell the owner at once, unless this is a flap: within a window only the first alert and the "back online"
+async def _statuses_changed(db: AsyncSession, changed: Sequence[Subject], now: dt.datetime) -> None:
+    """Tell the owners at once, unless it is a flap: within a window only the first alert and the "back online"
     that answers it go out at once; further changes wait for the window's end and are summed up there."""
-    if device.alerts_muted:
-        return
-    if subject.alert_window_start is None or now - subject.alert_window_start >= ALERT_WINDOW:
-        subject.alert_window_start, subject.alerts_in_window = now, 1
-    elif subject.status == Status.ONLINE and subject.alerted_status == Status.OFFLINE and subject.alerts_in_window == 1:
-        subject.alerts_in_window = 2
-    else:
-        subject.alert_pending = True
-        return
-    await _send_alert(db, subject, owner, device, now)
+    due = []
+    for subject, device in changed:
+        if device.alerts_muted:
+            continue
+        if subject.alert_window_start is None or now - subject.alert_window_start >= ALERT_WINDOW:
+            subject.alert_window_start, subject.alerts_in_window = now, 1
+        elif (
+            subject.status == Status.ONLINE
+            and subject.alerted_status == Status.OFFLINE
+            and subject.alerts_in_window == 1
+        ):
+            subject.alerts_in_window = 2
+        else:
+            subject.alert_pending = True
+            continue
+        due.append((subject, device))
+    await _send_alerts(db, due, now)
 
 
 async def sweep(db: AsyncSession, now: dt.datetime | None = None, batch: int = 1000) -> tuple[int, int, int]:
     """One pass: devices silent past their deadline go offline, cameras without frames for 2 minutes go offline,
-    and changes held back by a debounce window that has ended are summed up. Several workers may sweep at once
-    on PostgreSQL: each claims rows with SKIP LOCKED. Returns (devices offline, cameras offline, summaries)."""
+    and changes held back by a debounce window that has ended are summed up, each in a few statements per batch.
+    Several workers may sweep at once on PostgreSQL: each claims rows with SKIP LOCKED.
+    Returns (devices offline, cameras offline, summaries)."""
     now = now or utcnow()
     devices = (
         await db.scalars(
@@ -474,52 +502,64 @@ async def sweep(db: AsyncSession, now: dt.datetime | None = None, batch: int = 1
             .with_for_update(skip_locked=True)
         )
     ).all()
-    owners = await _owners(db, [d.owner_id for d in devices])
-    for device in devices:
-        device.status, device.status_since = Status.OFFLINE, device.last_heartbeat_at or now
-        db.add(DeviceOutage(device_id=device.id, started_at=device.status_since))
-        await _status_changed(db, device, owners[device.owner_id], device, now)
-
     silent = (
-        await db.execute(
-            select(DeviceCamera, EdgeDevice)
-            .join(EdgeDevice, EdgeDevice.id == DeviceCamera.device_id)
-            .where(
-                DeviceCamera.status == Status.ONLINE,
-                DeviceCamera.silent_since <= now - CAMERA_SILENT_FOR,
-                EdgeDevice.status == Status.ONLINE,  # a whole device offline is one alert, not one per camera
+        (
+            await db.execute(
+                select(DeviceCamera, EdgeDevice)
+                .join(EdgeDevice, EdgeDevice.id == DeviceCamera.device_id)
+                .where(
+                    DeviceCamera.status == Status.ONLINE,
+                    DeviceCamera.silent_since <= now - CAMERA_SILENT_FOR,
+                    EdgeDevice.status == Status.ONLINE,  # a whole device offline is one alert, not one per camera
+                )
+                .limit(batch)
+                .with_for_update(of=DeviceCamera, skip_locked=True)
             )
+        )
+        .tuples()
+        .all()
+    )
+    gone: list[Subject] = [(device, device) for device in devices] + list(silent)
+    for subject, _ in gone:
+        subject.status = Status.OFFLINE
+        subject.status_since = (
+            subject.last_heartbeat_at if isinstance(subject, EdgeDevice) else subject.silent_since
+        ) or now
+    db.add_all(
+        DeviceOutage(device_id=device.id, device_camera_id=_camera_of(subject), started_at=subject.status_since)
+        for subject, device in gone
+    )
+    await db.flush()
+    await _statuses_changed(db, gone, now)
+
+    window_ended = now - ALERT_WINDOW
+    pending_devices = (
+        await db.scalars(
+            select(EdgeDevice)
+            .where(EdgeDevice.alert_pending.is_(True), EdgeDevice.alert_window_start <= window_ended)
             .limit(batch)
-            .with_for_update(of=DeviceCamera, skip_locked=True)
+            .with_for_update(skip_locked=True)
         )
     ).all()
-    owners |= await _owners(db, [d.owner_id for _, d in silent])
-    for camera, device in silent:
-        camera.status, camera.status_since = Status.OFFLINE, camera.silent_since or now
-        db.add(DeviceOutage(device_id=device.id, device_camera_id=camera.id, started_at=camera.status_since))
-        await _status_changed(db, camera, owners[device.owner_id], device, now)
-
-    summaries = 0
-    window_ended = now - ALERT_WINDOW
-    for model in (EdgeDevice, DeviceCamera):
-        pending = (
-            await db.scalars(
-                select(model)
-                .where(model.alert_pending.is_(True), model.alert_window_start <= window_ended)
+    pending_cameras = (
+        (
+            await db.execute(
+                select(DeviceCamera, EdgeDevice)
+                .join(EdgeDevice, EdgeDevice.id == DeviceCamera.device_id)
+                .where(DeviceCamera.alert_pending.is_(True), DeviceCamera.alert_window_start <= window_ended)
                 .limit(batch)
-                .with_for_update(skip_locked=True)
+                .with_for_update(of=DeviceCamera, skip_locked=True)
             )
-        ).all()
-        for subject in pending:
-            device = subject if isinstance(subject, EdgeDevice) else await db.get_one(EdgeDevice, subject.device_id)
-            owner = (await _owners(db, [device.owner_id]))[device.owner_id]
-            subject.alert_window_start, subject.alerts_in_window = now, 1
-            if not device.alerts_muted:
-                await _send_alert(db, subject, owner, device, now)
-            subject.alert_pending = False
-            summaries += 1
+        )
+        .tuples()
+        .all()
+    )
+    pending: list[Subject] = [(device, device) for device in pending_devices] + list(pending_cameras)
+    for subject, _ in pending:  # the summary opens a new window
+        subject.alert_window_start, subject.alerts_in_window, subject.alert_pending = now, 1, False
+    await _send_alerts(db, [(subject, device) for subject, device in pending if not device.alerts_muted], now)
     await db.commit()
-    return len(devices), len(silent), summaries
+    return len(devices), len(silent), len(pending)
 
 
 async def _owners(db: AsyncSession, owner_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, User]:

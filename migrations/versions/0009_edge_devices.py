@@ -55,9 +55,15 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_edge_devices")),
         sa.UniqueConstraint("credential_hash", name=op.f("uq_edge_devices_credential_hash")),
     )
+    if op.get_bind().dialect.name == "postgresql":  # heartbeats update rows in place when their page has room
+        op.execute("ALTER TABLE edge_devices SET (fillfactor = 70)")
     with op.batch_alter_table("edge_devices", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_edge_devices_owner_id"), ["owner_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_edge_devices_site_id"), ["site_id"], unique=False)
+        batch_op.create_index(
+            "ix_edge_devices_alert_pending", ["alert_window_start"], unique=False,
+            postgresql_where=sa.text("alert_pending"), sqlite_where=sa.text("alert_pending"),
+        )  # fmt: skip
 
     op.create_table(
         "device_cameras",
@@ -91,6 +97,10 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_device_cameras_camera_id"), ["camera_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_device_cameras_device_id"), ["device_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_device_cameras_silent_since"), ["silent_since"], unique=False)
+        batch_op.create_index(
+            "ix_device_cameras_alert_pending", ["alert_window_start"], unique=False,
+            postgresql_where=sa.text("alert_pending"), sqlite_where=sa.text("alert_pending"),
+        )  # fmt: skip
 
     op.create_table(
         "device_events",
@@ -189,12 +199,14 @@ def downgrade() -> None:
 
     op.drop_table("device_events")
     with op.batch_alter_table("device_cameras", schema=None) as batch_op:
+        batch_op.drop_index("ix_device_cameras_alert_pending")
         batch_op.drop_index(batch_op.f("ix_device_cameras_silent_since"))
         batch_op.drop_index(batch_op.f("ix_device_cameras_device_id"))
         batch_op.drop_index(batch_op.f("ix_device_cameras_camera_id"))
 
     op.drop_table("device_cameras")
     with op.batch_alter_table("edge_devices", schema=None) as batch_op:
+        batch_op.drop_index("ix_edge_devices_alert_pending")
         batch_op.drop_index(batch_op.f("ix_edge_devices_site_id"))
         batch_op.drop_index(batch_op.f("ix_edge_devices_owner_id"))
 
