@@ -28,6 +28,7 @@ from backend.db import alchemy_config, make_engine
 from backend.devices.api import DeviceApi, DeviceController
 from backend.devices.desired import listening
 from backend.devices.pages import DevicePages
+from backend.devices.service import HeartbeatBatcher
 from backend.errors import ServiceError
 from backend.notifications.api import NotificationController, PushController
 from backend.notifications.delivery import allowed_push_hosts, check_push_settings, running_worker, vapid_keys
@@ -203,6 +204,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 "assets_version": version,
                 "vapid_public_key": vapid_keys(settings).public_key,
                 "push_hosts": allowed_push_hosts(settings),
+                "heartbeats": HeartbeatBatcher(engine),
             }
         ),
         lifespan=[background_work],

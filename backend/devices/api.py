@@ -80,8 +80,10 @@ class DeviceApi(Controller):
         return Response(token, headers={"Cache-Control": "no-store"})
 
     @post("/heartbeat", status_code=200, summary="Report health; get the desired state")
-    async def heartbeat(self, request: Request, db: Db, data: RequestBody[HeartbeatIn]) -> HeartbeatOut:
-        return await service.heartbeat(db, _credential(request), data)
+    async def heartbeat(self, request: Request, data: RequestBody[HeartbeatIn]) -> HeartbeatOut:
+        """Heartbeats arriving together share one write (see HeartbeatBatcher)."""
+        heartbeats: service.HeartbeatBatcher = request.app.state.heartbeats
+        return await heartbeats.record(_credential(request), data)
 
     @get(
         "/desired",

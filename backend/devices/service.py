@@ -6,6 +6,7 @@ Every function that depends on the time takes `now`, so tests move the clock ins
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import hashlib
 import secrets
@@ -15,9 +16,23 @@ from collections.abc import Sequence
 from typing import Any
 
 import msgspec
-from sqlalchemy import ColumnElement, String, Update, bindparam, delete, func, lambda_stmt, select, update
+from sqlalchemy import (
+    JSON,
+    ColumnElement,
+    Row,
+    String,
+    Update,
+    Uuid,
+    bindparam,
+    delete,
+    func,
+    lambda_stmt,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import selectinload
 
 from backend.accounts.models import User
@@ -292,17 +307,12 @@ def _heartbeat_statement() -> Update:
 _HEARTBEAT = lambda_stmt(_heartbeat_statement, enable_tracking=False)
 
 
-async def heartbeat(
-    db: AsyncSession, credential: str, report: HeartbeatIn, now: dt.datetime | None = None
-) -> HeartbeatOut:
-    """Record a heartbeat. The usual one (device online, same cameras with the same frames state) is a single
-    UPDATE ... RETURNING that also checks the credential; a change of state loads the device and applies it."""
-    now = now or utcnow()
+def _heartbeat_values(credential: str, report: HeartbeatIn, now: dt.datetime) -> dict[str, Any]:
+    """What one heartbeat writes, as the parameters of the heartbeat statements."""
     if len({c.key for c in report.cameras}) != len(report.cameras):
         raise InvalidInput({"cameras": "Each camera must have its own key"})
-    digest = _cameras_digest(report)
     sent_at = report.sent_at if report.sent_at.tzinfo else report.sent_at.replace(tzinfo=dt.UTC)
-    params = {
+    return {
         "credential_sha256": token_hash(credential),
         "last_heartbeat_at": now,
         "offline_after": now + OFFLINE_AFTER,
@@ -313,15 +323,114 @@ async def heartbeat(
         "health": _health(report),
         "reported_version": report.reported_version,
     }
-    row = (await (await db.connection()).execute(_HEARTBEAT, params)).first()
+
+
+def _steady(row: Row, report: HeartbeatIn) -> bool:
+    """The device was online and reports the same cameras with the same frames state: nothing more to do."""
+    _, status, known_digest, _ = row
+    return status == Status.ONLINE and known_digest == _cameras_digest(report)
+
+
+def _answer(row: Row, now: dt.datetime) -> HeartbeatOut:
+    return HeartbeatOut(heartbeat_interval_s=HEARTBEAT_INTERVAL_S, server_time=now, desired=row[3])
+
+
+async def _after_heartbeat(db: AsyncSession, row: Row | None, report: HeartbeatIn, now: dt.datetime) -> HeartbeatOut:
+    """The answer to a recorded heartbeat (401 when the credential matched no device), after applying a change of
+    state when the device was not online or its cameras or their frames changed."""
     if row is None:
         await db.rollback()
         raise _refused()
-    device_id, status, known_digest, desired_state = row
-    if status != Status.ONLINE or known_digest != digest:
-        await _apply_reported_state(db, device_id, report, digest, now)
+    if not _steady(row, report):
+        try:
+            await _apply_reported_state(db, row[0], report, _cameras_digest(report), now)
+            await db.commit()
+        except IntegrityError:  # the same box's other heartbeat made the same new camera first: apply on top of it
+            await db.rollback()
+            await _apply_reported_state(db, row[0], report, _cameras_digest(report), now)
     await db.commit()
-    return HeartbeatOut(heartbeat_interval_s=HEARTBEAT_INTERVAL_S, server_time=now, desired=desired_state)
+    return _answer(row, now)
+
+
+async def heartbeat(
+    db: AsyncSession, credential: str, report: HeartbeatIn, now: dt.datetime | None = None
+) -> HeartbeatOut:
+    """Record one heartbeat in the caller's session: the usual one (device online, same cameras with the same
+    frames state) is a single UPDATE ... RETURNING that also checks the credential."""
+    now = now or utcnow()
+    values = _heartbeat_values(credential, report, now)
+    row = (await (await db.connection()).execute(_HEARTBEAT, values)).first()
+    return await _after_heartbeat(db, row, report, now)
+
+
+# Heartbeats that arrive together on PostgreSQL: one UPDATE for the lot, their values one JSON parameter, so the
+# statement is the same whatever the batch's size (compiled and planned once).
+_HEARTBEATS = text(
+    """
+    UPDATE edge_devices AS d SET last_heartbeat_at = b.last_heartbeat_at, offline_after = b.offline_after,
+        agent_version = b.agent_version, uptime_s = b.uptime_s, disk_free_bytes = b.disk_free_bytes,
+        clock_offset_s = b.clock_offset_s, health = b.health, reported_version = b.reported_version
+    FROM jsonb_to_recordset(CAST(:batch AS jsonb)) AS b(
+        credential_sha256 text, last_heartbeat_at timestamptz, offline_after timestamptz, agent_version text,
+        uptime_s bigint, disk_free_bytes bigint, clock_offset_s double precision, health json, reported_version int)
+    WHERE d.credential_hash = b.credential_sha256
+    RETURNING b.credential_sha256, d.id, d.status, d.cameras_digest, d.desired
+    """
+).columns(credential_sha256=String, id=Uuid, status=String, cameras_digest=String, desired=JSON)
+
+
+class HeartbeatBatcher:
+    """Heartbeats arriving at one app process while an earlier batch is being written share the next write (as a
+    database groups commits): one short transaction, one UPDATE on PostgreSQL, for however many came. Alone, a
+    heartbeat is written at once; nothing waits for a timer."""
+
+    def __init__(self, engine: AsyncEngine, max_batch: int = 500) -> None:
+        self.engine = engine
+        self.max_batch = max_batch
+        # By credential: a device heard twice before the write is written once, with its latest report.
+        self._pending: dict[str, tuple[dict[str, Any], list[asyncio.Future[Row | None]]]] = {}
+        self._writing: asyncio.Task[None] | None = None
+
+    async def record(self, credential: str, report: HeartbeatIn, now: dt.datetime | None = None) -> HeartbeatOut:
+        now = now or utcnow()
+        values = _heartbeat_values(credential, report, now)
+        answer: asyncio.Future[Row | None] = asyncio.get_running_loop().create_future()
+        waiting = self._pending.get(values["credential_sha256"], (values, []))[1]
+        self._pending[values["credential_sha256"]] = (values, [*waiting, answer])
+        if self._writing is None or self._writing.done():
+            self._writing = asyncio.create_task(self._write_while_pending(), name="heartbeat-writer")
+        row = await answer
+        if row is not None and _steady(row, report):
+            return _answer(row, now)
+        async with AsyncSession(self.engine, expire_on_commit=False) as db:
+            return await _after_heartbeat(db, row, report, now)
+
+    async def _write_while_pending(self) -> None:
+        while self._pending:
+            taken = dict(list(self._pending.items())[: self.max_batch])
+            for key in taken:
+                del self._pending[key]
+            try:
+                rows = await self._write([values for values, _ in taken.values()])
+            except Exception as exc:  # every heartbeat of the batch gets the error (503 when the database is away)
+                for _, answers in taken.values():
+                    for answer in answers:
+                        answer.set_exception(exc)
+                continue
+            for key, (_, answers) in taken.items():
+                for answer in answers:
+                    answer.set_result(rows.get(key))
+
+    async def _write(self, batch: list[dict[str, Any]]) -> dict[str, Row]:
+        async with self.engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                result = await connection.execute(_HEARTBEATS, {"batch": msgspec.json.encode(batch).decode()})
+                return {row[0]: row[1:] for row in result}
+            found = {}
+            for values in batch:  # SQLite: one process, a local file; the same statement as a lone heartbeat
+                if row := (await connection.execute(_HEARTBEAT, values)).first():
+                    found[values["credential_sha256"]] = row
+            return found
 
 
 async def _apply_reported_state(

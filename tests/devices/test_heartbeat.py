@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 
+import msgspec
 import pytest
 from sqlalchemy import event, func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from backend.db import make_engine
+from backend.devices import service
 from backend.devices.models import DeviceCamera, EdgeDevice
+from backend.devices.schemas import HeartbeatIn
 from tests.conftest import Client
 from tests.devices.conftest import Paired, health, owner_with_site, pair, report
 
@@ -126,3 +131,39 @@ async def test_a_panic_button_press_is_stored(other_client: Client, device: Pair
     assert response.json()["kind"] == "button_press"
     unknown = await other_client.post("/device/v1/events", json={**pressed, "kind": "explode"}, headers=device.auth)
     assert unknown.status_code == 400 and unknown.json()["errors"][0]["field"] == "kind"
+
+
+async def test_heartbeats_arriving_together_share_one_write_and_each_gets_its_own_answer(
+    client: Client, other_client: Client, device: Paired, db: AsyncSession, settings
+):
+    second = await pair(client, other_client, device.site_id, name="Back office core")
+    batcher = service.HeartbeatBatcher(make_engine(settings))
+    statements: list[str] = []
+
+    def record(_conn, _cursor, statement, *_args):
+        statements.append(statement.split()[0].upper())
+
+    body = msgspec.convert(report(health("front")), HeartbeatIn)
+    event.listen(Engine, "before_cursor_execute", record)
+    try:
+        answers = await asyncio.gather(
+            batcher.record(device.credential, body),
+            batcher.record(second.credential, body),
+            batcher.record(device.credential, body),  # the same box twice: written once, answered twice
+            batcher.record("made-up", body),
+            return_exceptions=True,
+        )
+    finally:
+        event.remove(Engine, "before_cursor_execute", record)
+        await batcher.engine.dispose()
+    assert [a.desired["device_name"] for a in answers[:3]] == ["Storefront core", "Back office core", "Storefront core"]
+    assert isinstance(answers[3], service.DeviceNotAuthenticated)
+    postgres = settings.database_url.startswith("postgresql")
+    # One UPDATE for the batch on PostgreSQL; one per device in one transaction on SQLite. Both devices were new,
+    # so each then took the slow path once (its cameras appeared).
+    assert statements.count("UPDATE") >= (1 if postgres else 2)
+    if postgres:
+        assert statements[0] == "UPDATE" and "UPDATE" not in statements[1:2]
+    db.expire_all()
+    heard = (await db.scalars(select(EdgeDevice.last_heartbeat_at))).all()
+    assert len(heard) == 2 and all(heard)
