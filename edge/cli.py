@@ -7,8 +7,12 @@ import asyncio
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from edge import __version__
+
+if TYPE_CHECKING:
+    from edge.config import EdgeConfig
 
 EXIT_FAILED = 1
 EXIT_CONFIG = 2
@@ -126,16 +130,24 @@ def _pair(arguments: argparse.Namespace) -> int:
     return 0
 
 
+def _paired_config(path: Path) -> EdgeConfig | None:
+    """The paired box's config, or None after saying on stderr what is wrong with the file."""
+    from edge.config import ConfigError, load_config
+
+    try:
+        return load_config(path)
+    except ConfigError as error:
+        print(f"porchlight-edge: {error}", file=sys.stderr)
+        return None
+
+
 def _run(arguments: argparse.Namespace) -> int:
     from edge.agent import Agent
     from edge.cameras import build_cameras
-    from edge.config import ConfigError, load_config
 
     path = _config_path(arguments.config)
-    try:
-        config = load_config(path)
-    except ConfigError as error:
-        print(f"porchlight-edge: {error}", file=sys.stderr)
+    config = _paired_config(path)
+    if config is None:
         return EXIT_CONFIG
     _setup_logging(arguments.verbose)
     cameras = build_cameras(config.cameras, arguments.simulate)
@@ -147,13 +159,10 @@ def _run(arguments: argparse.Namespace) -> int:
 
 def _event(arguments: argparse.Namespace) -> int:
     from edge.client import Backoff, CredentialRevoked, DeviceClient, RequestRejected, ServerUnavailable, utc_now
-    from edge.config import ConfigError, load_config
 
     path = _config_path(arguments.config)
-    try:
-        config = load_config(path)
-    except ConfigError as error:
-        print(f"porchlight-edge: {error}", file=sys.stderr)
+    config = _paired_config(path)
+    if config is None:
         return EXIT_CONFIG
 
     async def send() -> int:

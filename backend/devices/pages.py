@@ -66,6 +66,14 @@ def timelines(device: DeviceDetailOut, now: dt.datetime) -> list[Timeline]:
     ]
 
 
+def _uuid_or_none(value: object) -> uuid.UUID | None:
+    """A chosen option's id; an empty or garbled one is no choice (the service then says what is missing)."""
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        return None
+
+
 class DevicePages(Controller):
     include_in_schema = False
     dependencies = {"owner": provide_owner}
@@ -133,18 +141,12 @@ class DevicePages(Controller):
 
     @post("/devices/{device_id:uuid}/edit")
     async def edit(self, db: Db, owner: SignedIn, device_id: FromPath[uuid.UUID], data: Form) -> Template | Redirect:
-        name = str(data.get("name", "")).strip()
-        site = str(data.get("site_id", ""))
-        errors = {}
-        if not name:
-            errors["name"] = "Name is required"
         try:
-            site_id = uuid.UUID(site)
-        except ValueError:
-            errors["site_id"] = "Choose one of your sites"
-        if errors:
-            return await self._device_page(db, owner, device_id, errors=errors)
-        await service.update_device(db, owner.id, device_id, name=name[:100], site_id=site_id)
+            await service.update_device(
+                db, owner.id, device_id, name=str(data.get("name", "")), site_id=_uuid_or_none(data.get("site_id"))
+            )
+        except InvalidInput as exc:
+            return await self._device_page(db, owner, device_id, errors=exc.errors)
         return Redirect(f"/devices/{device_id}?saved=saved")
 
     @post("/devices/{device_id:uuid}/alerts")
@@ -162,11 +164,7 @@ class DevicePages(Controller):
     async def link(
         self, db: Db, owner: SignedIn, device_camera_id: FromPath[uuid.UUID], data: Form
     ) -> Template | Redirect:
-        chosen = str(data.get("camera_id", ""))
-        try:
-            camera_id = uuid.UUID(chosen) if chosen else None
-        except ValueError:
-            camera_id = uuid.uuid4()  # not a camera of anyone's: the service answers 404
+        camera_id = _uuid_or_none(data.get("camera_id"))  # "Not linked" is empty
         try:
             device = await service.link_camera(db, owner.id, device_camera_id, camera_id)
         except InvalidInput as exc:

@@ -39,6 +39,7 @@ from backend.accounts.models import User
 from backend.db import utcnow
 from backend.devices import desired
 from backend.devices.models import (
+    DEVICE_NAME_MAX,
     DeviceCamera,
     DeviceEvent,
     DeviceOutage,
@@ -597,38 +598,39 @@ async def _statuses_changed(db: AsyncSession, changed: Sequence[Subject], now: d
     await _send_alerts(db, due, now)
 
 
+async def _claim(
+    db: AsyncSession,
+    batch: int,
+    device_where: list[ColumnElement[bool]],
+    camera_where: list[ColumnElement[bool]] | None = None,
+) -> list[Subject]:
+    """Up to `batch` devices (or, with camera conditions, cameras with their devices) matching, locked with
+    SKIP LOCKED so that several sweepers share the work."""
+    if camera_where is None:
+        query = select(EdgeDevice).where(*device_where).limit(batch).with_for_update(skip_locked=True)
+        return [(device, device) for device in await db.scalars(query)]
+    query = (
+        select(DeviceCamera, EdgeDevice)
+        .join(EdgeDevice, EdgeDevice.id == DeviceCamera.device_id)
+        .where(*camera_where, *device_where)
+        .limit(batch)
+        .with_for_update(of=DeviceCamera, skip_locked=True)
+    )
+    return list((await db.execute(query)).tuples())
+
+
 async def sweep(db: AsyncSession, now: dt.datetime | None = None, batch: int = 1000) -> tuple[int, int, int]:
     """One pass: devices silent past their deadline go offline, cameras without frames for 2 minutes go offline,
     and changes held back by a debounce window that has ended are summed up, each in a few statements per batch.
     Several workers may sweep at once on PostgreSQL: each claims rows with SKIP LOCKED.
     Returns (devices offline, cameras offline, summaries)."""
     now = now or utcnow()
-    devices = (
-        await db.scalars(
-            select(EdgeDevice)
-            .where(EdgeDevice.status == Status.ONLINE, EdgeDevice.offline_after < now)
-            .limit(batch)
-            .with_for_update(skip_locked=True)
-        )
-    ).all()
-    silent = (
-        (
-            await db.execute(
-                select(DeviceCamera, EdgeDevice)
-                .join(EdgeDevice, EdgeDevice.id == DeviceCamera.device_id)
-                .where(
-                    DeviceCamera.status == Status.ONLINE,
-                    DeviceCamera.silent_since <= now - CAMERA_SILENT_FOR,
-                    EdgeDevice.status == Status.ONLINE,  # a whole device offline is one alert, not one per camera
-                )
-                .limit(batch)
-                .with_for_update(of=DeviceCamera, skip_locked=True)
-            )
-        )
-        .tuples()
-        .all()
+    gone = await _claim(db, batch, [EdgeDevice.status == Status.ONLINE, EdgeDevice.offline_after < now]) + await _claim(
+        db,
+        batch,
+        [EdgeDevice.status == Status.ONLINE],  # a whole device offline is one alert, not one per camera
+        [DeviceCamera.status == Status.ONLINE, DeviceCamera.silent_since <= now - CAMERA_SILENT_FOR],
     )
-    gone: list[Subject] = [(device, device) for device in devices] + list(silent)
     for subject, _ in gone:
         subject.status = Status.OFFLINE
         subject.status_since = (
@@ -642,33 +644,16 @@ async def sweep(db: AsyncSession, now: dt.datetime | None = None, batch: int = 1
     await _statuses_changed(db, gone, now)
 
     window_ended = now - ALERT_WINDOW
-    pending_devices = (
-        await db.scalars(
-            select(EdgeDevice)
-            .where(EdgeDevice.alert_pending.is_(True), EdgeDevice.alert_window_start <= window_ended)
-            .limit(batch)
-            .with_for_update(skip_locked=True)
-        )
-    ).all()
-    pending_cameras = (
-        (
-            await db.execute(
-                select(DeviceCamera, EdgeDevice)
-                .join(EdgeDevice, EdgeDevice.id == DeviceCamera.device_id)
-                .where(DeviceCamera.alert_pending.is_(True), DeviceCamera.alert_window_start <= window_ended)
-                .limit(batch)
-                .with_for_update(of=DeviceCamera, skip_locked=True)
-            )
-        )
-        .tuples()
-        .all()
+    held_back = [EdgeDevice.alert_pending.is_(True), EdgeDevice.alert_window_start <= window_ended]
+    pending = await _claim(db, batch, held_back) + await _claim(
+        db, batch, [], [DeviceCamera.alert_pending.is_(True), DeviceCamera.alert_window_start <= window_ended]
     )
-    pending: list[Subject] = [(device, device) for device in pending_devices] + list(pending_cameras)
     for subject, _ in pending:  # the summary opens a new window
         subject.alert_window_start, subject.alerts_in_window, subject.alert_pending = now, 1, False
     await _send_alerts(db, [(subject, device) for subject, device in pending if not device.alerts_muted], now)
     await db.commit()
-    return len(devices), len(silent), len(pending)
+    devices_offline = sum(isinstance(subject, EdgeDevice) for subject, _ in gone)
+    return devices_offline, len(gone) - devices_offline, len(pending)
 
 
 async def _owners(db: AsyncSession, owner_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, User]:
@@ -804,10 +789,13 @@ async def update_device(
     device = await _own_device(db, owner_id, device_id)
     changes_desired = False
     if name is not None:
-        if not name.strip():
-            raise InvalidInput({"name": "Name must not be blank"})
-        changes_desired |= device.name != name.strip()
-        device.name = name.strip()
+        name = name.strip()
+        if not name:
+            raise InvalidInput({"name": "Name is required"})
+        if len(name) > DEVICE_NAME_MAX:
+            raise InvalidInput({"name": f"Name must be at most {DEVICE_NAME_MAX} characters"})
+        changes_desired |= device.name != name
+        device.name = name
     if site_id is not None and site_id != device.site_id:
         await registry.get_site(db, owner_id, site_id)  # another owner's site is a 404
         device.site_id = site_id
