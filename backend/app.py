@@ -47,6 +47,8 @@ from backend.requests.console import ConsolePages
 from backend.requests.evidence import ClipStore
 from backend.requests.pages import OwnerRequestPages
 from backend.settings import Settings
+from backend.sharing.api import LiveController, LiveDeskController, ShareController
+from backend.sharing.relay import running_relay
 from backend.sweeper import running_sweeper
 from backend.web import (
     STATIC_DIR,
@@ -113,7 +115,8 @@ def _duration(seconds: float) -> str:
     return f"{seconds / (365.25 * 86400):.0f} years"
 
 
-def create_app(settings: Settings | None = None) -> Litestar:
+def create_app(settings: Settings | None = None, *, relay_only: bool = False) -> Litestar:
+    """The app; with `relay_only`, just the live relay's WHIP/WHEP endpoints (`porchlight relay`)."""
     settings = settings or Settings.from_env()
     check_push_settings(settings)
     engine = make_engine(settings)
@@ -121,10 +124,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     @asynccontextmanager
     async def background_work(app: Litestar) -> AsyncIterator[None]:
-        """Push delivery and the sweepers, inside this process unless configured otherwise; and, always, the
-        LISTEN for desired-state changes that this process's device long-polls wait for."""
-        async with listening(settings.database_url):
-            if not settings.background_in_process:
+        """Push delivery and the sweepers, inside this process unless configured otherwise; the live relay's watch
+        over its shares; and, always, the LISTEN for desired-state changes that this process's device long-polls
+        wait for."""
+        async with listening(settings.database_url), running_relay(engine):
+            if relay_only or not settings.background_in_process:
                 yield
                 return
             async with running_worker(settings, engine), running_sweeper(engine, ClipStore(settings.evidence_path)):
@@ -142,37 +146,41 @@ def create_app(settings: Settings | None = None) -> Litestar:
         engine_.engine.filters["file_size"] = _file_size
         engine_.engine.filters["duration"] = _duration
 
+    handlers: list[Any] = [
+        health,
+        PwaRoutes,
+        create_static_files_router(
+            path=f"/static/{version}",
+            directories=[STATIC_DIR],
+            cache_control=CacheControlHeader(max_age=31_536_000, public=True),
+            name="static",
+        ),
+        AuthController,
+        MeController,
+        SiteController,
+        CameraController,
+        PushController,
+        NotificationController,
+        AgencyRequestController,
+        OwnerRequestController,
+        UploadController,
+        AgencyController,
+        AccountPages,
+        AdminUserPages,
+        RegistryPages,
+        NotificationPages,
+        PushAdminPages,
+        OwnerRequestPages,
+        ConsolePages,
+        DeviceApi,
+        DeviceController,
+        DevicePages,
+        ShareController,
+        LiveDeskController,
+        *([LiveController] if settings.relay_in_process else []),
+    ]
     return Litestar(
-        route_handlers=[
-            health,
-            PwaRoutes,
-            create_static_files_router(
-                path=f"/static/{version}",
-                directories=[STATIC_DIR],
-                cache_control=CacheControlHeader(max_age=31_536_000, public=True),
-                name="static",
-            ),
-            AuthController,
-            MeController,
-            SiteController,
-            CameraController,
-            PushController,
-            NotificationController,
-            AgencyRequestController,
-            OwnerRequestController,
-            UploadController,
-            AgencyController,
-            AccountPages,
-            AdminUserPages,
-            RegistryPages,
-            NotificationPages,
-            PushAdminPages,
-            OwnerRequestPages,
-            ConsolePages,
-            DeviceApi,
-            DeviceController,
-            DevicePages,
-        ],
+        route_handlers=[health, LiveController] if relay_only else handlers,
         plugins=[SQLAlchemyPlugin(config=alchemy_config(settings, engine))],
         csrf_config=CSRFConfig(
             secret=settings.secret_key,
@@ -215,3 +223,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
 def create_app_from_env() -> Litestar:
     """Factory for ASGI servers (uvicorn --factory backend.app:create_app_from_env)."""
     return create_app(Settings.from_env())
+
+
+def create_relay_from_env() -> Litestar:
+    """Factory for `porchlight relay`: the live relay alone."""
+    return create_app(Settings.from_env(), relay_only=True)

@@ -171,6 +171,19 @@ def create_user(
 
 
 @main.command()
+@click.option("--host", default=None, help="Address to listen on (PORCHLIGHT_HOST, default 127.0.0.1).")
+@click.option("--port", default=8001, type=int, help="Port (default 8001).")
+def relay(host: str | None, port: int) -> None:
+    """Run the live relay (WHIP/WHEP) as its own process. Route /live/v1/ to it and set
+    PORCHLIGHT_RELAY_IN_PROCESS=0 on the app processes (one relay process: it holds the peer connections)."""
+    import uvicorn
+
+    settings = Settings.from_env()
+    click.echo(f"Live relay on http://{host or settings.host}:{port}/live/v1 (Ctrl+C stops it).")
+    uvicorn.run("backend.app:create_relay_from_env", factory=True, host=host or settings.host, port=port)
+
+
+@main.command()
 def worker() -> None:
     """Deliver push notifications and sweep footage requests until stopped (run several on PostgreSQL:
     they share the work). Set PORCHLIGHT_BACKGROUND_IN_PROCESS=0 on the app processes when workers run.

@@ -7,6 +7,7 @@ from backend.districts.models import District
 from backend.notifications.models import Notification
 from backend.registry.models import Camera, Site
 from backend.requests.models import CustodyEvent, EvidenceClip, FootageRequest, RequestedCamera
+from backend.sharing.models import ShareCamera, ShareSession, ShareViewer
 from push.models import PushDelivery, PushSubscription
 
 __all__ = [
@@ -28,6 +29,9 @@ __all__ = [
     "PushDelivery",
     "PushSubscription",
     "RequestedCamera",
+    "ShareCamera",
+    "ShareSession",
+    "ShareViewer",
     "Site",
     "User",
     "UserRole",

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -62,6 +64,13 @@ class Settings:
     # Evidence clips: where they are stored (write-once) and the largest file an owner may send.
     evidence_dir: Path | None = None
     max_clip_bytes: int = 2 * 1024**3
+    # Share now: the program's agency (its live desk sees shares; empty: the only agency there is), the longest
+    # share the program allows, and the STUN/TURN servers peers use (JSON list of RTCIceServer; none on loopback).
+    program_agency: str = ""
+    share_max_minutes: int = 240
+    ice_servers: tuple[dict[str, Any], ...] = ()
+    # The live relay inside the app process; off when `porchlight relay` runs it (same database).
+    relay_in_process: bool = True
 
     @property
     def evidence_path(self) -> Path:
@@ -94,4 +103,8 @@ class Settings:
             background_in_process=_env_bool("BACKGROUND_IN_PROCESS", True),
             evidence_dir=Path(_env("EVIDENCE_DIR", str(var_dir / "evidence"))).resolve(),
             max_clip_bytes=int(_env("MAX_CLIP_BYTES", str(2 * 1024**3))),
+            program_agency=_env("PROGRAM_AGENCY", ""),
+            share_max_minutes=int(_env("SHARE_MAX_MINUTES", "240")),
+            ice_servers=tuple(json.loads(_env("ICE_SERVERS", "[]"))),
+            relay_in_process=_env_bool("RELAY_IN_PROCESS", True),
         )

@@ -1,6 +1,7 @@
 """The background sweepers, in the app process by default or in `porchlight worker` processes: footage requests
 (expire at the deadline, remind a day before, remove unfinished uploads nobody will continue) and edge devices
-(offline detection and the alerts a debounce window held back)."""
+(offline detection and the alerts a debounce window held back) and shares (end on time, tell the owner when
+nobody at the live desk answered)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from backend.devices import service as devices
 from backend.requests import evidence
 from backend.requests import service as requests
+from backend.sharing import service as sharing
 
 logger = logging.getLogger("porchlight.sweeper")
 REQUESTS_EVERY_SECONDS = 60.0
@@ -54,9 +56,13 @@ async def running_sweeper(
     async def sweep_devices(db: AsyncSession) -> str:
         offline, cameras, summaries = await devices.sweep(db)
         await devices.discard_expired_pairings(db)
+        ended, unanswered = await sharing.sweep(db)
+        done = []
         if offline or cameras or summaries:
-            return f"{offline} devices offline, {cameras} cameras without video, {summaries} alert summaries"
-        return ""
+            done.append(f"{offline} devices offline, {cameras} cameras without video, {summaries} alert summaries")
+        if ended or unanswered:
+            done.append(f"{ended} shares ended, {unanswered} owners told nobody answered")
+        return "; ".join(done)
 
     stop = asyncio.Event()
     tasks = [

@@ -31,7 +31,7 @@ Viewer: TypeAlias = NamedDependency[User | None]
 SESSION_COOKIE = "porchlight_session"
 STATIC_DIR = PROJECT_ROOT / "pwa" / "static"
 TEMPLATE_DIR = PROJECT_ROOT / "pwa" / "templates"
-_MACHINE_PREFIXES = ("/api/", "/device/")
+_MACHINE_PREFIXES = ("/api/", "/device/", "/live/")
 
 
 def assets_version(directory: Path = STATIC_DIR) -> str:

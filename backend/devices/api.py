@@ -28,8 +28,9 @@ from backend.devices.schemas import (
     TokenOut,
 )
 from backend.registry.schemas import CameraOut
+from backend.sharing.service import SharePolicy
 from backend.validation import set_fields
-from backend.web import Db, SignedIn, provide_owner
+from backend.web import Db, SignedIn, provide_owner, settings_of
 
 MAX_BODY_BYTES = 64 * 1024
 LONG_POLL_SECONDS = 25
@@ -119,7 +120,7 @@ class DeviceApi(Controller):
     @post("/events", status_code=202, summary="Report an event (a panic-button press)")
     async def event(self, request: Request, db: Db, data: RequestBody[DeviceEventIn]) -> DeviceEventOut:
         device = await service.device_for_credential(db, _credential(request))
-        return await service.record_event(db, device, data)
+        return await service.record_event(db, device, data, SharePolicy.of(settings_of(request)))
 
 
 class DeviceController(Controller):

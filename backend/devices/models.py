@@ -64,6 +64,10 @@ class EdgeDevice(AlertState, Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     paired_at: Mapped[dt.datetime | None]
     alerts_muted: Mapped[bool] = mapped_column(Boolean, default=False)
+    # "Share on alert": a panic-button press starts a share of the device's cameras for this long (off: it only
+    # tells the owner).
+    share_on_alert: Mapped[bool] = mapped_column(Boolean, default=False)
+    alert_share_minutes: Mapped[int] = mapped_column(Integer, default=30)
     # Written by every heartbeat in one UPDATE: what the box reported (health holds each camera's figures).
     last_heartbeat_at: Mapped[dt.datetime | None]
     # last_heartbeat_at + 3 intervals: the sweeper marks the device offline once this has passed.
@@ -125,7 +129,7 @@ class DeviceOutage(Base):
 
 
 class DeviceEvent(Base):
-    """Something the box reported (a panic-button press); stored, nothing is acted on yet."""
+    """Something the box reported (a panic-button press starts a share when the owner allowed it)."""
 
     __tablename__ = "device_events"
     __table_args__ = (enum_check("kind", DeviceEventKind, "kind_known"),)

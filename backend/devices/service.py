@@ -13,7 +13,7 @@ import secrets
 import uuid
 import zoneinfo
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 from sqlalchemy import (
@@ -42,6 +42,7 @@ from backend.devices.models import (
     DEVICE_NAME_MAX,
     DeviceCamera,
     DeviceEvent,
+    DeviceEventKind,
     DeviceOutage,
     EdgeDevice,
     PairingCode,
@@ -68,6 +69,9 @@ from backend.registry import service as registry
 from backend.registry.models import Camera, Placement, Recorder, Site
 from backend.registry.schemas import CameraIn, CameraOut
 from backend.tokens import new_token, token_hash
+
+if TYPE_CHECKING:
+    from backend.sharing.service import SharePolicy
 
 # RFC 8628: user codes from consonants only (no vowels, so no words; no 0/O or 1/I to confuse), 8 of them.
 USER_CODE_ALPHABET = "BCDFGHJKLMNPQRSTVWXZ"
@@ -152,14 +156,44 @@ async def start_pairing(
     )
 
 
-def _desired_document(device: EdgeDevice, site_name: str, cameras: Sequence[tuple[str, str | None]]) -> dict[str, Any]:
+def _desired_document(
+    device: EdgeDevice, site_name: str, cameras: Sequence[tuple[str, str | None]], share: dict[str, Any] | None
+) -> dict[str, Any]:
     return {
         "version": device.desired_version,
         "device_name": device.name,
         "site_name": site_name,
         "heartbeat_interval_s": HEARTBEAT_INTERVAL_S,
         "cameras": [{"key": key, "linked_camera": linked} for key, linked in cameras],
-        "share": None,
+        "share": share,
+    }
+
+
+async def _share_document(db: AsyncSession, device_id: uuid.UUID) -> dict[str, Any] | None:
+    """The device's part of a share that is on: which cameras to publish with WHIP, where, and until when."""
+    from backend.sharing.models import OPEN_STATES, ShareCamera, ShareSession
+
+    rows = (
+        await db.execute(
+            select(ShareCamera.id, ShareCamera.device_camera_key, ShareSession)
+            .join(ShareSession, ShareSession.id == ShareCamera.share_id)
+            .where(
+                ShareCamera.device_id == device_id,
+                ShareSession.state.in_(list(OPEN_STATES)),
+                ShareSession.ends_at > utcnow(),
+            )
+            .order_by(ShareCamera.device_camera_key)
+        )
+    ).all()
+    if not rows:
+        return None
+    share = rows[0][2]
+    return {
+        "share_id": str(share.id),
+        "until": share.ends_at.isoformat().replace("+00:00", "Z"),
+        # Relative to the server the device talks to (the relay may sit behind the same address).
+        "cameras": [{"key": key, "whip_url": f"/live/v1/whip/{camera_id}"} for camera_id, key, _ in rows],
+        "ice_servers": share.ice_servers,
     }
 
 
@@ -181,7 +215,10 @@ async def refresh_desired(db: AsyncSession, device: EdgeDevice) -> None:
     linked = await _camera_names(db, [c.camera_id for c in device.cameras if c.camera_id])
     device.desired_version = (device.desired_version or 0) + 1
     device.desired = _desired_document(
-        device, site_name, [(c.key, linked.get(c.camera_id) if c.camera_id else None) for c in device.cameras]
+        device,
+        site_name,
+        [(c.key, linked.get(c.camera_id) if c.camera_id else None) for c in device.cameras],
+        await _share_document(db, device.id),
     )
     await desired.announce(db, [device.id])
 
@@ -495,9 +532,17 @@ async def _end_outage(db: AsyncSession, device_id: uuid.UUID, camera_id: uuid.UU
     )
 
 
-async def record_event(db: AsyncSession, device: EdgeDevice, data: DeviceEventIn) -> DeviceEventOut:
+async def record_event(
+    db: AsyncSession, device: EdgeDevice, data: DeviceEventIn, share_policy: SharePolicy
+) -> DeviceEventOut:
+    """Store what the box reported; a panic-button press starts a share when the owner allowed it."""
+    from backend.sharing import service as sharing
+
     event = DeviceEvent(device_id=device.id, kind=data.kind, occurred_at=data.occurred_at, detail=data.detail)
     db.add(event)
+    if data.kind == DeviceEventKind.BUTTON_PRESS:
+        await db.flush()
+        await sharing.button_pressed(db, device, share_policy)
     await db.commit()
     return DeviceEventOut(id=event.id, kind=data.kind, occurred_at=event.occurred_at, received_at=event.received_at)
 
@@ -814,7 +859,10 @@ async def update_device(
 
 async def remove_device(db: AsyncSession, owner_id: uuid.UUID, device_id: uuid.UUID) -> None:
     """The device and its history go; its credential stops working at once (its long-poll is woken to find out)."""
+    from backend.sharing import service as sharing
+
     device = await _own_device(db, owner_id, device_id)
+    await sharing.device_removed(db, device.id)
     await desired.announce(db, [device.id])
     await db.delete(device)
     await db.commit()

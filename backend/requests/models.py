@@ -58,6 +58,10 @@ class CustodyAction(enum.StrEnum):
     UPLOAD = "upload"
     VIEW = "view"
     DOWNLOAD = "download"
+    # Share now: the live desk opened an owner's live video, said "I'm watching", asked for more time.
+    LIVE_VIEW = "live_view"
+    LIVE_ACKNOWLEDGED = "live_acknowledged"
+    LIVE_MORE_TIME = "live_more_time"
 
 
 class FootageRequest(Base):
@@ -129,6 +133,7 @@ class CustodyEvent(Base):
     agency_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("agencies.id", ondelete="RESTRICT"))
     owner_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     request_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("footage_requests.id", ondelete="SET NULL"))
+    share_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("share_sessions.id", ondelete="SET NULL"))
     case_number: Mapped[str] = mapped_column(String(50), default="")
     ip: Mapped[str] = mapped_column(String(45), default="")
     sha256: Mapped[str] = mapped_column(String(64), default="")
