@@ -278,7 +278,7 @@ class Relay:
         return viewer
 
     def _forward_key_frame_requests(self, viewer: Viewer) -> None:
-        from aiortc.rtcp import RTCP_PSFB_PLI, RtcpPsfbPacket
+        from aiortc.rtp import RTCP_PSFB_PLI, RtcpPsfbPacket
 
         sender = viewer.sender
         handle = sender._handle_rtcp_packet

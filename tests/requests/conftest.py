@@ -17,10 +17,13 @@ DETECTIVE_PASSWORD = "detective-lantern-9"
 NOW = dt.datetime.now(dt.UTC)
 
 
-async def investigator(db: AsyncSession, client: Client, email: str, agency: str) -> None:
-    """A new investigator of `agency` with a second factor set up, signed in on `client` with password and code."""
+async def investigator(
+    db: AsyncSession, client: Client, email: str, agency: str, role: Role = Role.INVESTIGATOR, name: str = ""
+) -> None:
+    """A new investigator (or live desk operator) of `agency` with a second factor set up, signed in on `client`
+    with password and code."""
     user = await accounts.create_user(
-        db, email=email, password=DETECTIVE_PASSWORD, display_name=f"Det. {agency}", roles=[Role.INVESTIGATOR],
+        db, email=email, password=DETECTIVE_PASSWORD, display_name=name or f"Det. {agency}", roles=[role],
         agency_name=agency,
     )  # fmt: skip
     user.totp_secret, user.totp_confirmed_at = pyotp.random_base32(), dt.datetime.now(dt.UTC)
