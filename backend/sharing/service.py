@@ -671,10 +671,11 @@ async def device_removed(db: AsyncSession, device_id: uuid.UUID, now: dt.datetim
     now = now or utcnow()
     shares = await db.scalars(
         select(ShareSession)
-        .join(ShareCamera, ShareCamera.share_id == ShareSession.id)
-        .where(ShareCamera.device_id == device_id, ShareSession.state.in_(list(OPEN_STATES)))
+        .where(
+            ShareSession.id.in_(select(ShareCamera.share_id).where(ShareCamera.device_id == device_id)),
+            ShareSession.state.in_(list(OPEN_STATES)),
+        )
         .options(selectinload(ShareSession.cameras))
-        .distinct()
     )
     for share in shares:
         await end_share(db, share, EndReason.DEVICE_REMOVED, now)
