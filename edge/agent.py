@@ -1,4 +1,5 @@
-"""The run loop: camera readers in their threads, heartbeats, and the desired-state long-poll, side by side.
+"""The run loop: camera readers in their threads, heartbeats, and the desired-state long-poll, side by side;
+live video (WHIP, `edge.live`) while the desired state shares cameras; panic-button presses reported as events.
 
 The server may be down for hours; the agent keeps going with backoff and says so in one line per kind of
 failure. Only a revoked credential (401) stops it: then it exits with EXIT_REVOKED and says how to pair again.
@@ -11,6 +12,7 @@ import contextlib
 import logging
 import shutil
 import signal
+import sys
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -20,6 +22,7 @@ from typing import Any
 import httpx
 
 from edge import __version__
+from edge.buttons import watch_gpio, watch_keyboard
 from edge.cameras import Camera
 from edge.client import (
     Backoff,
@@ -29,9 +32,11 @@ from edge.client import (
     RequestRejected,
     ServerUnavailable,
     iso,
+    send_event_with_retries,
     utc_now,
 )
 from edge.config import EdgeConfig
+from edge.live import LiveSharing, default_live_backoff, parse_share, until_text
 
 log = logging.getLogger("edge")
 
@@ -69,7 +74,10 @@ class Agent:
         config_path: Path,
         interval_override_s: float | None = None,
         backoff_factory: Callable[[], Backoff] = lambda: Backoff(base_s=1.0, cap_s=60.0),
+        live_backoff_factory: Callable[[], Backoff] = default_live_backoff,
         http: httpx.AsyncClient | None = None,
+        panic_key: bool = False,
+        panic_gpio: Path | None = None,
     ) -> None:
         self.config = config
         self.cameras = list(cameras)
@@ -83,8 +91,14 @@ class Agent:
         self.exit_code = 0
         self.stopping = asyncio.Event()
         self.interval_changed = asyncio.Event()
+        self.live_backoff_factory = live_backoff_factory
+        self.panic_key = panic_key
+        self.panic_gpio = panic_gpio
+        self.client: DeviceClient | None = None
+        self.live: LiveSharing | None = None
         self._http = http
         self._last_failure_kind: dict[str, str | None] = {"heartbeat": None, "desired": None}
+        self._alerts: set[asyncio.Task[None]] = set()
 
     # --- what the agent reports ---------------------------------------------------------------------------------
 
@@ -117,7 +131,10 @@ class Agent:
             camera.start()
         owns_http = self._http is None
         http = self._http or httpx.AsyncClient()
-        client = DeviceClient(self.config.server, self.config.credential, http)
+        self.client = client = DeviceClient(self.config.server, self.config.credential, http)
+        self.live = LiveSharing(
+            client, self.cameras, on_revoked=self._revoked, backoff_factory=self.live_backoff_factory
+        )
         log.info(
             "porchlight-edge %s: device %s, %d camera(s), server %s",
             __version__,
@@ -129,12 +146,28 @@ class Agent:
             asyncio.create_task(self._heartbeat_loop(client), name="heartbeat"),
             asyncio.create_task(self._desired_loop(client), name="desired"),
         ]
+        if self.panic_key:
+            if sys.stdin is not None and sys.stdin.isatty():
+                tasks.append(asyncio.create_task(watch_keyboard(self.press_button), name="panic-key"))
+                log.info("Panic key: press Enter here to report a button press")
+            else:
+                log.warning("--panic-key needs a terminal (standard input is not one); ignored")
+        if self.panic_gpio is not None:
+            tasks.append(asyncio.create_task(watch_gpio(self.panic_gpio, self.press_button), name="panic-gpio"))
+            log.info("Panic button: watching %s", self.panic_gpio)
         try:
             await self.stopping.wait()
         finally:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.live.close(), 10)
+            if self._alerts:  # a panic-button press being reported gets a few seconds to get through
+                await asyncio.wait(set(self._alerts), timeout=5)
+            for task in self._alerts:
+                task.cancel()
+            await asyncio.gather(*self._alerts, return_exceptions=True)
             for camera in self.cameras:
                 camera.stop()
             for camera in self.cameras:
@@ -264,8 +297,37 @@ class Agent:
         cameras = document.get("cameras")
         if isinstance(cameras, list):
             changes.append(f"{len(cameras)} camera(s)")
-        changes.append("sharing on" if document.get("share") else "not sharing")
+        share = parse_share(document.get("share"))
+        if share is None:
+            changes.append("not sharing")
+        else:
+            changes.append(f"sharing {len(share.cameras)} camera(s) live {until_text(share.until)}")
         log.info("Desired state version %d: %s", version, ", ".join(changes))
+        if self.live is not None:
+            self.live.apply(document.get("share"))
+
+    # --- the panic button -----------------------------------------------------------------------------------------
+
+    def press_button(self, source: str) -> None:
+        """A panic-button press (`source` says which button): reported as a button_press event, in the
+        background, trying again while the server is unavailable."""
+        occurred_at = utc_now()  # when it was pressed, not when the network let it through
+        log.info("Panic button pressed (%s): reporting it", source)
+        task = asyncio.create_task(self._report_button_press(source, occurred_at))
+        self._alerts.add(task)
+        task.add_done_callback(self._alerts.discard)
+
+    async def _report_button_press(self, source: str, occurred_at: datetime) -> None:
+        if self.client is None:
+            return
+        try:
+            await send_event_with_retries(self.client, "button_press", source, occurred_at)
+        except CredentialRevoked as error:
+            self._revoked(error)
+        except DeviceAPIError as error:
+            log.error("Panic button press NOT reported: %s", error.message)
+        else:
+            log.info("Panic button press reported to Porchlight")
 
 
 def _clock_offset_text(server_time: datetime | None, round_trip_s: float) -> str:

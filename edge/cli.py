@@ -1,4 +1,4 @@
-"""The `porchlight-edge` command: pair, run, event, simulate."""
+"""The `porchlight-edge` command: pair, run, event, alert, simulate."""
 
 from __future__ import annotations
 
@@ -36,7 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="porchlight-edge",
         description="Porchlight's agent for the box on a camera owner's network: it pairs with the owner's "
-        "account, watches the cameras and tells Porchlight how they are. It sends no video.",
+        "account, watches the cameras and tells Porchlight how they are. It sends video only while the owner "
+        'shares it live ("share now"), and only for as long as the share lasts.',
     )
     parser.add_argument("--version", action="version", version=f"porchlight-edge {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -63,6 +64,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--interval", type=_positive_float, metavar="SECONDS", help="heartbeat every SECONDS (overrides the server's)"
     )
     run.add_argument("--verbose", action="store_true", help="also log every retry")
+    run.add_argument(
+        "--panic-key",
+        action="store_true",
+        help="pressing Enter in this terminal reports a panic-button press (button_press)",
+    )
+    run.add_argument(
+        "--panic-gpio",
+        metavar="PATH",
+        help="a sysfs GPIO value file, e.g. /sys/class/gpio/gpio17/value: a 0->1 change reports a button press",
+    )
 
     event = commands.add_parser(
         "event",
@@ -72,6 +83,14 @@ def build_parser() -> argparse.ArgumentParser:
     event.add_argument("kind", metavar="KIND", help="what happened: button_press")
     event.add_argument("--detail", default="", help="a few words about it")
     event.add_argument("--config", help=config_help)
+
+    alert = commands.add_parser(
+        "alert",
+        help="press the panic button: report a button_press event",
+        description="Report a panic-button press to Porchlight (the same as `porchlight-edge event button_press`).",
+    )
+    alert.add_argument("--detail", default="", help="a few words about it")
+    alert.add_argument("--config", help=config_help)
 
     simulate = commands.add_parser(
         "simulate",
@@ -106,6 +125,9 @@ def _setup_logging(verbose: bool = False) -> None:
     # httpx logs every request at INFO; the agent says what matters itself.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("httpcore").setLevel(logging.WARNING)
+    # WebRTC's ICE checks log every candidate pair at INFO; the agent says when sharing starts and stops.
+    logging.getLogger("aioice").setLevel(logging.WARNING)
+    logging.getLogger("aiortc").setLevel(logging.WARNING)
 
 
 def _pair(arguments: argparse.Namespace) -> int:
@@ -153,14 +175,22 @@ def _run(arguments: argparse.Namespace) -> int:
     cameras = build_cameras(config.cameras, arguments.simulate)
     if not cameras:
         logging.getLogger("edge").info("No cameras configured: add [[cameras]] to %s (heartbeats go on)", path)
-    agent = Agent(config, cameras, config_path=path, interval_override_s=arguments.interval)
+    agent = Agent(
+        config,
+        cameras,
+        config_path=path,
+        interval_override_s=arguments.interval,
+        panic_key=arguments.panic_key,
+        panic_gpio=Path(arguments.panic_gpio) if arguments.panic_gpio else None,
+    )
     return asyncio.run(agent.run())
 
 
-def _event(arguments: argparse.Namespace) -> int:
-    from edge.client import Backoff, CredentialRevoked, DeviceClient, RequestRejected, ServerUnavailable, utc_now
+def _send_event(config_argument: str | None, kind: str, detail: str) -> int:
+    """Report one event with the paired box's credential, trying again a few times while the server is down."""
+    from edge.client import CredentialRevoked, DeviceClient, RequestRejected, ServerUnavailable, utc_now
 
-    path = _config_path(arguments.config)
+    path = _config_path(config_argument)
     config = _paired_config(path)
     if config is None:
         return EXIT_CONFIG
@@ -169,31 +199,34 @@ def _event(arguments: argparse.Namespace) -> int:
         import httpx
 
         from edge.agent import revoked_message
+        from edge.client import send_event_with_retries
 
         occurred_at = utc_now()  # when it happened, not when the network let it through
-        backoff = Backoff(base_s=1.0, cap_s=8.0, jitter=False)
         async with httpx.AsyncClient() as http:
             client = DeviceClient(config.server, config.credential, http)
-            for attempt in range(5):
-                try:
-                    await client.send_event(arguments.kind, arguments.detail, occurred_at)
-                except CredentialRevoked:
-                    print(revoked_message(config.server), file=sys.stderr)
-                    return EXIT_REVOKED
-                except RequestRejected as error:
-                    print(f"Event refused: {error.message}", file=sys.stderr)
-                    return EXIT_FAILED
-                except ServerUnavailable as error:
-                    if attempt == 4:
-                        print(f"Event not sent: {error.message}", file=sys.stderr)
-                        return EXIT_FAILED
-                    await asyncio.sleep(backoff.next_delay())
-                    continue
-                print(f"Event {arguments.kind} sent.")
-                return 0
-        return EXIT_FAILED
+            try:
+                await send_event_with_retries(client, kind, detail, occurred_at)
+            except CredentialRevoked:
+                print(revoked_message(config.server), file=sys.stderr)
+                return EXIT_REVOKED
+            except RequestRejected as error:
+                print(f"Event refused: {error.message}", file=sys.stderr)
+                return EXIT_FAILED
+            except ServerUnavailable as error:
+                print(f"Event not sent: {error.message}", file=sys.stderr)
+                return EXIT_FAILED
+        print(f"Event {kind} sent.")
+        return 0
 
     return asyncio.run(send())
+
+
+def _event(arguments: argparse.Namespace) -> int:
+    return _send_event(arguments.config, arguments.kind, arguments.detail)
+
+
+def _alert(arguments: argparse.Namespace) -> int:
+    return _send_event(arguments.config, "button_press", arguments.detail)
 
 
 def _simulate(arguments: argparse.Namespace) -> int:
@@ -224,7 +257,7 @@ def _simulate(arguments: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     arguments = build_parser().parse_args(argv)
-    handlers = {"pair": _pair, "run": _run, "event": _event, "simulate": _simulate}
+    handlers = {"pair": _pair, "run": _run, "event": _event, "alert": _alert, "simulate": _simulate}
     return handlers[arguments.command](arguments)
 
 

@@ -1,4 +1,5 @@
-"""The device API (`/device/v1`) over httpx: pairing (RFC 8628), heartbeats, the desired-state long-poll, events.
+"""The device API (`/device/v1`) over httpx: pairing (RFC 8628), heartbeats, the desired-state long-poll, events,
+and WHIP (RFC 9725) to publish live video while a share is on.
 
 Every call turns what went wrong into one of three exceptions, so callers decide once what to do:
 `ServerUnavailable` (try again later, with `Backoff`), `CredentialRevoked` (stop: pair again),
@@ -14,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urljoin
 
 import httpx
 
@@ -51,6 +53,14 @@ class CredentialRevoked(DeviceAPIError):
 
 class RequestRejected(DeviceAPIError):
     """A 4xx other than 401: this request is wrong or too large; the detail says why."""
+
+
+class WhipRefused(RequestRejected):
+    """The relay refused to take a camera's video (403 no live share, 404, 410 the share ended, ...)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(f"http-{status}", message)
+        self.status = status
 
 
 class PairingFailed(Exception):
@@ -258,6 +268,14 @@ async def poll_for_token(
 
 
 @dataclass(frozen=True)
+class WhipSession:
+    """A WHIP session the relay created: its resource (`DELETE` it to stop) and the SDP answer."""
+
+    location: str
+    answer_sdp: str
+
+
+@dataclass(frozen=True)
 class HeartbeatReply:
     heartbeat_interval_s: float | None
     server_time: datetime | None
@@ -339,3 +357,58 @@ class DeviceClient:
             timeout=REQUEST_TIMEOUT_S,
         )
         self._check(response)
+
+    async def whip_publish(self, whip_url: str, offer_sdp: str) -> WhipSession:
+        """POST an SDP offer to a WHIP endpoint (RFC 9725 §4.2); the session on 201 Created.
+
+        401 is CredentialRevoked, any other 4xx WhipRefused (do not try again until the desired state changes),
+        5xx, 429 and network failures ServerUnavailable (try again with backoff)."""
+        url = urljoin(self.server + "/", whip_url)
+        response = await _send(
+            self.http,
+            "POST",
+            url,
+            content=offer_sdp.encode(),
+            headers={**self.headers, "Content-Type": "application/sdp"},
+            timeout=REQUEST_TIMEOUT_S,
+        )
+        if response.status_code == 401:
+            raise CredentialRevoked("revoked", _problem_detail(response))
+        if 400 <= response.status_code < 500:
+            raise WhipRefused(response.status_code, _problem_detail(response))
+        location = response.headers.get("location")
+        if response.status_code != 201 or not location or not response.text.strip():
+            raise ServerUnavailable(
+                "whip-answer", f"the relay answered {response.status_code} without a WHIP session and SDP answer"
+            )
+        return WhipSession(location=urljoin(url, location), answer_sdp=response.text)
+
+    async def whip_end(self, location: str) -> None:
+        """DELETE a WHIP session (RFC 9725 §4.2); errors do not matter, the relay ends idle sessions itself."""
+        try:
+            await _send(self.http, "DELETE", location, headers=self.headers, timeout=REQUEST_TIMEOUT_S)
+        except DeviceAPIError:
+            pass
+
+
+async def send_event_with_retries(
+    client: DeviceClient,
+    kind: str,
+    detail: str,
+    occurred_at: datetime,
+    *,
+    attempts: int = 5,
+    backoff: Backoff | None = None,
+    sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+) -> None:
+    """Report an event, trying again with backoff while the server is unavailable; the last ServerUnavailable
+    when every attempt failed. CredentialRevoked and RequestRejected are raised at once."""
+    backoff = backoff or Backoff(base_s=1.0, cap_s=8.0, jitter=False)
+    for attempt in range(attempts):
+        try:
+            await client.send_event(kind, detail, occurred_at)
+            return
+        except ServerUnavailable:
+            if attempt == attempts - 1:
+                raise
+            await sleep(backoff.next_delay())

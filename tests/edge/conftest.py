@@ -1,5 +1,6 @@
-"""Fixtures for the edge agent's tests: a stand-in device API server, and a real RTSP camera made of
-Debian's ffmpeg (publishing a test pattern) and a tiny RTSP relay (tests/edge/rtsp_relay.py)."""
+"""Fixtures for the edge agent's tests: a stand-in device API server (with a WHIP receiver made of aiortc for
+live video), and a real RTSP camera made of Debian's ffmpeg (publishing a test pattern) and a tiny RTSP relay
+(tests/edge/rtsp_relay.py)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import pytest
 
 from tests.edge.device_server_stub import StubDeviceServer
 from tests.edge.rtsp_relay import RtspRelay
+from tests.edge.whip_receiver import WhipReceiver
 
 
 def free_port() -> int:
@@ -30,6 +32,16 @@ def stub_server() -> Iterator[StubDeviceServer]:
     server = StubDeviceServer().start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def whip_receiver(stub_server: StubDeviceServer) -> Iterator[WhipReceiver]:
+    """The stub server answers WHIP with this receiver's peer connections."""
+    receiver = WhipReceiver()
+    stub_server.whip = receiver
+    yield receiver
+    stub_server.whip = None
+    receiver.close()
 
 
 @pytest.fixture
@@ -108,7 +120,9 @@ def publish(ffmpeg: Ffmpeg) -> Iterator[Callable[[str], subprocess.Popen[bytes]]
     processes: list[subprocess.Popen[bytes]] = []
 
     def start(url: str) -> subprocess.Popen[bytes]:
-        encoder_options = ["-preset", "ultrafast", "-tune", "zerolatency"] if ffmpeg.encoder == "libx264" else []
+        encoder_options = (
+            ["-preset", "ultrafast", "-tune", "zerolatency", "-bf", "0"] if ffmpeg.encoder == "libx264" else []
+        )
         command = [ffmpeg.path, "-hide_banner", "-loglevel", "error", "-nostdin", "-re"]
         command += ["-f", "lavfi", "-i", "testsrc2=size=640x360:rate=15", "-c:v", ffmpeg.encoder, *encoder_options]
         command += ["-g", "15", "-f", "rtsp", "-rtsp_transport", "tcp", url]

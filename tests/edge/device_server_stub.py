@@ -2,7 +2,10 @@
 
 It stands in for a server that is not ours to mock: it speaks the documented responses (RFC 8628 errors,
 heartbeat replies, the desired-state long-poll, 401 problem details), records what the agent sent, and can be
-scripted. The end-to-end tests against the real app live with the server's tests.
+scripted. With a `WhipReceiver` attached (`stub.whip`), it also answers WHIP (RFC 9725) at
+`/live/v1/whip/<share_camera_id>`: 201 with a relative Location and the receiver's SDP answer, DELETE of that
+Location, and scripted problem replies (`whip_replies`). The end-to-end tests against the real app live with
+the server's tests.
 """
 
 from __future__ import annotations
@@ -15,8 +18,11 @@ import uuid
 from collections import deque
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
+
+if TYPE_CHECKING:
+    from tests.edge.whip_receiver import WhipReceiver
 
 PROBLEM = "application/problem+json"
 
@@ -53,6 +59,10 @@ class StubDeviceServer:
         }
         self.hold_s = 0.2
         self.events: list[dict[str, Any]] = []
+        # live video (WHIP)
+        self.whip: WhipReceiver | None = None
+        self.whip_requests: list[dict[str, Any]] = []  # {method, path, authorization, content_type, at}
+        self.whip_replies: deque[tuple[int, dict[str, Any]]] = deque()  # scripted problem replies to POSTs
         self.server: ThreadingHTTPServer | None = None
 
     @property
@@ -75,6 +85,21 @@ class StubDeviceServer:
         if self.server:
             self.server.shutdown()
             self.server.server_close()
+
+    def whip_url(self, share_camera_id: str) -> str:
+        return f"{self.url}/live/v1/whip/{share_camera_id}"
+
+    def whip_posts(self) -> list[dict[str, Any]]:
+        with self.lock:
+            return [request for request in self.whip_requests if request["method"] == "POST"]
+
+    def whip_deletes(self) -> list[dict[str, Any]]:
+        with self.lock:
+            return [request for request in self.whip_requests if request["method"] == "DELETE"]
+
+    def set_share(self, share: dict[str, Any] | None) -> None:
+        """A new desired state with this `share` (the version goes up)."""
+        self.desired = {**self.desired, "version": self.desired["version"] + 1, "share": share}
 
     def wait_for(self, condition, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
         deadline = time.monotonic() + timeout
@@ -112,6 +137,49 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
+    def _reply_text(self, status: int, text: str, content_type: str, **headers: str) -> None:
+        data = text.encode()
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        for name, value in headers.items():
+            self.send_header(name.replace("_", "-"), value)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _record_whip(self, method: str, path: str) -> None:
+        stub = self.server_stub
+        with stub.lock:
+            stub.whip_requests.append(
+                {
+                    "method": method,
+                    "path": path,
+                    "authorization": self.headers.get("authorization"),
+                    "content_type": self.headers.get("content-type"),
+                    "at": time.monotonic(),
+                }
+            )
+
+    def _whip_offer(self, path: str, offer: bytes) -> None:
+        stub = self.server_stub
+        self._record_whip("POST", path)
+        with stub.lock:
+            scripted = stub.whip_replies.popleft() if stub.whip_replies else None
+        if scripted is not None:
+            self._reply(*scripted, content_type=PROBLEM)
+            return
+        if not self._device_authorized():
+            return
+        if self.headers.get("content-type") != "application/sdp":
+            self._reply(415, {"detail": "Send an SDP offer (application/sdp)."}, content_type=PROBLEM)
+            return
+        if stub.whip is None:
+            self._reply(404, {"detail": "No live share for this camera."}, content_type=PROBLEM)
+            return
+        session = stub.whip.answer(offer.decode())
+        # A relative Location, as RFC 9725 allows: the agent resolves it against the WHIP URL.
+        self._reply_text(201, session.answer_sdp, "application/sdp", Location=f"{path}/sessions/{session.id}")
+
     def _credential(self) -> str | None:
         header = self.headers.get("authorization", "")
         return header.removeprefix("Bearer ") if header.startswith("Bearer ") else None
@@ -148,11 +216,26 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._reply(404, {"detail": "not found"}, content_type=PROBLEM)
 
+    def do_DELETE(self) -> None:  # noqa: N802
+        stub = self.server_stub
+        path = urlsplit(self.path).path
+        self._body()
+        if path.startswith("/live/v1/whip/") and "/sessions/" in path:
+            self._record_whip("DELETE", path)
+            if not self._device_authorized():
+                return
+            if stub.whip is not None and stub.whip.end(path.rsplit("/", 1)[1]):
+                self._reply(200)
+                return
+        self._reply(404, {"detail": "not found"}, content_type=PROBLEM)
+
     def do_POST(self) -> None:  # noqa: N802
         stub = self.server_stub
         path = urlsplit(self.path).path
         raw = self._body()
-        if path == "/device/v1/device_authorization":
+        if path.startswith("/live/v1/whip/") and path.count("/") == 4:
+            self._whip_offer(path, raw)
+        elif path == "/device/v1/device_authorization":
             form = parse_qs(raw.decode())
             assert form["client_id"] == ["porchlight-edge"], form
             device_code = secrets.token_urlsafe(16)
