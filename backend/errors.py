@@ -39,6 +39,13 @@ class Conflict(ServiceError):
     title = "Conflict"
 
 
+class Gone(ServiceError):
+    """It existed and has ended (a share that is over)."""
+
+    status_code = 410
+    title = "Gone"
+
+
 class TooLarge(ServiceError):
     status_code = 413
     title = "Too large"

@@ -337,6 +337,7 @@ class Relay:
 
 
 RELAY = Relay()
+_cutting: set[asyncio.Task[int]] = set()  # the event loop keeps only weak references to tasks
 
 
 def announce_ended(db: AsyncSession, share_ids: list[uuid.UUID]) -> None:
@@ -344,7 +345,9 @@ def announce_ended(db: AsyncSession, share_ids: list[uuid.UUID]) -> None:
     another process finds out at its next check)."""
 
     def after_commit(_session: object) -> None:
-        asyncio.get_running_loop().create_task(RELAY.cut(set(share_ids)))
+        task = asyncio.get_running_loop().create_task(RELAY.cut(set(share_ids)))
+        _cutting.add(task)
+        task.add_done_callback(_cutting.discard)
 
     event.listen(db.sync_session, "after_commit", after_commit, once=True)
 

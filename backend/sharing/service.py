@@ -22,7 +22,7 @@ from backend.accounts.models import Agency, Role, User
 from backend.db import utcnow
 from backend.devices import service as devices
 from backend.devices.models import DeviceCamera, EdgeDevice, Status
-from backend.errors import Conflict, Forbidden, InvalidInput, NotFound, ServiceError
+from backend.errors import Conflict, Forbidden, Gone, InvalidInput, NotFound, ServiceError
 from backend.notifications import service as notifications
 from backend.notifications.models import Kind
 from backend.registry import service as registry
@@ -54,11 +54,6 @@ from backend.tokens import token_hash
 
 # Nobody at the desk said "I'm watching" within this long: the owner is told so, plainly.
 ACKNOWLEDGE_WITHIN = dt.timedelta(minutes=2)
-
-
-class Gone(ServiceError):
-    status_code = 410
-    title = "This share has ended"
 
 
 @dataclass(frozen=True)
