@@ -1,9 +1,10 @@
 """The live relay: devices publish a shared camera with WHIP (RFC 9725), live-desk browsers play it with WHEP.
 
 It is aiortc: one RTCPeerConnection per publisher and per viewer, and aiortc's MediaRelay fanning a camera out
-to its viewers. H.264 is passed through, never decoded or re-encoded: in a process that runs the relay, every
-aiortc receiver hands on the encoded frames it reassembles (`_PassThrough` below) and the viewers' senders only
-packetize them again. A viewer's request for a key frame (PLI) is passed up to the device.
+to its viewers. H.264 is passed through, never decoded or re-encoded: a publisher's receiver hands on the encoded
+frames it reassembles (`_PassThrough` below, chosen for the codecs the relay negotiated and for no other peer
+connection in the process) and the viewers' senders only packetize them again. A viewer's request for a key frame
+(PLI) is passed up to the device.
 
 The relay never writes video anywhere. It cuts peers off itself when a share ends: at once when the share ends
 in this process, and otherwise at the next check of the database (every half second), or at the share's end
@@ -54,19 +55,31 @@ class _PassThrough:
         return [packet]
 
 
-def _pass_h264_through() -> None:
-    """From now on this process's aiortc receivers hand on H.264 as received (the relay is the only receiver)."""
+_PASS_THROUGH = "porchlight_pass_through"
+
+
+def _install_pass_through() -> None:
+    """aiortc picks a receiver's decoder by codec: H.264 codecs the relay marked get `_PassThrough`, everything
+    else (any other peer connection in the process) aiortc's own decoder."""
     import aiortc.rtcrtpreceiver as receiver_module
 
-    if getattr(receiver_module.get_decoder, "porchlight_passthrough", False):
+    if getattr(receiver_module.get_decoder, _PASS_THROUGH, False):
         return
     decoder_for = receiver_module.get_decoder
 
     def get_decoder(codec: Any) -> Any:
-        return _PassThrough() if codec.mimeType.lower() == "video/h264" else decoder_for(codec)
+        return _PassThrough() if getattr(codec, _PASS_THROUGH, False) else decoder_for(codec)
 
-    get_decoder.porchlight_passthrough = True  # type: ignore[attr-defined]
+    setattr(get_decoder, _PASS_THROUGH, True)
     receiver_module.get_decoder = get_decoder
+
+
+def _mark_pass_through(pc: Any) -> None:
+    """The negotiated H.264 codecs of a publisher's connection (aiortc gives each connection its own copies)."""
+    for transceiver in pc.getTransceivers():
+        for codec in transceiver._codecs:
+            if codec.mimeType.lower() == "video/h264":
+                setattr(codec, _PASS_THROUGH, True)
 
 
 def _configuration(ice_servers: Sequence[dict[str, Any]]) -> Any:
@@ -106,6 +119,7 @@ class Publisher:
     receiver: Any = None
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
     frames: int = 0
+    passed_through: bool = False  # the camera's frames arrive encoded, as sent (H.264)
     last_pli: float = 0.0
     drain: asyncio.Task[None] | None = None
 
@@ -135,7 +149,7 @@ class Relay:
         if self._media is None:
             from aiortc.contrib.media import MediaRelay
 
-            _pass_h264_through()
+            _install_pass_through()
             self._media = MediaRelay()
         return self._media
 
@@ -184,6 +198,7 @@ class Relay:
         except (ValueError, TypeError, AttributeError) as error:
             await pc.close()
             raise SdpError(f"The SDP offer cannot be answered: {error}") from None
+        _mark_pass_through(pc)  # before the connection is up: its receiver picks the decoder then
         earlier = self.publishers.get(share_camera_id)
         self.publishers[share_camera_id] = publisher
         if earlier is not None:
@@ -192,11 +207,12 @@ class Relay:
 
     async def _drain(self, publisher: Publisher, sink: Any) -> None:
         """Read the camera even with nobody watching (its frames must not pile up), and count them."""
+        import av
         from aiortc.mediastreams import MediaStreamError
 
         with contextlib.suppress(MediaStreamError, asyncio.CancelledError):
             while True:
-                await sink.recv()
+                publisher.passed_through = isinstance(await sink.recv(), av.Packet)
                 publisher.frames += 1
 
     def _ask_for_key_frame(self, publisher: Publisher) -> None:

@@ -7,15 +7,18 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
+import av
 import pytest
 from aiortc import RTCPeerConnection, RTCRtpSender, RTCSessionDescription, VideoStreamTrack
 from aiortc.mediastreams import MediaStreamError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.settings import Settings
+from backend.sharing.relay import RELAY
 from tests.conftest import Client
 from tests.devices.conftest import owner_with_site
 from tests.requests.conftest import investigator
@@ -115,11 +118,13 @@ async def test_whep_is_for_the_programs_live_desk_while_the_share_is_on(
         await pc.close()
 
 
-async def _next_packets(track: Any, count: int, timeout: float) -> int:
+async def _next_frames(track: Any, count: int, timeout: float) -> int:
+    """Decoded frames the viewer gets (this process's own aiortc peers decode; only the relay passes through)."""
     received = 0
     async with asyncio.timeout(timeout):
         while received < count:
-            await track.recv()
+            frame = await track.recv()
+            assert isinstance(frame, av.VideoFrame) and frame.width == 640
             received += 1
     return received
 
@@ -159,7 +164,8 @@ async def test_video_passes_through_and_stops_for_everyone_when_the_owner_stops(
         assert played.status_code == 201, played.text
         await viewer_pc.setRemoteDescription(RTCSessionDescription(played.text, "answer"))
         track = await asyncio.wait_for(arrived.get(), 10)
-        assert await _next_packets(track, 30, timeout=15) == 30  # video flows through the relay
+        assert await _next_frames(track, 30, timeout=15) == 30  # decodable video flows through the relay
+        assert RELAY.publishers[uuid.UUID(camera_id)].passed_through  # as the device encoded it, not re-encoded
 
         watching = (await sharing.owner.get(f"/api/v1/shares/{share_id}")).json()["watching"]
         assert [(w["display_name"], w["agency"]) for w in watching] == [("J. Ortiz", "Milwaukee PD")]
