@@ -48,6 +48,8 @@ from backend.requests.evidence import ClipStore
 from backend.requests.pages import OwnerRequestPages
 from backend.settings import Settings
 from backend.sharing.api import LiveController, LiveDeskController, ShareController
+from backend.sharing.desk import LiveDeskPages
+from backend.sharing.pages import SharePages
 from backend.sharing.relay import running_relay
 from backend.sweeper import running_sweeper
 from backend.web import (
@@ -177,6 +179,8 @@ def create_app(settings: Settings | None = None, *, relay_only: bool = False) ->
         DevicePages,
         ShareController,
         LiveDeskController,
+        LiveDeskPages,
+        SharePages,
         *([LiveController] if settings.relay_in_process else []),
     ]
     return Litestar(

@@ -43,6 +43,13 @@ DEMO_LOGINS = (
         "Det. Ivy Investigator",
         totp_secret="PORCHLIGHTDEMOINVESTIGATORSECRET",
     ),
+    DemoLogin(
+        "live_desk",
+        "livedesk@demo.porchlight.test",
+        "porch-livedesk-demo",
+        "J. Ortiz (live desk)",
+        totp_secret="PORCHLIGHTDEMOLIVEDESKSECRETKEYS",
+    ),
     DemoLogin("admin", "admin@demo.porchlight.test", "porch-admin-demo", "Alex Admin"),
 )
 AGENCY = "Milwaukee Police Department (demo)"
@@ -76,24 +83,40 @@ async def demo_present(db: AsyncSession) -> bool:
     return await accounts.get_user_by_email(db, DEMO_LOGINS[0].email) is not None
 
 
+MEMBERSHIPS = {
+    "coordinator": {"district_name": DISTRICT},
+    "investigator": {"agency_name": AGENCY},
+    "live_desk": {"agency_name": AGENCY},  # the program's live desk: the investigators' agency
+}
+
+
+async def _create_login(db: AsyncSession, login: DemoLogin) -> User:
+    user = await accounts.create_user(
+        db,
+        email=login.email,
+        password=login.password,
+        display_name=login.display_name,
+        roles=[Role(login.role)],
+        **MEMBERSHIPS.get(login.role, {}),
+    )
+    if login.totp_secret:
+        user.totp_secret, user.totp_confirmed_at = login.totp_secret, utcnow()
+    return user
+
+
 async def seed(db: AsyncSession, *, seed_value: int = 414) -> int:
     """Create the demo logins and a few hundred sites with cameras. Returns the number of sites made."""
     if await demo_present(db):
+        # A demo made before a login was added to DEMO_LOGINS gets that login now.
+        for login in DEMO_LOGINS:
+            if await accounts.get_user_by_email(db, login.email) is None:
+                await _create_login(db, login)
+        await db.commit()
         return 0
-    memberships = {"coordinator": {"district_name": DISTRICT}, "investigator": {"agency_name": AGENCY}}
     for login in DEMO_LOGINS:
-        user = await accounts.create_user(
-            db,
-            email=login.email,
-            password=login.password,
-            display_name=login.display_name,
-            roles=[Role(login.role)],
-            **memberships.get(login.role, {}),
-        )
+        user = await _create_login(db, login)
         if login.role == Role.OWNER:
             owner = user
-        if login.totp_secret:
-            user.totp_secret, user.totp_confirmed_at = login.totp_secret, utcnow()
     district_id = await db.scalar(select(District.id).where(District.name == DISTRICT))
 
     rng = random.Random(seed_value)

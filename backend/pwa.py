@@ -49,6 +49,16 @@ class PwaRoutes(Controller):
             "theme_color": THEME_COLOR,
             "background_color": BACKGROUND_COLOR,
             "icons": [{**icon, "src": _static_url(request, icon["src"])} for icon in ICONS],
+            # A long press on the installed app's icon: straight to "Share now" during an incident.
+            "shortcuts": [
+                {
+                    "name": "Share now",
+                    "short_name": "Share now",
+                    "description": "Share your cameras live with the police live desk",
+                    "url": "/share",
+                    "icons": [{"src": _static_url(request, ICONS[0]["src"]), "sizes": "192x192", "type": "image/png"}],
+                }
+            ],
         }
 
     @get("/sw.js", media_type="text/javascript")

@@ -31,7 +31,7 @@ Viewer: TypeAlias = NamedDependency[User | None]
 SESSION_COOKIE = "porchlight_session"
 STATIC_DIR = PROJECT_ROOT / "pwa" / "static"
 TEMPLATE_DIR = PROJECT_ROOT / "pwa" / "templates"
-_MACHINE_PREFIXES = ("/api/", "/device/", "/live/")
+_MACHINE_PREFIXES = ("/api/", "/device/", "/live/v1/")  # /live, /live/... are the live desk's pages
 
 
 def assets_version(directory: Path = STATIC_DIR) -> str:

@@ -37,8 +37,11 @@ TICKET_COOKIE = "porchlight_2fa"
 
 
 def home_for(user: SignedIn) -> str:
-    """Where a signed-in person starts: owners at their cameras, everyone else at their console."""
-    return "/sites" if user.has_role(Role.OWNER) else "/console"
+    """Where a signed-in person starts: owners at their cameras, the live desk at its shares, everyone else at
+    their console."""
+    if user.has_role(Role.OWNER):
+        return "/sites"
+    return "/live" if user.has_role(Role.LIVE_DESK) else "/console"
 
 
 def safe_next(target: str | None, user: SignedIn) -> str:

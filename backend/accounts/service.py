@@ -9,7 +9,7 @@ import re
 import uuid
 import zoneinfo
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyotp
 from sqlalchemy import delete, func, select
@@ -23,6 +23,9 @@ from backend.db import utcnow
 from backend.districts.models import District
 from backend.errors import Forbidden, InvalidInput, TooManyAttempts
 from backend.tokens import new_token, token_hash
+
+if TYPE_CHECKING:
+    from backend.sharing.service import SharePolicy
 
 LOCK_AFTER_FAILURES = 5
 FAILURE_WINDOW = dt.timedelta(minutes=15)
@@ -374,12 +377,13 @@ async def me(db: AsyncSession, user: User) -> MeOut:
     )
 
 
-async def export(db: AsyncSession, user: User) -> dict[str, Any]:
+async def export(db: AsyncSession, user: User, share_policy: SharePolicy | None = None) -> dict[str, Any]:
     """Everything Porchlight holds about this person, as one JSON-ready document."""
     from backend.devices import service as devices
     from backend.registry import service as registry
     from backend.requests import evidence
     from backend.requests import service as requests
+    from backend.sharing import service as sharing
 
     sessions = (
         await db.scalars(select(UserSession).where(UserSession.user_id == user.id).order_by(UserSession.created_at))
@@ -395,6 +399,8 @@ async def export(db: AsyncSession, user: User) -> dict[str, Any]:
         "footage_requests": await requests.owner_requests(db, user.id),
         "clips_sent": await evidence.received_clips(db, user.id),
         "police_access": await requests.access_log(db, user.id),
+        # Live video shared with the live desk: when, which cameras, who watched, who ended it.
+        "shares": await sharing.owner_shares(db, user.id, share_policy or sharing.SharePolicy()),
         "sessions": [
             {"created_at": s.created_at, "last_seen_at": s.last_seen_at, "user_agent": s.user_agent, "ip": s.ip}
             for s in sessions

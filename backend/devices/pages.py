@@ -26,6 +26,8 @@ NOTICES = {
     "muted": "Alerts for this device are off. Its status is still shown here.",
     "unmuted": "Alerts for this device are on.",
     "linked": "Camera link saved.",
+    "share-on": "The panic button now starts sharing your cameras with the live desk.",
+    "share-off": "Sharing on alert is off: a press of the panic button only notifies you.",
 }
 
 
@@ -154,6 +156,21 @@ class DevicePages(Controller):
         muted = data.get("alerts") == "off"
         await service.update_device(db, owner.id, device_id, alerts_muted=muted)
         return Redirect(f"/devices/{device_id}?saved={'muted' if muted else 'unmuted'}")
+
+    @post("/devices/{device_id:uuid}/share-on-alert")
+    async def share_on_alert(
+        self, db: Db, owner: SignedIn, device_id: FromPath[uuid.UUID], data: Form
+    ) -> Template | Redirect:
+        on = data.get("share_on_alert") == "on"
+        try:
+            minutes = int(str(data.get("alert_share_minutes", "")))
+        except ValueError:
+            minutes = 0  # the service names the choices
+        try:
+            await service.update_device(db, owner.id, device_id, share_on_alert=on, alert_share_minutes=minutes)
+        except InvalidInput as exc:
+            return await self._device_page(db, owner, device_id, errors=exc.errors)
+        return Redirect(f"/devices/{device_id}?saved={'share-on' if on else 'share-off'}")
 
     @post("/devices/{device_id:uuid}/remove")
     async def remove(self, db: Db, owner: SignedIn, device_id: FromPath[uuid.UUID]) -> Redirect:

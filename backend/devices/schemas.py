@@ -93,6 +93,9 @@ class DevicePatch(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     name: DeviceName | msgspec.UnsetType = msgspec.UNSET
     site_id: uuid.UUID | msgspec.UnsetType = msgspec.UNSET
     alerts_muted: bool | msgspec.UnsetType = msgspec.UNSET
+    # The panic button starts a share of the device's cameras (off: a press only notifies the owner).
+    share_on_alert: bool | msgspec.UnsetType = msgspec.UNSET
+    alert_share_minutes: Annotated[int, Meta(ge=1)] | msgspec.UnsetType = msgspec.UNSET
 
 
 class LinkIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -138,6 +141,8 @@ class DeviceOut(msgspec.Struct, kw_only=True):
     # The box's clock is off by more than CLOCK_WRONG_AFTER: its video timestamps cannot be trusted.
     clock_wrong: bool
     alerts_muted: bool
+    share_on_alert: bool
+    alert_share_minutes: int
     heartbeat_interval_s: int
     cameras: list[DeviceCameraOut]
 

@@ -68,6 +68,7 @@ from backend.notifications.models import Kind
 from backend.registry import service as registry
 from backend.registry.models import Camera, Placement, Recorder, Site
 from backend.registry.schemas import CameraIn, CameraOut
+from backend.sharing.schemas import DURATION_CHOICES
 from backend.tokens import new_token, token_hash
 
 if TYPE_CHECKING:
@@ -758,6 +759,8 @@ async def _device_out(db: AsyncSession, device: EdgeDevice) -> DeviceOut:
         clock_offset_s=device.clock_offset_s,
         clock_wrong=device.clock_offset_s is not None and abs(device.clock_offset_s) > CLOCK_WRONG_AFTER_S,
         alerts_muted=device.alerts_muted,
+        share_on_alert=device.share_on_alert,
+        alert_share_minutes=device.alert_share_minutes,
         heartbeat_interval_s=HEARTBEAT_INTERVAL_S,
         cameras=[_camera_out(c, device.health or {}, linked) for c in device.cameras],
     )
@@ -830,6 +833,8 @@ async def update_device(
     name: str | None = None,
     site_id: uuid.UUID | None = None,
     alerts_muted: bool | None = None,
+    share_on_alert: bool | None = None,
+    alert_share_minutes: int | None = None,
 ) -> DeviceDetailOut:
     device = await _own_device(db, owner_id, device_id)
     changes_desired = False
@@ -851,6 +856,12 @@ async def update_device(
         device.alerts_muted = alerts_muted
         if alerts_muted:
             device.alert_pending = False
+    if alert_share_minutes is not None:
+        if alert_share_minutes not in DURATION_CHOICES:
+            raise InvalidInput({"alert_share_minutes": "Choose how long to share: 15 min, 30 min, 1 h or 2 h"})
+        device.alert_share_minutes = alert_share_minutes
+    if share_on_alert is not None:
+        device.share_on_alert = share_on_alert
     if changes_desired:
         await refresh_desired(db, device)
     await db.commit()

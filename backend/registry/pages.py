@@ -6,7 +6,7 @@ import uuid
 from typing import Any
 
 import msgspec
-from litestar import Controller, get, post
+from litestar import Controller, Request, get, post
 from litestar.params import FromPath, FromQuery, URLEncodedBody
 from litestar.response import Redirect, Template
 
@@ -14,6 +14,7 @@ from backend.errors import InvalidInput
 from backend.registry import service
 from backend.registry.models import Placement, Recorder, SiteKind
 from backend.registry.schemas import CameraIn, SiteIn
+from backend.sharing.pages import open_share, policy_of
 from backend.validation import parse_form
 from backend.web import Db, SignedIn, provide_owner
 
@@ -40,9 +41,11 @@ class RegistryPages(Controller):
     dependencies = {"owner": provide_owner}
 
     @get("/sites")
-    async def overview(self, db: Db, owner: SignedIn, welcome: FromQuery[bool] = False) -> Template:
+    async def overview(self, request: Request, db: Db, owner: SignedIn, welcome: FromQuery[bool] = False) -> Template:
+        """The owner's home: "Share now" (or the share that is on) above their sites."""
         sites = await service.list_sites(db, owner.id)
-        return Template("registry/sites.html", context={"sites": sites, "welcome": welcome})
+        on = await open_share(db, owner.id, policy_of(request))
+        return Template("registry/sites.html", context={"sites": sites, "welcome": welcome, "open_share": on})
 
     @get("/sites/new")
     async def new_site_form(self, owner: SignedIn) -> Template:

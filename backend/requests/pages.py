@@ -13,6 +13,7 @@ from backend.errors import InvalidInput
 from backend.requests import evidence, service
 from backend.requests.models import QUICK_REPLY_LABELS, Answer, QuickReply
 from backend.requests.schemas import AnswerIn, ClipNoteIn, RequestOut
+from backend.sharing import service as sharing
 from backend.validation import parse_form
 from backend.web import Db, SignedIn, provide_owner, settings_of
 
@@ -78,6 +79,9 @@ class OwnerRequestPages(Controller):
         return Redirect(f"/requests/{request_id}?noted={clip_id}#clip-{clip_id}")
 
     @get("/account/access")
-    async def access_log(self, db: Db, owner: SignedIn) -> Template:
+    async def access_log(self, request: Request, db: Db, owner: SignedIn) -> Template:
         events = await service.access_log(db, owner.id)
-        return Template("requests/access_log.html", context={"events": events, "time_zone": owner.time_zone})
+        shares = await sharing.owner_shares(db, owner.id, sharing.SharePolicy.of(settings_of(request)))
+        return Template(
+            "requests/access_log.html", context={"events": events, "shares": shares, "time_zone": owner.time_zone}
+        )

@@ -42,6 +42,7 @@ from backend.requests.schemas import (
     RequestOut,
 )
 from backend.requests.states import LABELS, OPEN_STATES, IllegalTransition, RequestState, next_state
+from backend.sharing.models import ShareSession
 
 MAX_WINDOW = dt.timedelta(days=7)
 DEFAULT_DEADLINE = dt.timedelta(days=7)
@@ -360,18 +361,36 @@ async def contact_card(db: AsyncSession, user: User, request_id: uuid.UUID, *, i
     )
 
 
+def _live_access(action: CustodyAction, detail: str, site: str) -> str:
+    """What the live desk did, as the owner reads it ("opened live video of Front door")."""
+    if action == CustodyAction.LIVE_VIEW:
+        return detail or f"opened your live video of {site}"
+    if action == CustodyAction.LIVE_ACKNOWLEDGED:
+        return f"said they are watching your live video of {site}"
+    asked = detail.split(": ", 1)[-1] if detail else "asked for more time"  # "Home: asked for 30 min more"
+    return f"{asked} of your live video of {site}"
+
+
+LIVE_ACTIONS = frozenset({CustodyAction.LIVE_VIEW, CustodyAction.LIVE_ACKNOWLEDGED, CustodyAction.LIVE_MORE_TIME})
+
+
 async def access_log(db: AsyncSession, owner_id: uuid.UUID) -> list[dict[str, object]]:
-    """Every police access to this owner's information, newest first (the owner's "Who accessed" page)."""
+    """Every police access to this owner's information, newest first (the owner's "Who accessed" page); live-video
+    accesses (share now) carry their share and what was done, in words."""
     rows = await db.execute(
-        select(CustodyEvent, Agency.name)
+        select(CustodyEvent, Agency.name, Site.name)
         .join(Agency, Agency.id == CustodyEvent.agency_id)
+        .outerjoin(ShareSession, ShareSession.id == CustodyEvent.share_id)
+        .outerjoin(Site, Site.id == ShareSession.site_id)
         .where(CustodyEvent.owner_id == owner_id, CustodyEvent.action != CustodyAction.UPLOAD)  # police accesses only
         .order_by(CustodyEvent.at.desc(), CustodyEvent.id.desc())
     )
     return [
         {"at": e.at, "action": CustodyAction(e.action), "agency": agency, "case_number": e.case_number,
-         "by": e.actor_name, "request_id": e.request_id}
-        for e, agency in rows
+         "by": e.actor_name, "request_id": e.request_id, "share_id": e.share_id, "live": e.action in LIVE_ACTIONS,
+         "what": _live_access(CustodyAction(e.action), e.detail, site or "your site") if e.action in LIVE_ACTIONS
+         else ""}
+        for e, agency, site in rows
     ]  # fmt: skip
 
 

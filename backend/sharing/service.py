@@ -158,15 +158,20 @@ async def get_share(
 
 
 async def owner_shares(
-    db: AsyncSession, owner_id: uuid.UUID, policy: SharePolicy, now: dt.datetime | None = None
+    db: AsyncSession,
+    owner_id: uuid.UUID,
+    policy: SharePolicy,
+    now: dt.datetime | None = None,
+    limit: int | None = None,
 ) -> list[ShareOut]:
-    """Every share of this owner, newest first (the share history and the data export)."""
+    """The shares of this owner, newest first (the share history and the data export: all of them)."""
     now = now or utcnow()
     shares = await db.scalars(
         select(ShareSession)
         .where(ShareSession.owner_id == owner_id)
         .options(selectinload(ShareSession.cameras))
         .order_by(ShareSession.started_at.desc())
+        .limit(limit)
     )
     return [await _share_out(db, share, policy, now) for share in shares]
 
