@@ -193,7 +193,7 @@ class LiveController(Controller):
         viewer_id, share_id, ends_at = await service.authorize_view(db, user, share_camera_id, client_ip(request))
         try:
             viewer = await RELAY.play(
-                viewer_id, share_camera_id, share_id, ends_at, offer, settings_of(request).ice_servers
+                viewer_id, user.id, share_camera_id, share_id, ends_at, offer, settings_of(request).ice_servers
             )
         except SdpError as error:
             await service.viewer_closed(db, viewer_id)
@@ -211,6 +211,6 @@ class LiveController(Controller):
     )
     async def whep_end(self, user: SignedIn, share_camera_id: FromPath[uuid.UUID], resource_id: FromPath[str]) -> None:
         viewer = RELAY.viewers.get(resource_id)
-        if viewer is None or viewer.share_camera_id != share_camera_id:
+        if viewer is None or viewer.share_camera_id != share_camera_id or viewer.user_id != user.id:
             raise NotFound("No such playing session (it may have ended already)")
         await RELAY.end_play(resource_id)

@@ -127,6 +127,7 @@ class Publisher:
 @dataclass
 class Viewer:
     viewer_id: uuid.UUID
+    user_id: uuid.UUID
     share_camera_id: uuid.UUID
     share_id: uuid.UUID
     ends_at: dt.datetime
@@ -250,6 +251,7 @@ class Relay:
     async def play(
         self,
         viewer_id: uuid.UUID,
+        user_id: uuid.UUID,
         share_camera_id: uuid.UUID,
         share_id: uuid.UUID,
         ends_at: dt.datetime,
@@ -272,7 +274,7 @@ class Relay:
             else:
                 raise NotSending("This camera's video has not reached Porchlight yet; trying again")
         pc = RTCPeerConnection(_configuration(ice_servers))
-        viewer = Viewer(viewer_id, share_camera_id, share_id, ends_at, pc)
+        viewer = Viewer(viewer_id, user_id, share_camera_id, share_id, ends_at, pc)
         try:
             await pc.setRemoteDescription(offer)
             viewer.sender = pc.addTrack(self.media.subscribe(publisher.track))

@@ -50,7 +50,6 @@ from backend.sharing.schemas import (
     ShareOut,
     WatcherOut,
 )
-from backend.tokens import token_hash
 
 # Nobody at the desk said "I'm watching" within this long: the owner is told so, plainly.
 ACKNOWLEDGE_WITHIN = dt.timedelta(minutes=2)
@@ -594,9 +593,7 @@ async def authorize_publish(
 ) -> tuple[uuid.UUID, dt.datetime]:
     """A device may publish a camera only while the owner's share of it is on. Returns the share and its end."""
     now = now or utcnow()
-    device = await db.scalar(select(EdgeDevice).where(EdgeDevice.credential_hash == token_hash(credential)))
-    if device is None:
-        raise devices._refused()
+    device = await devices.device_for_credential(db, credential)
     try:
         camera, share = await _share_camera(db, share_camera_id)
     except NotFound:

@@ -193,3 +193,31 @@ async def test_video_passes_through_and_stops_for_everyone_when_the_owner_stops(
     finally:
         await device_pc.close()
         await viewer_pc.close()
+
+
+async def test_a_viewer_ends_only_their_own_session_and_the_owner_sees_them_leave(
+    sharing: Sharing, app: Any, db: AsyncSession
+) -> None:
+    share_id, whip_url = await shared_camera(sharing)
+    camera_id = whip_url.rsplit("/", 1)[1]
+    device_pc, sdp = await publisher_offer()
+    viewer_pc, viewer_sdp = await viewer_offer()
+    try:
+        answer = await sharing.owner.post(whip_url, content=sdp, headers={**SDP, **sharing.device.auth})
+        await device_pc.setRemoteDescription(RTCSessionDescription(answer.text, "answer"))
+        played = await whep(sharing.desk, camera_id, viewer_sdp)
+        assert played.status_code == 201, played.text
+        session = played.headers["location"]
+        async with Client(app) as colleague:
+            await live_desk(db, colleague, email="second@mpd.example")
+            headers = {"x-csrftoken": await colleague.csrf_token()}
+            assert (await colleague.delete(session, headers=headers)).status_code == 404
+        assert (await sharing.owner.get(f"/api/v1/shares/{share_id}")).json()["watching"] != []
+        ended = await sharing.desk.delete(session, headers={"x-csrftoken": await sharing.desk.csrf_token()})
+        assert ended.status_code == 200
+        async with asyncio.timeout(3):
+            while (await sharing.owner.get(f"/api/v1/shares/{share_id}")).json()["watching"]:
+                await asyncio.sleep(0.1)
+    finally:
+        await device_pc.close()
+        await viewer_pc.close()
