@@ -9,6 +9,7 @@ from bench import (
     device_sweep,
     evidence_upload,
     geo_search,
+    live_video,
     page_weight,
     push_fanout,
 )
@@ -24,5 +25,6 @@ for benchmark in (
     device_heartbeats,
     device_sweep,
     desired_latency,
+    live_video,
 ):
     benchmark.main()
