@@ -48,8 +48,9 @@ def log_in(page: Page, owner: Owner) -> None:
     expect(page.get_by_role("heading", name="My cameras", level=1)).to_be_visible()
 
 
-def log_in_agency(page: Page, email: str, password: str, totp_secret: str) -> None:
-    """An investigator's sign-in: password, then the authenticator app's code; lands on the console."""
+def log_in_agency(page: Page, email: str, password: str, totp_secret: str, lands_on: str = "/console") -> None:
+    """An agency account's sign-in: password, then the authenticator app's code; an investigator lands on the
+    console, the live desk on its shares (`lands_on="/live"`)."""
     page.goto("/login")
     page.get_by_label("Email").fill(email)
     page.get_by_label("Password").fill(password)
@@ -57,7 +58,7 @@ def log_in_agency(page: Page, email: str, password: str, totp_secret: str) -> No
     expect(page.get_by_role("heading", name="Enter your code")).to_be_visible()
     page.get_by_label("6-digit code").fill(pyotp.TOTP(totp_secret).now())
     page.get_by_role("button", name="Sign in").click()
-    expect(page).to_have_url(re.compile(r"/console$"))
+    expect(page).to_have_url(re.compile(f"{lands_on}$"))
 
 
 def fill_site_form(

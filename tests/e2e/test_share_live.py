@@ -169,8 +169,7 @@ def test_the_desk_plays_a_live_share_says_it_is_watching_and_the_video_stops_whe
 
         # The live desk, on a laptop, has the desk open before anything is shared.
         desk = watch_for_problems(new_context(**LAPTOP).new_page(), problems)
-        log_in_agency(desk, desk_email, DETECTIVE_PASSWORD, desk_secret)
-        desk.get_by_role("navigation", name="Main").get_by_role("link", name="Live desk").click()
+        log_in_agency(desk, desk_email, DETECTIVE_PASSWORD, desk_secret, lands_on="/live")
         expect(desk.get_by_role("heading", name="Live desk", level=1)).to_be_visible()
         expect(desk.get_by_text("No one is sharing live video right now.")).to_be_visible()
         title = desk.title()
