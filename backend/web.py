@@ -11,6 +11,7 @@ from urllib.parse import quote
 from litestar import Request, Response
 from litestar.di import NamedDependency
 from litestar.exceptions import HTTPException, NotFoundException, ValidationException
+from litestar.middleware.csrf import generate_csrf_token
 from litestar.plugins.problem_details import ProblemDetailsException
 from litestar.response import Redirect, Template
 from litestar.types import Message, Scope
@@ -29,6 +30,7 @@ SignedIn: TypeAlias = NamedDependency[User]
 Viewer: TypeAlias = NamedDependency[User | None]
 
 SESSION_COOKIE = "porchlight_session"
+CSRF_COOKIE = "csrftoken"  # the CSRF middleware's default cookie name
 STATIC_DIR = PROJECT_ROOT / "pwa" / "static"
 TEMPLATE_DIR = PROJECT_ROOT / "pwa" / "templates"
 _MACHINE_PREFIXES = ("/api/", "/device/", "/live/v1/")  # /live, /live/... are the live desk's pages
@@ -98,8 +100,21 @@ def set_session_cookie(response: Response, token: str, settings: Settings) -> No
     )
 
 
+def rotate_csrf_token(response: Response[Any], settings: Settings) -> None:
+    """A new CSRF token at sign-in and sign-out: a token seen before (e.g. planted in the browser by someone else)
+    is worthless after. Same cookie as the CSRF middleware's (app.py)."""
+    response.set_cookie(
+        CSRF_COOKIE,
+        generate_csrf_token(settings.secret_key),
+        path="/",
+        httponly=True,
+        secure=settings.secure_cookies,
+        samesite="lax",
+    )
+
+
 async def begin_session(request: Request, db: AsyncSession, user: User, response: Response[Any]) -> Response[Any]:
-    """Sign the browser in with a brand-new session (any session it arrived with is ended)."""
+    """Sign the browser in with a brand-new session (any session it arrived with is ended) and CSRF token."""
     settings = settings_of(request)
     if old_token := request.cookies.get(SESSION_COOKIE):
         await accounts.end_session(db, old_token)
@@ -107,6 +122,7 @@ async def begin_session(request: Request, db: AsyncSession, user: User, response
         db, user, days=settings.session_days, user_agent=request.headers.get("user-agent", ""), ip=client_ip(request)
     )
     set_session_cookie(response, token, settings)
+    rotate_csrf_token(response, settings)
     return response
 
 
@@ -115,6 +131,7 @@ async def end_session(request: Request, db: AsyncSession, response: Response[Any
     if token := request.cookies.get(SESSION_COOKIE):
         await accounts.end_session(db, token)
     response.delete_cookie(SESSION_COOKIE, path="/")
+    rotate_csrf_token(response, settings_of(request))
     response.headers["Clear-Site-Data"] = '"cache"'
     return response
 

@@ -186,3 +186,22 @@ async def test_form_posted_without_its_csrf_token_is_refused(client: Client, db:
     )
     assert api.status_code == 403
     assert await _count(db, User) == 0
+
+
+async def test_the_csrf_token_changes_at_sign_in_and_sign_out(client: Client) -> None:
+    """A token seen before signing in (planted, or read off a shared computer) no longer works after."""
+    await sign_up(client, "pat@example.com")
+    await client.send_json("POST", "/api/v1/auth/logout")
+    before = await client.csrf_token()
+    signed_in = await client.send_json("POST", "/api/v1/auth/login", {"email": "pat@example.com", "password": PASSWORD})
+    assert signed_in.status_code == 200
+    after = client.cookies["csrftoken"]
+    assert after != before
+    stale = await client.post("/api/v1/sites", json={}, headers={"x-csrftoken": before})
+    assert stale.status_code == 403
+    fresh = await client.post("/api/v1/sites", json={}, headers={"x-csrftoken": after})
+    assert fresh.status_code == 400  # past CSRF: the empty site is refused on its own merits
+
+    signed_out = await client.post("/api/v1/auth/logout", headers={"x-csrftoken": after})
+    assert signed_out.status_code == 204
+    assert client.cookies["csrftoken"] not in (before, after)
