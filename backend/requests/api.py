@@ -102,7 +102,8 @@ def _header_int(request: Request, name: str) -> int | None:
     value = request.headers.get(name)
     if value is None:
         return None
-    if not value.strip().isdigit():
+    value = value.strip()
+    if not (value.isascii() and value.isdigit()):  # "²" is a digit to Python, not to int()
         raise InvalidInput({name: f"{name} must be a whole number of bytes"})
     return int(value)
 

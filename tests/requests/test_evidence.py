@@ -139,6 +139,12 @@ async def test_bytes_at_the_wrong_offset_are_refused_and_the_offset_stays(client
     wrong = await send_bytes(client, location, 500, CLIP[500:2000])
     assert wrong.status_code == 409 and "1,000 bytes" in wrong.json()["detail"]
     assert (await client.head(location, headers=TUS)).headers["upload-offset"] == "1000"
+    superscript = await client.request(
+        "PATCH", location, content=CLIP[1000:2000],
+        headers={**TUS, "Upload-Offset": "¹".encode("latin-1"), "Content-Type": "application/offset+octet-stream",
+                 "x-csrftoken": await client.csrf_token()},
+    )  # fmt: skip
+    assert superscript.status_code == 400 and "whole number" in superscript.json()["detail"]
 
 
 async def test_a_file_over_the_limit_is_refused_before_any_byte_and_nothing_is_kept(
@@ -182,6 +188,7 @@ async def test_a_checksum_that_does_not_match_refuses_the_clip_and_leaves_nothin
         ({"Upload-Length": "12"}, 412, "Tus-Resumable"),
         ({**TUS}, 400, "Upload-Length"),
         ({**TUS, "Upload-Length": "twelve"}, 400, "whole number"),
+        ({**TUS, "Upload-Length": "²".encode("latin-1")}, 400, "whole number"),  # a digit to Python, not to int()
         ({**TUS, "Upload-Length": "12", "Upload-Metadata": "filename ***"}, 400, "base64"),
         ({**TUS, "Upload-Length": "12", "Upload-Metadata": tus_metadata(sha256="abc")}, 400, "SHA-256 in hex"),
     ],
