@@ -161,8 +161,21 @@ def content_security_policy(settings: Settings) -> str:
     )
 
 
+_NO_STORE = (b"cache-control", b"no-store")
+_SESSION_COOKIE_BYTES = SESSION_COOKIE.encode() + b"="
+
+
+def _signed_in(scope: Scope) -> bool:
+    """The request carries a session cookie or a device credential: its answer is someone's own data."""
+    for name, value in scope.get("headers", []):
+        if (name == b"cookie" and _SESSION_COOKIE_BYTES in value) or name == b"authorization":
+            return True
+    return False
+
+
 def security_headers(settings: Settings) -> Callable[[Message, Scope], Awaitable[None]]:
-    """A before-send hook adding security headers to every response, 404s and static files included."""
+    """A before-send hook adding security headers to every response, 404s and static files included, and
+    `Cache-Control: no-store` to every answer to a signed-in request that does not set its own."""
     headers = [
         (b"content-security-policy", content_security_policy(settings).encode()),
         (b"x-content-type-options", b"nosniff"),
@@ -177,7 +190,10 @@ def security_headers(settings: Settings) -> Callable[[Message, Scope], Awaitable
     async def add_headers(message: Message, scope: Scope) -> None:
         if message["type"] == "http.response.start":
             present = {name.lower() for name, _ in message.get("headers", [])}
-            message["headers"] = [*message.get("headers", []), *(h for h in headers if h[0] not in present)]
+            added = [h for h in headers if h[0] not in present]
+            if b"cache-control" not in present and _signed_in(scope):
+                added.append(_NO_STORE)  # personal data stays out of browser and proxy caches
+            message["headers"] = [*message.get("headers", []), *added]
 
     return add_headers
 

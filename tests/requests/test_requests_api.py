@@ -161,3 +161,28 @@ async def test_sweeper_reminds_a_day_before_and_expires_at_the_deadline(
     assert answer.status_code == 409 and "expired" in answer.json()["detail"]
     titles = [n["title"] for n in (await client.get("/api/v1/notifications")).json()["items"]]
     assert titles == ["Footage request expired", "A footage request ends in 24 hours", "Police request footage"]
+
+
+async def test_personal_data_is_never_cached(client: Client, area: dict) -> None:
+    """Contact card, custody CSV, exports and the owner's sites: `Cache-Control: no-store` (issue 14, defect 7)."""
+    sent = await send(client, area)
+    request_id = sent[0]["id"]
+    for url in (
+        f"/api/v1/agency/requests/{request_id}/contact",
+        "/api/v1/agency/custody-report?case_number=MPD-26-1234&format=csv",
+        f"/console/requests/{request_id}",
+    ):
+        response = await client.get(url)
+        assert response.status_code == 200, (url, response.text)
+        assert response.headers["cache-control"] == "no-store", url
+    card = await client.submit(f"/console/requests/{request_id}/contact", {})
+    assert card.headers["cache-control"] == "no-store"
+    await as_owner(client, "first@example.com")
+    site_id = (await client.get("/api/v1/sites")).json()[0]["id"]
+    for url in ("/api/v1/sites", f"/sites/{site_id}", "/api/v1/me/export", "/account/export", "/sites"):
+        response = await client.get(url)
+        assert response.status_code == 200, url
+        assert response.headers["cache-control"] == "no-store", url
+    # Shared files keep their long cache; an anonymous page is not personal.
+    await client.send_json("POST", "/api/v1/auth/logout")
+    assert "no-store" not in (await client.get("/login")).headers.get("cache-control", "")
