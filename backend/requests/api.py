@@ -260,5 +260,5 @@ class AgencyController(Controller):
         safe_case = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in case_number.strip())
         disposition = {"Content-Disposition": f'attachment; filename="custody-{safe_case}.{report_format}"'}
         if report_format == "csv":
-            return Response(evidence.custody_csv(rows), media_type="text/csv; charset=utf-8", headers=disposition)
+            return Response(evidence.custody_csv(rows), media_type="text/csv", headers=disposition)  # utf-8 added
         return Response(rows, headers=disposition)

@@ -116,7 +116,7 @@ def _clean_file_name(name: str) -> str:
     """The last part of whatever path a device sent, without control characters; never empty."""
     base = PureWindowsPath(PurePosixPath(name).name).name
     base = "".join(ch for ch in base if ch.isprintable()).strip()[:255]
-    return base or "clip"
+    return base if base.strip(".") else "clip"  # "..", "." or dots alone are no file name
 
 
 def clip_out(clip: EvidenceClip, received_bytes: int | None = None) -> ClipOut:

@@ -299,7 +299,7 @@ async def test_the_agency_sees_and_downloads_clips_and_every_access_is_one_custo
     assert report[-1]["actor"] == "Det. Milwaukee PD" and report[-1]["agency"] == "Milwaukee PD"
 
     as_csv = await client.get("/api/v1/agency/custody-report", params={"case_number": "MPD-26-1234", "format": "csv"})
-    assert as_csv.headers["content-type"].startswith("text/csv")
+    assert as_csv.headers["content-type"] == "text/csv; charset=utf-8"  # said once
     assert as_csv.headers["content-disposition"] == 'attachment; filename="custody-MPD-26-1234.csv"'
     rows = list(csv.DictReader(io.StringIO(as_csv.text)))
     assert [r["action"] for r in rows] == actions and rows[-1]["sha256"] == listed["sha256"]
@@ -382,3 +382,14 @@ async def test_export_holds_footage_requests_clips_sent_and_every_police_access(
     assert data["footage_requests"][0]["state"] == "uploaded"
     assert [(c["id"], c["sha256"]) for c in data["clips_sent"]] == [(receipt["id"], receipt["sha256"])]
     assert [(a["action"], a["agency"]) for a in data["police_access"]] == [("request_sent", "Milwaukee PD")]
+
+
+@pytest.mark.parametrize(
+    ("sent", "kept"),
+    [("..", "clip"), (".", "clip"), ("...", "clip"), ("../../etc/passwd", "passwd"),
+     ("C:\\videos\\door.mp4", "door.mp4"), ("", "clip"), (".hidden.mp4", ".hidden.mp4")],
+)  # fmt: skip
+def test_a_sent_file_name_is_kept_as_a_plain_name(sent: str, kept: str) -> None:
+    from backend.requests.evidence import _clean_file_name
+
+    assert _clean_file_name(sent) == kept
