@@ -222,10 +222,15 @@ def handle_service_error(request: Request, exc: ServiceError) -> Response[Any]:
     return error_page(request, exc.status_code, exc.title, exc.detail, headers=headers)
 
 
+NO_BODY = "Send the fields as a JSON body (Content-Type: application/json)"
+
+
 def handle_http_exception(request: Request, exc: HTTPException) -> Response[Any]:
     if isinstance(exc, ValidationException) and is_machine_request(request):
         errors = [
-            {
+            {"field": "body", "message": NO_BODY}
+            if item.get("key") == "data" and item.get("message") == "'data'"  # Litestar's word for "no body"
+            else {
                 "field": field_of(item.get("message", ""), item.get("key") or "body"),
                 "message": humanize(item.get("message", "")),
             }

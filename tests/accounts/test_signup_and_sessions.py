@@ -95,6 +95,11 @@ async def test_body_that_is_not_json_or_has_unknown_fields_gets_a_clear_problem(
     )
     assert unknown.status_code == 400
     assert unknown.json()["errors"] == [{"field": "is_admin", "message": "is not a field this request accepts"}]
+    empty = await client.post("/api/v1/auth/signup", headers={"x-csrftoken": token, "content-type": "application/json"})
+    assert empty.status_code == 400
+    assert empty.json()["errors"] == [
+        {"field": "body", "message": "Send the fields as a JSON body (Content-Type: application/json)"}
+    ]
 
 
 async def test_login_gives_a_new_session_id_and_logout_ends_it_on_the_server(
