@@ -18,7 +18,7 @@ from litestar.types import Message, Scope
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.accounts import service as accounts
-from backend.accounts.models import Role, User
+from backend.accounts.models import AGENCY_ROLES, Role, User
 from backend.errors import Forbidden, InvalidInput, NotAuthenticated, ServiceError
 from backend.notifications import service as notifications
 from backend.settings import PROJECT_ROOT, Settings
@@ -88,14 +88,17 @@ provide_admin = _provide_role(Role.ADMIN, "Only administrators see this page")
 provide_investigator = _provide_role(Role.INVESTIGATOR, "Only investigators send and follow footage requests")
 
 
-def set_session_cookie(response: Response, token: str, settings: Settings) -> None:
+def set_session_cookie(response: Response, token: str, settings: Settings, agency: bool = False) -> None:
+    """An agency account's cookie is SameSite=Strict: opening a contact card or a clip records a police access,
+    and no link on another site may make the browser do that in the person's name (Lax would send the cookie
+    on a cross-site link). Owners keep Lax, so a link from a notification email arrives signed in."""
     response.set_cookie(
         SESSION_COOKIE,
         token,
         max_age=settings.session_days * 86400,
         httponly=True,
         secure=settings.secure_cookies,
-        samesite="lax",
+        samesite="strict" if agency else "lax",
         path="/",
     )
 
@@ -121,7 +124,7 @@ async def begin_session(request: Request, db: AsyncSession, user: User, response
     token = await accounts.start_session(
         db, user, days=settings.session_days, user_agent=request.headers.get("user-agent", ""), ip=client_ip(request)
     )
-    set_session_cookie(response, token, settings)
+    set_session_cookie(response, token, settings, agency=bool(user.role_names & AGENCY_ROLES))
     rotate_csrf_token(response, settings)
     return response
 
