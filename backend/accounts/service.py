@@ -34,6 +34,11 @@ LOCK_DURATION = dt.timedelta(minutes=15)
 IP_FAILURE_LIMIT = 30
 # A session's last_seen_at is written at most this often, so reads stay reads.
 SESSION_TOUCH_INTERVAL = dt.timedelta(minutes=5)
+# Police accounts (CJIS Security Policy: session lock and re-authentication): unused for 30 minutes, or 12 hours
+# after sign-in, a session ends. Their sessions record use every minute so that the idle limit is kept closely.
+AGENCY_IDLE_LIMIT = dt.timedelta(minutes=30)
+AGENCY_ABSOLUTE_LIMIT = dt.timedelta(hours=12)
+AGENCY_TOUCH_INTERVAL = dt.timedelta(minutes=1)
 DEFAULT_TIME_ZONE = "America/Chicago"
 # Between a right password and the second factor: how long the browser may take to give the code.
 SECOND_FACTOR_WINDOW = dt.timedelta(minutes=10)
@@ -307,6 +312,7 @@ async def reset_second_factor(db: AsyncSession, user_id: uuid.UUID) -> User:
     if user is None:
         raise InvalidInput({"user": "No such account"})
     user.totp_secret = user.totp_confirmed_at = user.totp_last_step = None
+    await end_all_sessions(db, user.id)  # whoever holds the lost authenticator may hold a session too
     await db.commit()
     return user
 
@@ -330,9 +336,12 @@ async def start_session(db: AsyncSession, user: User, *, days: int, user_agent: 
     return token
 
 
-async def user_for_session(db: AsyncSession, token: str, *, days: int) -> tuple[User, uuid.UUID] | None:
-    """The signed-in user behind a session token, and the session's id; slides the session's expiry forward."""
-    now = utcnow()
+async def user_for_session(
+    db: AsyncSession, token: str, *, days: int, now: dt.datetime | None = None
+) -> tuple[User, uuid.UUID] | None:
+    """The signed-in user behind a session token, and the session's id; slides the session's expiry forward.
+    An agency account's session also ends after 30 minutes unused or 12 hours in all."""
+    now = now or utcnow()
     row = (
         await db.execute(
             select(UserSession, User)
@@ -343,11 +352,21 @@ async def user_for_session(db: AsyncSession, token: str, *, days: int) -> tuple[
     if row is None:
         return None
     session, user = row
-    if now - session.last_seen_at > SESSION_TOUCH_INTERVAL:
+    agency = bool(user.role_names & AGENCY_ROLES)
+    if agency and (now - session.last_seen_at > AGENCY_IDLE_LIMIT or now - session.created_at > AGENCY_ABSOLUTE_LIMIT):
+        await db.delete(session)
+        await db.commit()
+        return None
+    if now - session.last_seen_at > (AGENCY_TOUCH_INTERVAL if agency else SESSION_TOUCH_INTERVAL):
         session.last_seen_at = now
         session.expires_at = now + dt.timedelta(days=days)
         await db.commit()
     return user, session.id
+
+
+async def end_all_sessions(db: AsyncSession, user_id: uuid.UUID) -> None:
+    """Sign the person out everywhere (their credentials or second factor changed). The caller commits."""
+    await db.execute(delete(UserSession).where(UserSession.user_id == user_id))
 
 
 async def end_session(db: AsyncSession, token: str) -> None:

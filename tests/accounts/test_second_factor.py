@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.accounts import service as accounts
-from backend.accounts.models import LoginAttempt, Role, User
+from backend.accounts.models import LoginAttempt, Role, User, UserSession
 from backend.accounts.pages import TICKET_COOKIE
 from tests.conftest import Client
 from tests.helpers import sign_up
@@ -185,3 +185,54 @@ async def test_the_demo_investigator_signs_in_with_the_printed_key(client: Clien
     await client.submit("/login", {"email": login.email, "password": login.password, "next": ""})
     page = await client.submit("/login/code", {"code": pyotp.TOTP(login.totp_secret).now(), "next": ""})
     assert str(page.url).endswith("/console") and "Find cameras near an incident" in page.text
+
+
+async def signed_in_detective(db: AsyncSession, client: Client, detective: User) -> None:
+    secret = await confirmed(db, detective)
+    credentials = {"email": EMAIL, "password": PASSWORD, "totp_code": pyotp.TOTP(secret).now()}
+    assert (await client.send_json("POST", "/api/v1/auth/login", credentials)).status_code == 200
+    assert (await client.get("/api/v1/me")).status_code == 200
+
+
+async def test_resetting_a_second_factor_signs_the_person_out_everywhere(
+    client: Client, other_client: Client, detective: User, db: AsyncSession
+) -> None:
+    await signed_in_detective(db, other_client, detective)
+    await admin(db, client)
+    await client.submit(f"/admin/users/{detective.id}/reset-second-factor", {})
+    assert (await other_client.get("/api/v1/me")).status_code == 401
+
+
+async def _age_sessions(db: AsyncSession, user: User, *, unused: dt.timedelta, since_sign_in: dt.timedelta) -> None:
+    now = dt.datetime.now(dt.UTC)
+    for session in await db.scalars(select(UserSession).where(UserSession.user_id == user.id)):
+        session.last_seen_at, session.created_at = now - unused, now - since_sign_in
+    await db.commit()
+
+
+@pytest.mark.parametrize(
+    ("unused", "since_sign_in", "still_signed_in"),
+    [
+        (dt.timedelta(minutes=29), dt.timedelta(hours=11), True),
+        (dt.timedelta(minutes=31), dt.timedelta(minutes=31), False),  # idle for 30 minutes
+        (dt.timedelta(minutes=1), dt.timedelta(hours=12, minutes=1), False),  # 12 hours after sign-in
+    ],
+)
+async def test_an_agency_session_ends_after_30_idle_minutes_or_12_hours(
+    client: Client,
+    detective: User,
+    db: AsyncSession,
+    unused: dt.timedelta,
+    since_sign_in: dt.timedelta,
+    still_signed_in: bool,
+) -> None:
+    await signed_in_detective(db, client, detective)
+    await _age_sessions(db, detective, unused=unused, since_sign_in=since_sign_in)
+    assert ((await client.get("/api/v1/me")).status_code == 200) is still_signed_in
+
+
+async def test_an_owner_keeps_a_long_session(client: Client, db: AsyncSession) -> None:
+    await sign_up(client, "owner@example.com")
+    owner = await accounts.get_user_by_email(db, "owner@example.com")
+    await _age_sessions(db, owner, unused=dt.timedelta(days=2), since_sign_in=dt.timedelta(days=40))
+    assert (await client.get("/api/v1/me")).status_code == 200
