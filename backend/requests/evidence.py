@@ -428,14 +428,21 @@ async def custody_report(db: AsyncSession, user: User, case_number: str) -> list
         .where(CustodyEvent.agency_id == agency_id, CustodyEvent.case_number == case_number)
         .order_by(CustodyEvent.at, CustodyEvent.id)
     )
-    return [
-        CustodyRowOut(
-            at=event.at, action=CustodyAction(event.action), actor=event.actor_name, agency=agency,
-            case_number=event.case_number, request_id=event.request_id, ip=event.ip, sha256=event.sha256,
-            detail=event.detail,
-        )
-        for event, agency in rows
-    ]  # fmt: skip
+    return [_custody_row(event, agency) for event, agency in rows]
+
+
+OWNER_IN_REPORT = "Camera owner"
+
+
+def _custody_row(event: CustodyEvent, agency: str) -> CustodyRowOut:
+    """A row as the agency sees it. What the owner did (an upload) names neither the owner nor their address: the
+    owner's identity reaches an agency only through the contact card, whose opening is recorded."""
+    by_owner = event.actor_id is not None and event.actor_id == event.owner_id
+    return CustodyRowOut(
+        at=event.at, action=CustodyAction(event.action), actor=OWNER_IN_REPORT if by_owner else event.actor_name,
+        agency=agency, case_number=event.case_number, request_id=event.request_id, ip="" if by_owner else event.ip,
+        sha256=event.sha256, detail=event.detail,
+    )  # fmt: skip
 
 
 CSV_COLUMNS = ("at", "action", "actor", "agency", "case_number", "request_id", "ip", "sha256", "detail")

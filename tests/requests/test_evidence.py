@@ -297,6 +297,14 @@ async def test_the_agency_sees_and_downloads_clips_and_every_access_is_one_custo
     hashes = {row["action"]: row["sha256"] for row in report}
     assert hashes["upload"] == hashes["view"] == hashes["download"] == listed["sha256"]
     assert report[-1]["actor"] == "Det. Milwaukee PD" and report[-1]["agency"] == "Milwaukee PD"
+    # The owner's upload names neither them nor their address (issue 14, defect 3); the agency's own rows do.
+    upload_row = next(row for row in report if row["action"] == "upload")
+    assert upload_row["actor"] == "Camera owner" and upload_row["ip"] == ""
+    assert report[-1]["ip"] == "127.0.0.1"
+    as_csv_text = (
+        await client.get("/api/v1/agency/custody-report", params={"case_number": "MPD-26-1234", "format": "csv"})
+    ).text
+    assert "Pat Owner" not in as_csv_text and "Pat Owner" not in str(report)
 
     as_csv = await client.get("/api/v1/agency/custody-report", params={"case_number": "MPD-26-1234", "format": "csv"})
     assert as_csv.headers["content-type"] == "text/csv; charset=utf-8"  # said once
