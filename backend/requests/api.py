@@ -13,6 +13,7 @@ from litestar.exceptions import ClientException
 from litestar.params import FromPath, FromQuery, QueryParameter, RequestBody
 from litestar.response import File
 
+from backend.accounts.models import User
 from backend.errors import InvalidInput
 from backend.requests import evidence, service
 from backend.requests.schemas import (
@@ -146,6 +147,11 @@ class UploadController(Controller):
         """Start sending one file (Upload-Length; Upload-Metadata `filename`, `filetype`, optional `sha256` in
         hex). A file over the size limit is refused (413) before any of it is sent."""
         _check_tus_version(request)
+        if "Upload-Concat" in request.headers:  # tus concatenation: parts must never be kept as clips
+            raise InvalidInput(
+                {"Upload-Concat": "This server does not join uploads sent in parallel parts; send the file as one "
+                                  "upload (tus-js-client: parallelUploads: 1)"}
+            )  # fmt: skip
         clip = await evidence.create_upload(
             db, _store(request), owner.id, request_id,
             length=_header_int(request, "Upload-Length"),
@@ -162,10 +168,24 @@ class UploadController(Controller):
         clip = await evidence.upload_offset(db, _store(request), owner.id, clip_id)
         return Response(None, headers=_tus_headers(clip))
 
+    @post("/uploads/{clip_id:uuid}", status_code=204, request_max_body_size=None)
+    async def append_overridden(
+        self, request: Request, db: Db, owner: SignedIn, clip_id: FromPath[uuid.UUID]
+    ) -> Response[None]:
+        """The PATCH below, for clients that cannot send PATCH: POST with `X-HTTP-Method-Override: PATCH` (tus 1.0)."""
+        if request.headers.get("X-HTTP-Method-Override", "").upper() != "PATCH":
+            raise ClientException(
+                status_code=405, detail="Send the bytes with PATCH (or POST with X-HTTP-Method-Override)"
+            )
+        return await self._append(request, db, owner, clip_id)
+
     @patch("/uploads/{clip_id:uuid}", status_code=204, request_max_body_size=None)
     async def append(self, request: Request, db: Db, owner: SignedIn, clip_id: FromPath[uuid.UUID]) -> Response[None]:
         """Bytes of the file from Upload-Offset on (Content-Type: application/offset+octet-stream). The last byte
         completes the clip: 422 if it does not match the `sha256` given at the start (nothing is kept)."""
+        return await self._append(request, db, owner, clip_id)
+
+    async def _append(self, request: Request, db: Db, owner: User, clip_id: uuid.UUID) -> Response[None]:
         _check_tus_version(request)
         if request.headers.get("Content-Type", "").split(";")[0].strip() != "application/offset+octet-stream":
             raise ClientException(status_code=415, detail="Send the bytes as application/offset+octet-stream")

@@ -401,3 +401,29 @@ def test_a_sent_file_name_is_kept_as_a_plain_name(sent: str, kept: str) -> None:
     from backend.requests.evidence import _clean_file_name
 
     assert _clean_file_name(sent) == kept
+
+
+async def test_a_client_that_cannot_patch_sends_post_with_the_override(client: Client, area: dict) -> None:
+    """tus 1.0: POST with X-HTTP-Method-Override: PATCH is a PATCH (tus-js-client's overridePatchMethod)."""
+    request_id = await accepted_request(client, area)
+    location = (await start_upload(client, request_id, len(CLIP))).headers["location"]
+    headers = {**TUS, "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream",
+               "x-csrftoken": await client.csrf_token()}  # fmt: skip
+    plain = await client.post(location, content=CLIP, headers=headers)
+    assert plain.status_code == 405
+    sent = await client.post(location, content=CLIP, headers={**headers, "X-HTTP-Method-Override": "PATCH"})
+    assert sent.status_code == 204, sent.text
+    (receipt,) = (await client.get(f"/api/v1/requests/{request_id}/clips")).json()
+    assert receipt["complete"] and receipt["sha256"] == hashlib.sha256(CLIP).hexdigest()
+
+
+async def test_parallel_parts_are_refused_and_no_fragment_is_kept(client: Client, area: dict, db: AsyncSession) -> None:
+    """tus-js-client's parallelUploads sends Upload-Concat: the server does not join parts, so it refuses them
+    instead of keeping each part as a clip."""
+    request_id = await accepted_request(client, area)
+    headers = {**TUS, "Upload-Length": "500", "Upload-Concat": "partial", "Upload-Metadata": tus_metadata(filename="a")}
+    refused = await client.send_json("POST", f"/api/v1/requests/{request_id}/uploads", headers=headers)
+    assert refused.status_code == 400 and "parallel" in refused.json()["detail"]
+    assert await count(db, EvidenceClip) == 0
+    options = await client.options(f"/api/v1/requests/{request_id}/uploads", headers=TUS)
+    assert "concatenation" not in options.headers["tus-extension"]
