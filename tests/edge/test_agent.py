@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -22,6 +21,7 @@ from edge.cameras import build_cameras
 from edge.cli import main
 from edge.client import Backoff
 from edge.config import load_config
+from tests.agent_process import Agent as AgentProcess
 from tests.edge.conftest import free_port
 from tests.edge.device_server_stub import StubDeviceServer
 
@@ -216,14 +216,12 @@ def test_cli_run_stops_cleanly_on_sigterm_and_a_restart_needs_no_pairing(
     stub_server: StubDeviceServer, paired_config: Path
 ) -> None:
     for _ in range(2):  # the second run reads the same config: no pairing in between
-        before = len(stub_server.heartbeats)
-        process = run_cli("run", "--config", str(paired_config), "--interval", "0.2", "--simulate", "2")
-        stub_server.wait_for(lambda before=before: len(stub_server.heartbeats) > before, timeout=15)
-        process.send_signal(signal.SIGTERM)
-        output, _ = process.communicate(timeout=3)
-        assert process.returncode == 0, output
-        assert "Heartbeat sent: 3/4 camera(s) sending frames" in output
-        assert "Stopped." in output and "Traceback" not in output
+        agent = AgentProcess("run", "--config", str(paired_config), "--interval", "0.2", "--simulate", "2")
+        # The agent's own line, not the stub holding a heartbeat (the stub sees it a moment before the agent logs).
+        agent.wait_for_line(lambda line: "Heartbeat sent: 3/4 camera(s) sending frames" in line, timeout=15)
+        assert agent.stop() == 0  # SIGTERM
+        agent.wait_for_line(lambda line: line.endswith("Stopped."), timeout=3)
+        assert not any("Traceback" in line for line in agent.seen)
     assert len(stub_server.heartbeats[-1]["cameras"]) == 4
     assert stub_server.token_polls == 0
 
