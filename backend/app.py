@@ -23,7 +23,9 @@ from litestar.template import TemplateConfig
 from sqlalchemy import text
 
 from backend.accounts.api import AuthController, MeController
+from backend.accounts.models import AGENCY_ROLES
 from backend.accounts.pages import AccountPages, AdminUserPages
+from backend.accounts.service import AGENCY_IDLE_LIMIT
 from backend.db import alchemy_config, make_engine
 from backend.devices.api import DeviceApi, DeviceController
 from backend.devices.desired import listening
@@ -143,6 +145,8 @@ def create_app(settings: Settings | None = None, *, relay_only: bool = False) ->
             static_url=lambda path: f"/static/{version}/{path}",
             settings=settings,
             recorder_labels=RECORDER_LABELS,
+            is_agency_account=lambda user: bool(user.role_names & AGENCY_ROLES),
+            agency_idle_seconds=int(AGENCY_IDLE_LIMIT.total_seconds()),
         )
         engine_.engine.filters["local_time"] = _local_time
         engine_.engine.filters["file_size"] = _file_size

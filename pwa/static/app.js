@@ -297,3 +297,76 @@ function setUpMap(map) {
   }
   setInterval(refresh, every);
 })();
+
+// Agency accounts are signed out after a while unused (the server decides; data-idle-limit-s says how long). A
+// minute before, the page offers to stay; at the limit it keeps what was typed in its forms (this tab only), and
+// reloads: the server asks for the sign-in and then brings the person back here, where the forms are filled again.
+(function () {
+  var limit = Number(document.body.getAttribute("data-idle-limit-s"));
+  var KEPT = "porchlight-kept-forms";
+  var here = location.pathname + location.search;
+  restore();
+  if (!limit) return;
+  var warning = document.getElementById("idle-warning");
+  var stay = document.getElementById("idle-stay");
+  var timers = [];
+
+  function arm() {
+    timers.forEach(clearTimeout);
+    timers = [setTimeout(warn, (limit - 60) * 1000), setTimeout(leave, limit * 1000)];
+  }
+  function warn() {
+    warning.hidden = false;
+    stay.focus();
+  }
+  function leave() {
+    keep();
+    location.reload();
+  }
+  function keep() {
+    var forms = [];
+    document.querySelectorAll("main form").forEach(function (form, index) {
+      var fields = {};
+      form.querySelectorAll("input, textarea, select").forEach(function (field) {
+        if (!field.name || field.type === "hidden" || field.type === "password" || field.name === "_csrf_token") return;
+        if (field.type === "checkbox" || field.type === "radio") {
+          if (field.checked) (fields[field.name] = fields[field.name] || []).push(field.value);
+        } else if (field.value) {
+          fields[field.name] = field.value;
+        }
+      });
+      if (Object.keys(fields).length) forms.push({ index: index, fields: fields });
+    });
+    if (forms.length) sessionStorage.setItem(KEPT, JSON.stringify({ page: here, forms: forms }));
+  }
+  stay.addEventListener("click", function () {
+    // Any request to the server counts as use; a session that already ended is answered 401.
+    fetch("/api/v1/me", { credentials: "same-origin" }).then(function (response) {
+      if (!response.ok) return leave();
+      warning.hidden = true;
+      arm();
+    }).catch(function () { warning.hidden = true; arm(); });
+  });
+  arm();
+
+  function restore() {
+    var kept = null;
+    try { kept = JSON.parse(sessionStorage.getItem(KEPT) || "null"); } catch (error) { kept = null; }
+    if (!kept || kept.page !== here || !document.body.hasAttribute("data-signed-in")) return;
+    sessionStorage.removeItem(KEPT);
+    var forms = document.querySelectorAll("main form");
+    kept.forms.forEach(function (saved) {
+      var form = forms[saved.index];
+      if (!form) return;
+      Object.keys(saved.fields).forEach(function (name) {
+        var value = saved.fields[name];
+        form.querySelectorAll('[name="' + CSS.escape(name) + '"]').forEach(function (field) {
+          if (field.type === "checkbox" || field.type === "radio") field.checked = value.indexOf(field.value) !== -1;
+          else if (field.type !== "hidden") field.value = value;
+        });
+      });
+    });
+    var notice = document.getElementById("kept-notice");
+    if (notice) notice.hidden = false;
+  }
+})();
