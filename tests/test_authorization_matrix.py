@@ -1,0 +1,139 @@
+"""Authorization, checked by construction: every route of the application's own route table is called as
+anonymous and as each kind of user of another party, with the first party's ids in its path. Nothing answers
+2xx with the first party's data, and the first party's objects are untouched afterwards. A new route is covered
+without anyone remembering to add it; the routes that are public on purpose are listed here, in one place."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any
+
+import httpx
+from litestar import Litestar
+from litestar.routes import HTTPRoute
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from backend.accounts import service as accounts
+from backend.accounts.models import Role
+from tests.conftest import Client
+from tests.helpers import PASSWORD, add_camera, add_site, sign_up
+from tests.requests.conftest import investigator, request_body
+from tests.requests.test_evidence import upload
+from tests.sharing.conftest import live_desk, online_device
+
+# Public on purpose: the app shell, sign-up and sign-in, pairing a box, push-key and subscription renewal
+# (proved by the old subscription's secret), the API description.
+PUBLIC = re.compile(
+    r"^/(health|manifest\.webmanifest|offline|sw\.js|static/.*|login.*|signup|logout|account/deleted|"
+    r"api/v1/auth/.*|api/v1/push/key|api/v1/push/subscription-change|device/v1/(device_authorization|token)|"
+    r"schema.*)?$"
+)
+# Calls that would end the caller's own session or account (they are tested where they belong).
+ENDS_OWN_SESSION = {("POST", "/logout"), ("POST", "/api/v1/auth/logout"), ("DELETE", "/api/v1/me"),
+                    ("POST", "/account/delete")}  # fmt: skip
+UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+def routes(app: Litestar) -> list[tuple[str, str]]:
+    found = []
+    for route in app.routes:
+        if isinstance(route, HTTPRoute):
+            found += [(method, route.path) for method in route.route_handler_map if method not in ("OPTIONS", "HEAD")]
+    return sorted(found)
+
+
+def fill(path: str, ids: dict[str, str]) -> str:
+    """The path with the first party's ids (an unknown parameter gets a random value)."""
+    return re.sub(r"\{(\w+):\w+\}", lambda m: ids.get(m.group(1), str(uuid.uuid4())), path)
+
+
+async def call(client: httpx.AsyncClient, method: str, url: str) -> httpx.Response:
+    headers = {}
+    if method in UNSAFE:
+        if "csrftoken" not in client.cookies:
+            await client.get("/health")
+        headers["x-csrftoken"] = client.cookies["csrftoken"]  # past CSRF: it is authorization that is tested
+    return await client.request(method, url, json={} if method in UNSAFE else None, headers=headers)
+
+
+async def first_party(owner: Client, detective: Client, app: Litestar, db: AsyncSession) -> dict[str, Any]:
+    """An owner with a site, a camera, a device sending video, a share on, and a footage request from their
+    agency's investigator answered with a clip."""
+    await sign_up(owner, "first-party@example.com", name="Fiona Firstparty")
+    site = await add_site(owner, name="Firstparty Bakery")
+    camera = await add_camera(owner, site["id"], name="Firstparty door")
+    async with Client(app) as box:
+        device = await online_device(owner, box, site["id"], "front")
+    await investigator(db, detective, "first-det@mpd.example", "Milwaukee PD")
+    share = await owner.send_json("POST", "/api/v1/shares", {"site_id": site["id"], "minutes": 30})
+    assert share.status_code == 201, share.text
+    sent = await detective.send_json("POST", "/api/v1/agency/requests", request_body([camera["id"]]))
+    assert sent.status_code == 201, sent.text
+    request_id = sent.json()[0]["id"]
+    assert (await owner.send_json("POST", f"/api/v1/requests/{request_id}/answer", {"answer": "accept"})).is_success
+    clip = await upload(owner, request_id)
+    detail = (await owner.get(f"/api/v1/devices/{device.id}")).json()
+    me = (await owner.get("/api/v1/me")).json()
+    ids = {
+        "site_id": site["id"], "camera_id": camera["id"], "device_id": device.id, "request_id": request_id,
+        "clip_id": clip["id"], "share_id": share.json()["id"], "share_camera_id": share.json()["cameras"][0]["id"],
+        "device_camera_id": detail["cameras"][0]["id"], "user_id": me["id"],
+    }  # fmt: skip
+    secrets = ["first-party@example.com", "Fiona Firstparty", "Firstparty Bakery", "Firstparty door", "555-0100",
+               *ids.values()]  # fmt: skip
+    return {"ids": ids, "secrets": secrets}
+
+
+async def test_no_route_gives_one_party_another_partys_data(
+    client: Client, other_client: Client, app: Litestar, db: AsyncSession
+) -> None:
+    party = await first_party(client, other_client, app, db)
+    ids, secrets = party["ids"], party["secrets"]
+    all_routes = routes(app)
+    assert len(all_routes) > 100  # the whole table, not a hand-picked list
+
+    others: dict[str, Client] = {}
+    for name in ("owner", "investigator", "live_desk", "coordinator"):
+        others[name] = Client(app)
+    await sign_up(others["owner"], "second-party@example.com")
+    await investigator(db, others["investigator"], "det@county.example", "County Sheriff")
+    await live_desk(db, others["live_desk"], email="desk@county.example", agency="County Sheriff")
+    await accounts.create_user(
+        db,
+        email="coord@example.com",
+        password=PASSWORD,
+        display_name="Chris",
+        roles=[Role.COORDINATOR],
+        district_name="Third Ward BID",
+    )
+    await others["coordinator"].send_json(
+        "POST", "/api/v1/auth/login", {"email": "coord@example.com", "password": PASSWORD}
+    )
+
+    leaks: list[str] = []
+    checked = 0
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver.local") as anon:
+        callers: dict[str, httpx.AsyncClient] = {"anonymous": anon, **others}
+        for method, path in all_routes:
+            if PUBLIC.match(path) or (method, path) in ENDS_OWN_SESSION:
+                continue
+            url = fill(path, ids)
+            for who, caller in callers.items():
+                response = await call(caller, method, url)
+                checked += 1
+                if who == "anonymous" and response.is_success:
+                    leaks.append(f"anonymous {method} {path}: {response.status_code}")
+                elif response.is_success and any(secret in response.text for secret in secrets):
+                    leaks.append(f"{who} {method} {path}: {response.status_code} with the first party's data")
+    for caller in others.values():
+        await caller.aclose()
+    assert leaks == []
+    assert checked > 500
+
+    # The first party's objects are as they were: nobody else changed or removed them.
+    assert (await client.get(f"/api/v1/sites/{ids['site_id']}")).status_code == 200
+    assert (await client.get(f"/api/v1/cameras/{ids['camera_id']}")).json()["name"] == "Firstparty door"
+    assert (await client.get(f"/api/v1/shares/{ids['share_id']}")).json()["state"] != "ended"
+    assert (await client.get(f"/api/v1/requests/{ids['request_id']}")).json()["state"] == "uploaded"
+    assert (await client.get(f"/api/v1/devices/{ids['device_id']}")).status_code == 200
