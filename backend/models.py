@@ -6,11 +6,12 @@ from backend.devices.models import DeviceCamera, DeviceEvent, DeviceOutage, Edge
 from backend.districts.models import District
 from backend.notifications.models import Notification
 from backend.registry.models import Camera, Site
-from backend.requests.models import CustodyEvent, EvidenceClip, FootageRequest, RequestedCamera
+from backend.requests.models import AccessReceipt, CustodyEvent, EvidenceClip, FootageRequest, RequestedCamera
 from backend.sharing.models import ShareCamera, ShareSession, ShareViewer
 from push.models import PushDelivery, PushSubscription
 
 __all__ = [
+    "AccessReceipt",
     "Agency",
     "Base",
     "Camera",

@@ -1,7 +1,7 @@
 """The background sweepers, in the app process by default or in `porchlight worker` processes: footage requests
 (expire at the deadline, remind a day before, remove unfinished uploads nobody will continue) and edge devices
 (offline detection and the alerts a debounce window held back) and shares (end on time, tell the owner when
-nobody at the live desk answered)."""
+nobody at the live desk answered); and, every 10 s, access receipts (owners told of police accesses)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from contextlib import asynccontextmanager
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from backend.devices import service as devices
-from backend.requests import evidence
+from backend.requests import evidence, receipts
 from backend.requests import service as requests
 from backend.sharing import service as sharing
 
@@ -57,11 +57,14 @@ async def running_sweeper(
         offline, cameras, summaries = await devices.sweep(db)
         await devices.discard_expired_pairings(db)
         ended, unanswered = await sharing.sweep(db)
+        receipts_sent = await receipts.send_receipts(db)
         done = []
         if offline or cameras or summaries:
             done.append(f"{offline} devices offline, {cameras} cameras without video, {summaries} alert summaries")
         if ended or unanswered:
             done.append(f"{ended} shares ended, {unanswered} owners told nobody answered")
+        if receipts_sent:
+            done.append(f"{receipts_sent} owners told of police accesses")
         return "; ".join(done)
 
     stop = asyncio.Event()

@@ -16,6 +16,7 @@ class Kind(enum.StrEnum):
     SHARE_NOW = "share_now"
     DEVICE_STATUS = "device_status"
     DISTRICT_ANNOUNCEMENT = "district_announcement"
+    POLICE_ACCESS = "police_access"  # a receipt: police opened the owner's contact card, a clip, live video
     TEST = "test"
 
 

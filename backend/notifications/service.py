@@ -36,6 +36,7 @@ KIND_RULES = {
     Kind.SHARE_NOW: KindRule("Share-now updates", 3600, "high"),
     Kind.DEVICE_STATUS: KindRule("Edge-device status", 3600, "normal"),
     Kind.DISTRICT_ANNOUNCEMENT: KindRule("District announcements", 72 * 3600, "low"),
+    Kind.POLICE_ACCESS: KindRule("Police access to your information", 24 * 3600, "normal"),
     Kind.TEST: KindRule("Test notifications", 600, "normal"),
 }
 # Kinds a person can switch off per device (a test notification is always wanted: it was asked for).

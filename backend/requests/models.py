@@ -160,3 +160,14 @@ class EvidenceClip(Base):
     note: Mapped[str] = mapped_column(String(1000), default="")
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     completed_at: Mapped[dt.datetime | None]
+
+
+class AccessReceipt(Base):
+    """How far the owner has been told of police accesses to their information (receipts are batched)."""
+
+    __tablename__ = "access_receipts"
+
+    owner_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    # The last custody event the owner was told of, and when the last receipt went out.
+    last_event_id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), default=0)
+    last_sent_at: Mapped[dt.datetime | None]
