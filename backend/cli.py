@@ -170,6 +170,29 @@ def create_user(
     click.echo(f"Created {email} ({', '.join(roles)}).")
 
 
+@main.group()
+def evidence() -> None:
+    """Evidence clips on disk."""
+
+
+@evidence.command("verify")
+def evidence_verify() -> None:
+    """Re-hash every received clip against its recorded SHA-256 and list missing, changed and stray files.
+    Exit code 1 if anything is wrong."""
+    from backend.requests.evidence import ClipStore, verify_store
+
+    settings = Settings.from_env()
+    check = _with_db(settings, lambda db: verify_store(db, ClipStore(settings.evidence_path)))
+    for line in [*check.missing, *check.changed, *check.orphaned]:
+        click.echo(line)
+    click.echo(
+        f"{check.checked} clips checked: {len(check.missing)} missing, {len(check.changed)} changed, "
+        f"{len(check.orphaned)} stray files."
+    )
+    if check.problems:
+        raise SystemExit(1)
+
+
 @main.command()
 @click.option("--host", default=None, help="Address to listen on (PORCHLIGHT_HOST, default 127.0.0.1).")
 @click.option("--port", default=8001, type=int, help="Port (default 8001).")

@@ -10,6 +10,7 @@ incoming file keeps two connections from appending to the same upload at once.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import csv
@@ -22,7 +23,7 @@ import re
 import uuid
 from collections import OrderedDict
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
 from sqlalchemy import delete, select
@@ -478,3 +479,50 @@ async def discard_abandoned_uploads(db: AsyncSession, store: ClipStore, now: dt.
     for clip in abandoned:
         await _discard(db, store, clip)
     return len(abandoned)
+
+
+# --- checking the store ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class StoreCheck:
+    """What `porchlight evidence verify` found: clips whose file is gone or no longer matches its SHA-256, and
+    files in the store that no clip owns."""
+
+    checked: int = 0
+    missing: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    orphaned: list[str] = field(default_factory=list)
+
+    @property
+    def problems(self) -> int:
+        return len(self.missing) + len(self.changed) + len(self.orphaned)
+
+
+def _sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as file:
+        while block := file.read(_READ_BLOCK):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+async def verify_store(db: AsyncSession, store: ClipStore) -> StoreCheck:
+    """Re-hash every received clip against the SHA-256 recorded when it arrived, and list stray files."""
+    check = StoreCheck()
+    clips = (await db.execute(select(EvidenceClip.id, EvidenceClip.sha256, EvidenceClip.completed_at))).all()
+    received = {clip_id: sha256 for clip_id, sha256, completed_at in clips if completed_at is not None}
+    unfinished = {clip_id for clip_id, _, completed_at in clips if completed_at is None}
+    for clip_id, sha256 in received.items():
+        path = store.final(clip_id)
+        check.checked += 1
+        if not path.is_file():
+            check.missing.append(f"clip {clip_id}: {path} is missing")
+        elif await asyncio.to_thread(_sha256_of, path) != sha256:
+            check.changed.append(f"clip {clip_id}: {path} no longer matches its SHA-256 {sha256}")
+    for folder, owned in ((store.root / "clips", received), (store.root / "incoming", unfinished)):
+        names = {clip_id.hex for clip_id in owned}
+        for path in sorted(folder.rglob("*")) if folder.is_dir() else []:
+            if path.is_file() and path.name not in names:
+                check.orphaned.append(f"{path} belongs to no clip")
+    return check

@@ -15,6 +15,7 @@ import threading
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -427,3 +428,40 @@ async def test_parallel_parts_are_refused_and_no_fragment_is_kept(client: Client
     assert await count(db, EvidenceClip) == 0
     options = await client.options(f"/api/v1/requests/{request_id}/uploads", headers=TUS)
     assert "concatenation" not in options.headers["tus-extension"]
+
+
+async def test_evidence_verify_finds_changed_missing_and_stray_files(
+    client: Client, area: dict, settings: Settings, database_url: str
+) -> None:
+    """`porchlight evidence verify` re-hashes every received clip; exit code 1 names what is wrong."""
+    import anyio
+    from click.testing import CliRunner
+
+    from backend.cli import main
+
+    runner = CliRunner(env={"PORCHLIGHT_DATABASE_URL": database_url, "PORCHLIGHT_VAR_DIR": str(settings.var_dir),
+                            "PORCHLIGHT_EVIDENCE_DIR": str(settings.evidence_path)})  # fmt: skip
+
+    async def verify() -> Any:
+        return await anyio.to_thread.run_sync(runner.invoke, main, ["evidence", "verify"])
+
+    request_id = await accepted_request(client, area)
+    first, second = await upload(client, request_id), await upload(client, request_id, data=CLIP[::-1])
+    store = evidence.ClipStore(settings.evidence_path)
+    ok = await verify()
+    assert ok.exit_code == 0, ok.output
+    assert "2 clips checked: 0 missing, 0 changed, 0 stray files." in ok.output
+
+    changed = store.final(uuid.UUID(first["id"]))
+    changed.chmod(0o600)
+    changed.write_bytes(b"X" + changed.read_bytes()[1:])
+    store.final(uuid.UUID(second["id"])).unlink()
+    stray = store.root / "clips" / "ff" / ("ff" * 16)
+    stray.parent.mkdir(parents=True, exist_ok=True)
+    stray.write_bytes(b"nobody's")
+    bad = await verify()
+    assert bad.exit_code == 1
+    assert f"clip {first['id']}" in bad.output and "no longer matches its SHA-256" in bad.output
+    assert f"clip {second['id']}" in bad.output and "is missing" in bad.output
+    assert f"{stray} belongs to no clip" in bad.output
+    assert "2 clips checked: 1 missing, 1 changed, 1 stray files." in bad.output
