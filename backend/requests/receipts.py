@@ -101,8 +101,11 @@ async def send_receipts(db: AsyncSession, now: dt.datetime | None = None) -> int
         if events:
             messages.append(
                 notifications.Message(
-                    receipt.owner_id, "Police looked at your information", _summary(list(events))[:300],
-                    "/account/access", "police-access",
+                    receipt.owner_id,
+                    "Police looked at your information",
+                    _summary(list(events))[:300],
+                    "/account/access",
+                    "police-access",
                 )  # fmt: skip
             )
     await notifications.notify_many(db, Kind.POLICE_ACCESS, messages)
