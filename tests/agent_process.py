@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import queue
+import re
 import subprocess
 import sys
 import threading
@@ -52,3 +53,12 @@ class Agent:
         if self.process.poll() is None:
             self.process.terminate()
         return self.process.wait(timeout=10)
+
+
+def start_pairing(server: str, config: Path) -> tuple[Agent, str]:
+    """`porchlight-edge pair` running, and the code it shows (for the owner to approve in the app)."""
+    pairing = Agent("pair", "--server", server, "--config", str(config))
+    link = pairing.wait_for_line(lambda line: "/devices/add?code=" in line, timeout=20)
+    code = re.search(r"code=([A-Z]{4}-[A-Z]{4})", link)
+    assert code is not None, link
+    return pairing, code.group(1)

@@ -4,7 +4,6 @@ and stops with a clear message when its owner removes it."""
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -14,7 +13,7 @@ import httpx
 import pytest
 
 from backend.db import migrate
-from tests.agent_process import SIMULATED_CAMERA, Agent
+from tests.agent_process import SIMULATED_CAMERA, Agent, start_pairing
 from tests.databases import create_database, drop_database
 from tests.helpers import PASSWORD, SITE
 from tests.live_server import running_server
@@ -56,9 +55,7 @@ def test_the_agent_pairs_reports_health_follows_changes_and_stops_when_removed(s
         assert owner.call("POST", "/api/v1/auth/signup", signup).status_code == 201
         site = owner.call("POST", "/api/v1/sites", SITE).json()
 
-        pairing = Agent("pair", "--server", server, "--config", str(config))
-        link = pairing.wait_for_line(lambda line: "/devices/add?code=" in line, timeout=20)
-        code = re.search(r"code=([A-Z]{4}-[A-Z]{4})", link).group(1)
+        pairing, code = start_pairing(server, config)
         approved = owner.call(
             "POST", "/api/v1/devices/pair", {"user_code": code, "name": "Storefront core", "site_id": site["id"]}
         )

@@ -24,7 +24,7 @@ from playwright.sync_api import sync_playwright
 
 from backend.db import migrate
 from tests.databases import create_database, drop_database
-from tests.e2e.helpers import Owner, new_owner, sign_up
+from tests.e2e.helpers import Owner, new_owner, sign_up, watch_for_problems
 from tests.live_server import running_server
 
 # Debian's chromium package; another machine can point PORCHLIGHT_E2E_CHROMIUM at its own Chromium.
@@ -150,15 +150,8 @@ def new_context(browser: Any, server_url: str) -> Iterator[Any]:
 @pytest.fixture
 def page(new_context: Any) -> Iterator[Any]:
     """A page in a fresh phone context; the test fails if a script throws or the CSP blocks anything."""
-    page = new_context().new_page()
     problems: list[str] = []
-    page.on("pageerror", lambda error: problems.append(f"script error: {error}"))
-    page.on(
-        "console",
-        lambda message: (
-            problems.append(f"console: {message.text}") if "Content Security Policy" in message.text else None
-        ),
-    )
+    page = watch_for_problems(new_context().new_page(), problems)
     yield page
     assert not problems, f"the page reported problems: {problems}"
 

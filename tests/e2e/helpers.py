@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -150,3 +152,27 @@ CACHED_URLS_JS = """async () => {
 def cached_urls(page: Page) -> list[str]:
     """Every request URL held in any of this origin's Cache Storage caches."""
     return page.evaluate(CACHED_URLS_JS)
+
+
+def watch_for_problems(page: Page, problems: list[str]) -> Page:
+    """Collect the page's script errors and Content-Security-Policy refusals into `problems`."""
+    page.on("pageerror", lambda error: problems.append(f"script error: {error}"))
+    page.on(
+        "console",
+        lambda message: (
+            problems.append(f"console: {message.text}") if "Content Security Policy" in message.text else None
+        ),
+    )
+    return page
+
+
+def wait_until(check: Callable[[], Any], what: str, timeout_s: float = 10.0) -> Any:
+    """Poll `check` from Python (the pages' CSP forbids the eval behind page.wait_for_function's polling)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+        time.sleep(0.02)

@@ -22,7 +22,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.e2e.conftest import PHONE, TIMEOUT_MS
-from tests.e2e.helpers import new_owner, sign_up, use_service_worker
+from tests.e2e.helpers import new_owner, sign_up, use_service_worker, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -92,18 +92,6 @@ def declarative(title: str, body: str, navigate: str, tag: str, badge: str | Non
     if badge is not None:
         payload["app_badge"] = badge
     return payload
-
-
-def wait_until(check: Callable[[], Any], what: str, timeout_s: float = TIMEOUT_MS / 1000) -> Any:
-    """Poll `check` from Python (the pages' CSP forbids the eval behind page.wait_for_function's polling)."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
 
 
 class PushChannel:

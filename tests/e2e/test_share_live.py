@@ -25,11 +25,19 @@ from backend.accounts import service as accounts
 from backend.accounts.models import Role
 from backend.db import migrate
 from push.fake_service import FakePushService
-from tests.agent_process import SIMULATED_CAMERA, Agent
+from tests.agent_process import SIMULATED_CAMERA, Agent, start_pairing
 from tests.databases import create_database, drop_database
 from tests.e2e import seed
 from tests.e2e.conftest import PHONE, TIMEOUT_MS, TileServer
-from tests.e2e.helpers import DETECTIVE_PASSWORD, add_site, log_in_agency, new_owner, sign_up
+from tests.e2e.helpers import (
+    DETECTIVE_PASSWORD,
+    add_site,
+    log_in_agency,
+    new_owner,
+    sign_up,
+    wait_until,
+    watch_for_problems,
+)
 from tests.live_server import running_server
 
 pytestmark = pytest.mark.e2e
@@ -80,29 +88,6 @@ def live_desk_account(database_url: str, email: str, password: str, totp_secret:
     seed.run(database_url, work)
 
 
-def watch_for_problems(page: Page, problems: list[str]) -> Page:
-    page.on("pageerror", lambda error: problems.append(f"script error: {error}"))
-    page.on(
-        "console",
-        lambda message: (
-            problems.append(f"console: {message.text}") if "Content Security Policy" in message.text else None
-        ),
-    )
-    return page
-
-
-def wait_until(check: Callable[[], Any], what: str, timeout_s: float = TIMEOUT_MS / 1000) -> Any:
-    """Poll from Python (the pages' CSP forbids the eval behind page.wait_for_function)."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
-        time.sleep(0.05)
-
-
 class Api:
     """The owner's JSON calls, made with the owner's browser session and CSRF token, as the app's scripts do."""
 
@@ -151,11 +136,9 @@ def test_the_desk_plays_a_live_share_says_it_is_watching_and_the_video_stops_whe
         site_id = site_url.rsplit("/", 1)[1]
         owner = Api(phone)
         config = tmp_path / "edge.toml"
-        pairing = Agent("pair", "--server", live_server.url, "--config", str(config))
+        pairing, code = start_pairing(live_server.url, config)
         agents.append(pairing)
-        code = re.search(r"code=([A-Z]{4}-[A-Z]{4})", pairing.wait_for_line(lambda line: "code=" in line, 20))
-        assert code is not None
-        owner.post("/api/v1/devices/pair", {"user_code": code.group(1), "name": "Storefront core", "site_id": site_id},
+        owner.post("/api/v1/devices/pair", {"user_code": code, "name": "Storefront core", "site_id": site_id},
                    expect_status=201)  # fmt: skip
         pairing.wait_for_line(lambda line: line.startswith("Paired as"), timeout=20)
         with config.open("a") as file:

@@ -4,7 +4,6 @@ camera to the relay, and the owner's Stop makes it stop."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,7 +12,7 @@ import pytest
 from backend.accounts import service as accounts
 from backend.accounts.models import Role
 from backend.db import migrate
-from tests.agent_process import SIMULATED_CAMERA, Agent
+from tests.agent_process import SIMULATED_CAMERA, Agent, start_pairing
 from tests.databases import create_database, drop_database
 from tests.devices.test_agent_end_to_end import Owner, eventually
 from tests.e2e import seed
@@ -58,9 +57,7 @@ def test_a_press_notifies_then_shares_once_allowed_and_the_agent_publishes(serve
         signup = {"email": "panic@example.org", "password": PASSWORD, "display_name": "Shop owner"}
         assert owner.call("POST", "/api/v1/auth/signup", signup).status_code == 201
         site = owner.call("POST", "/api/v1/sites", SITE).json()
-        pairing = Agent("pair", "--server", server, "--config", str(config))
-        link = pairing.wait_for_line(lambda line: "/devices/add?code=" in line, timeout=20)
-        code = re.search(r"code=([A-Z]{4}-[A-Z]{4})", link).group(1)
+        pairing, code = start_pairing(server, config)
         approved = owner.call(
             "POST", "/api/v1/devices/pair", {"user_code": code, "name": "Core", "site_id": site["id"]}
         )
