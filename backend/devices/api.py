@@ -36,7 +36,8 @@ MAX_BODY_BYTES = 64 * 1024
 LONG_POLL_SECONDS = 25
 
 
-def _credential(request: Request) -> str:
+def bearer_credential(request: Request) -> str:
+    """The device credential a box sends (`Authorization: Bearer ...`)."""
     scheme, _, credential = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not credential.strip():
         raise service.DeviceNotAuthenticated("Send the device credential as `Authorization: Bearer <credential>`")
@@ -84,7 +85,7 @@ class DeviceApi(Controller):
     async def heartbeat(self, request: Request, data: RequestBody[HeartbeatIn]) -> HeartbeatOut:
         """Heartbeats arriving together share one write (see HeartbeatBatcher)."""
         heartbeats: service.HeartbeatBatcher = request.app.state.heartbeats
-        return await heartbeats.record(_credential(request), data)
+        return await heartbeats.record(bearer_credential(request), data)
 
     @get(
         "/desired",
@@ -100,7 +101,7 @@ class DeviceApi(Controller):
     ) -> Response[Any]:
         """200 with the desired-state document as soon as its version differs from `version`; 204 when it has not
         changed within `wait` seconds. No database connection is held while waiting."""
-        credential = _credential(request)
+        credential = bearer_credential(request)
         device_id, document = await service.desired_state(db, credential)
         deadline = time.monotonic() + wait
         while document["version"] == version and (left := deadline - time.monotonic()) > 0:
@@ -119,7 +120,7 @@ class DeviceApi(Controller):
 
     @post("/events", status_code=202, summary="Report an event (a panic-button press)")
     async def event(self, request: Request, db: Db, data: RequestBody[DeviceEventIn]) -> DeviceEventOut:
-        device = await service.device_for_credential(db, _credential(request))
+        device = await service.device_for_credential(db, bearer_credential(request))
         return await service.record_event(db, device, data, SharePolicy.of(settings_of(request)))
 
 

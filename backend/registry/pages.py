@@ -14,7 +14,8 @@ from backend.errors import InvalidInput
 from backend.registry import service
 from backend.registry.models import Placement, Recorder, SiteKind
 from backend.registry.schemas import CameraIn, SiteIn
-from backend.sharing.pages import open_share, policy_of
+from backend.sharing.api import policy_of
+from backend.sharing.pages import open_share
 from backend.validation import parse_form
 from backend.web import Db, SignedIn, provide_owner
 

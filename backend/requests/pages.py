@@ -14,6 +14,7 @@ from backend.requests import evidence, service
 from backend.requests.models import QUICK_REPLY_LABELS, Answer, QuickReply
 from backend.requests.schemas import AnswerIn, ClipNoteIn, RequestOut
 from backend.sharing import service as sharing
+from backend.sharing.api import policy_of
 from backend.validation import parse_form
 from backend.web import Db, SignedIn, provide_owner, settings_of
 
@@ -81,7 +82,7 @@ class OwnerRequestPages(Controller):
     @get("/account/access")
     async def access_log(self, request: Request, db: Db, owner: SignedIn) -> Template:
         events = await service.access_log(db, owner.id)
-        shares = await sharing.owner_shares(db, owner.id, sharing.SharePolicy.of(settings_of(request)))
+        shares = await sharing.owner_shares(db, owner.id, policy_of(request))
         return Template(
             "requests/access_log.html", context={"events": events, "shares": shares, "time_zone": owner.time_zone}
         )

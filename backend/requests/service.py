@@ -102,20 +102,24 @@ def record_custody(
     db: AsyncSession,
     action: CustodyAction,
     actor: User,
-    request: FootageRequest,
+    subject: FootageRequest | ShareSession,
     ip: str,
     detail: str = "",
     sha256: str = "",
 ) -> None:
+    """One row of the append-only custody log: a police access to an owner's data (a footage request's, or a live
+    share's) or an evidence event, with who, when, from where."""
+    of_request = isinstance(subject, FootageRequest)
     db.add(
         CustodyEvent(
             action=action,
             actor_id=actor.id,
             actor_name=actor.display_name,
-            agency_id=request.agency_id,
-            owner_id=request.owner_id,
-            request_id=request.id,
-            case_number=request.case_number,
+            agency_id=subject.agency_id,
+            owner_id=subject.owner_id,
+            request_id=subject.id if of_request else None,
+            share_id=None if of_request else subject.id,
+            case_number=subject.case_number if of_request else "",
             ip=ip[:45],
             sha256=sha256,
             detail=detail[:300],

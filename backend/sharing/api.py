@@ -9,6 +9,8 @@ from typing import Any
 from litestar import Controller, Request, Response, delete, get, post
 from litestar.params import FromPath, RequestBody
 
+from backend.devices.api import bearer_credential
+from backend.devices.service import device_for_credential
 from backend.errors import Conflict, InvalidInput, NotFound
 from backend.sharing import service
 from backend.sharing.relay import RELAY, NotSending, SdpError
@@ -19,7 +21,8 @@ MAX_SDP_BYTES = 64 * 1024
 SDP = "application/sdp"
 
 
-def policy(request: Request) -> service.SharePolicy:
+def policy_of(request: Request) -> service.SharePolicy:
+    """The program's share rules, from the app's settings."""
     return service.SharePolicy.of(settings_of(request))
 
 
@@ -33,7 +36,7 @@ class ShareController(Controller):
     @get("/")
     async def list_shares(self, request: Request, db: Db, owner: SignedIn) -> list[ShareOut]:
         """Every share, newest first, with its receipt (who watched, who ended it)."""
-        return await service.owner_shares(db, owner.id, policy(request))
+        return await service.owner_shares(db, owner.id, policy_of(request))
 
     @get("/shareable")
     async def shareable(self, db: Db, owner: SignedIn) -> list[ShareableSite]:
@@ -44,37 +47,37 @@ class ShareController(Controller):
     async def start(self, request: Request, db: Db, owner: SignedIn, data: RequestBody[ShareIn]) -> ShareOut:
         """Start sharing a site's cameras (all, or `camera_ids`) with the live desk for `minutes`. 409 while a
         share of the site is on: extend or stop that one."""
-        share = await service.start_share(db, owner.id, data, policy(request))
+        share = await service.start_share(db, owner.id, data, policy_of(request))
         await db.commit()
-        return await service.get_share(db, owner.id, share.id, policy(request))
+        return await service.get_share(db, owner.id, share.id, policy_of(request))
 
     @get("/{share_id:uuid}")
     async def get_share(self, request: Request, db: Db, owner: SignedIn, share_id: FromPath[uuid.UUID]) -> ShareOut:
-        return await service.get_share(db, owner.id, share_id, policy(request))
+        return await service.get_share(db, owner.id, share_id, policy_of(request))
 
     @post("/{share_id:uuid}/stop", status_code=200)
     async def stop(self, request: Request, db: Db, owner: SignedIn, share_id: FromPath[uuid.UUID]) -> ShareOut:
         """Stop now: every viewer's video stops and the device stops sending."""
         await service.stop_share(db, owner.id, share_id)
         await db.commit()
-        return await service.get_share(db, owner.id, share_id, policy(request))
+        return await service.get_share(db, owner.id, share_id, policy_of(request))
 
     @post("/{share_id:uuid}/extend", status_code=200)
     async def extend(
         self, request: Request, db: Db, owner: SignedIn, share_id: FromPath[uuid.UUID], data: RequestBody[ExtendIn]
     ) -> ShareOut:
-        await service.extend_share(db, owner.id, share_id, data.minutes, policy(request))
+        await service.extend_share(db, owner.id, share_id, data.minutes, policy_of(request))
         await db.commit()
-        return await service.get_share(db, owner.id, share_id, policy(request))
+        return await service.get_share(db, owner.id, share_id, policy_of(request))
 
     @post("/{share_id:uuid}/answer", status_code=200)
     async def answer(
         self, request: Request, db: Db, owner: SignedIn, share_id: FromPath[uuid.UUID], data: RequestBody[AnswerIn]
     ) -> ShareOut:
         """Yes or no to the live desk's request for more time."""
-        await service.answer_extension(db, owner.id, share_id, data.approve, policy(request))
+        await service.answer_extension(db, owner.id, share_id, data.approve, policy_of(request))
         await db.commit()
-        return await service.get_share(db, owner.id, share_id, policy(request))
+        return await service.get_share(db, owner.id, share_id, policy_of(request))
 
 
 class LiveDeskController(Controller):
@@ -125,15 +128,6 @@ async def _sdp_offer(request: Request) -> str:
     return body.decode("utf-8", errors="replace")
 
 
-def _bearer(request: Request) -> str:
-    scheme, _, credential = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not credential.strip():
-        from backend.devices.service import DeviceNotAuthenticated
-
-        raise DeviceNotAuthenticated("Send the device credential as `Authorization: Bearer <credential>`")
-    return credential.strip()
-
-
 def _answer(sdp: str, location: str) -> Response[bytes]:
     return Response(
         sdp.encode(), status_code=201, media_type=SDP, headers={"Location": location, "Cache-Control": "no-store"}
@@ -156,7 +150,7 @@ class LiveController(Controller):
     @post("/whip/{share_camera_id:uuid}", opt={"exclude_from_csrf": True}, summary="Publish a camera (WHIP)")
     async def whip(self, request: Request, db: Db, share_camera_id: FromPath[uuid.UUID]) -> Response[bytes]:
         """Device credential as bearer. 403 when the device has no live share of the camera, 410 once it ended."""
-        share_id, ends_at = await service.authorize_publish(db, _bearer(request), share_camera_id)
+        share_id, ends_at = await service.authorize_publish(db, bearer_credential(request), share_camera_id)
         ice_servers = settings_of(request).ice_servers
         await db.rollback()  # no connection held while the peer connection is set up
         try:
@@ -175,9 +169,7 @@ class LiveController(Controller):
     async def whip_end(
         self, request: Request, db: Db, share_camera_id: FromPath[uuid.UUID], resource_id: FromPath[str]
     ) -> None:
-        from backend.devices.service import device_for_credential
-
-        await device_for_credential(db, _bearer(request))
+        await device_for_credential(db, bearer_credential(request))
         publisher = RELAY.publisher_of(resource_id)
         if publisher is None or publisher.share_camera_id != share_camera_id:
             raise NotFound("No such publishing session (it may have ended already)")

@@ -3,7 +3,6 @@ the live desk, stop; the summary afterwards and the list of past shares. Thin: e
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 from collections.abc import Awaitable
 from typing import Any
@@ -16,9 +15,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from backend.accounts.models import User
 from backend.errors import Conflict, InvalidInput, NotFound
 from backend.sharing import service
+from backend.sharing.api import policy_of
 from backend.sharing.schemas import DURATION_CHOICES, ExtendIn, ShareIn, ShareOut
 from backend.validation import parse_form
-from backend.web import Db, SignedIn, provide_owner, settings_of
+from backend.web import Db, SignedIn, provide_owner
 
 Form = URLEncodedBody[dict[str, Any]]
 
@@ -34,14 +34,6 @@ NOTICES = {
 }
 
 
-def minutes_label(minutes: int) -> str:
-    """15 min, 1 h, 1 h 30 min."""
-    hours, rest = divmod(minutes, 60)
-    if not hours:
-        return f"{rest} min"
-    return f"{hours} h {rest} min" if rest else f"{hours} h"
-
-
 def clock(seconds: int) -> str:
     """A countdown as a phone's timer shows it: 4:05, 1:02:09."""
     hours, rest = divmod(max(0, seconds), 3600)
@@ -54,14 +46,10 @@ def is_over(share: ShareOut) -> bool:
     return share.state == "ended" or share.seconds_left <= 0
 
 
-def policy_of(request: Request) -> service.SharePolicy:
-    return service.SharePolicy.of(settings_of(request))
-
-
 def durations(policy: service.SharePolicy) -> list[tuple[str, str]]:
     """The duration choices, never above the program's cap."""
     allowed = [m for m in DURATION_CHOICES if m <= policy.max_minutes] or [policy.max_minutes]
-    return [(str(m), minutes_label(m)) for m in allowed]
+    return [(str(m), service.minutes_label(m)) for m in allowed]
 
 
 async def open_share(db: AsyncSession, owner_id: uuid.UUID, policy: service.SharePolicy) -> ShareOut | None:
@@ -116,7 +104,7 @@ class SharePages(Controller):
                 "problem": problem,
                 "open_share_id": open_id,
                 "durations": choices,
-                "max_label": minutes_label(policy.max_minutes),
+                "max_label": service.minutes_label(policy.max_minutes),
                 "past": past,
                 "time_zone": owner.time_zone,
             },
@@ -163,7 +151,6 @@ class SharePages(Controller):
     ) -> Template:
         policy = policy_of(request)
         share = await service.get_share(db, owner.id, share_id, policy)  # another owner's share is a 404
-        longest = share.started_at + dt.timedelta(minutes=policy.max_minutes)
         ended_at = share.ended_at or (share.ends_at if is_over(share) else None)
         return Template(
             "sharing/share.html",
@@ -174,9 +161,8 @@ class SharePages(Controller):
                 "lasted_s": ((ended_at or share.ends_at) - share.started_at).total_seconds(),
                 "clock": clock(share.seconds_left),
                 "extend_choices": EXTEND_CHOICES,
-                "can_extend": share.ends_at < longest,
-                "max_label": minutes_label(policy.max_minutes),
-                "minutes_label": minutes_label,
+                "max_label": service.minutes_label(policy.max_minutes),
+                "minutes_label": service.minutes_label,
                 "notice": notice,
                 "errors": errors or {},
                 "time_zone": owner.time_zone,

@@ -58,7 +58,7 @@ class _PassThrough:
 _PASS_THROUGH = "porchlight_pass_through"
 
 
-def _install_pass_through() -> None:
+def install_pass_through() -> None:
     """aiortc picks a receiver's decoder by codec: H.264 codecs the relay marked get `_PassThrough`, everything
     else (any other peer connection in the process) aiortc's own decoder."""
     import aiortc.rtcrtpreceiver as receiver_module
@@ -74,7 +74,7 @@ def _install_pass_through() -> None:
     receiver_module.get_decoder = get_decoder
 
 
-def _mark_pass_through(pc: Any) -> None:
+def mark_pass_through(pc: Any) -> None:
     """The negotiated H.264 codecs of a publisher's connection (aiortc gives each connection its own copies), and
     frames handed on at their last packet."""
     for transceiver in pc.getTransceivers():
@@ -175,7 +175,7 @@ class Relay:
         if self._media is None:
             from aiortc.contrib.media import MediaRelay
 
-            _install_pass_through()
+            install_pass_through()
             self._media = MediaRelay()
         return self._media
 
@@ -224,7 +224,7 @@ class Relay:
         except (ValueError, TypeError, AttributeError) as error:
             await pc.close()
             raise SdpError(f"The SDP offer cannot be answered: {error}") from None
-        _mark_pass_through(pc)  # before the connection is up: its receiver picks the decoder then
+        mark_pass_through(pc)  # before the connection is up: its receiver picks the decoder then
         earlier = self.publishers.get(share_camera_id)
         self.publishers[share_camera_id] = publisher
         if earlier is not None:

@@ -70,6 +70,7 @@ class ShareOut(msgspec.Struct, kw_only=True):
     extension_asked_minutes: int | None
     extension_asked_by: str | None
     max_minutes: int
+    can_extend: bool  # the program's cap leaves room for more time
 
 
 class DeskShareOut(msgspec.Struct, kw_only=True):

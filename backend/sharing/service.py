@@ -28,6 +28,7 @@ from backend.notifications.models import Kind
 from backend.registry import service as registry
 from backend.registry.models import Site
 from backend.requests.models import CustodyAction, CustodyEvent
+from backend.requests.service import record_custody
 from backend.settings import Settings
 from backend.sharing import relay
 from backend.sharing.models import (
@@ -76,6 +77,11 @@ def _move(share: ShareSession, to: ShareState) -> None:
 
 def _is_open(share: ShareSession, now: dt.datetime) -> bool:
     return share.state in OPEN_STATES and share.ends_at > now
+
+
+def _refuse_ended(share: ShareSession, now: dt.datetime) -> None:
+    if not _is_open(share, now):
+        raise Gone(f"This share has ended ({_ended_how(share) or END_REASON_TEXT[EndReason.EXPIRED]})")
 
 
 def _ended_how(share: ShareSession) -> str:
@@ -146,6 +152,7 @@ async def _share_out(db: AsyncSession, share: ShareSession, policy: SharePolicy,
         extension_asked_minutes=share.extension_minutes if share.extension_asked_at and open_ else None,
         extension_asked_by=names.get(share.extension_asked_by_id) if share.extension_asked_by_id else None,
         max_minutes=policy.max_minutes,
+        can_extend=open_ and share.ends_at < _longest(share, policy),
     )  # fmt: skip
 
 
@@ -246,13 +253,22 @@ async def _program_agency(db: AsyncSession, policy: SharePolicy) -> uuid.UUID:
     return agency_id
 
 
+def _longest(share: ShareSession, policy: SharePolicy) -> dt.datetime:
+    """The latest a share may end: the program's cap counts from its start, extensions included."""
+    return share.started_at + dt.timedelta(minutes=policy.max_minutes)
+
+
 def _check_minutes(minutes: int, policy: SharePolicy, field: str = "minutes") -> None:
     if minutes > policy.max_minutes:
-        raise InvalidInput({field: f"A share lasts at most {_hours(policy.max_minutes)} in this program"})
+        raise InvalidInput({field: f"A share lasts at most {minutes_label(policy.max_minutes)} in this program"})
 
 
-def _hours(minutes: int) -> str:
-    return f"{minutes // 60} h" if minutes % 60 == 0 else f"{minutes} min"
+def minutes_label(minutes: int) -> str:
+    """15 min, 1 h, 1 h 30 min."""
+    hours, rest = divmod(minutes, 60)
+    if not hours:
+        return f"{rest} min"
+    return f"{hours} h {rest} min" if rest else f"{hours} h"
 
 
 async def _chosen_cameras(
@@ -377,9 +393,11 @@ async def extend_share(
     share = await _load(db, share_id, owner_id=owner_id)
     if not _is_open(share, now):
         raise Conflict("This share has ended; start a new one instead")
-    longest = share.started_at + dt.timedelta(minutes=policy.max_minutes)
+    longest = _longest(share, policy)
     if share.ends_at >= longest:
-        raise InvalidInput({"minutes": f"This share already lasts the longest allowed ({_hours(policy.max_minutes)})"})
+        raise InvalidInput(
+            {"minutes": f"This share already lasts the longest allowed ({minutes_label(policy.max_minutes)})"}
+        )
     share.ends_at = min(share.ends_at + dt.timedelta(minutes=minutes), longest)
     share.extensions += 1
     share.extension_asked_at = None
@@ -509,22 +527,6 @@ async def desk_share(db: AsyncSession, user: User, share_id: uuid.UUID, now: dt.
     return _desk_out(share, site, await _names(db, [share.acknowledged_by_id]), now or utcnow())
 
 
-def _record(db: AsyncSession, action: CustodyAction, user: User, share: ShareSession, ip: str, detail: str) -> None:
-    """A police access to the owner's live video, in the custody log the owner's "Who accessed" page reads."""
-    db.add(
-        CustodyEvent(
-            action=action,
-            actor_id=user.id,
-            actor_name=user.display_name,
-            agency_id=share.agency_id,
-            owner_id=share.owner_id,
-            share_id=share.id,
-            ip=ip[:45],
-            detail=detail[:300],
-        )  # fmt: skip
-    )
-
-
 async def _agency_name(db: AsyncSession, agency_id: uuid.UUID) -> str:
     return await db.scalar(select(Agency.name).where(Agency.id == agency_id)) or ""
 
@@ -535,12 +537,11 @@ async def acknowledge(
     """The operator says "I'm watching": the owner gets a push naming the agency and the operator."""
     now = now or utcnow()
     share, site = await _desk_load(db, user, share_id)
-    if not _is_open(share, now):
-        raise Gone(f"This share has ended ({_ended_how(share) or 'the time ran out'})")
+    _refuse_ended(share, now)
     if share.acknowledged_at is None:
         share.acknowledged_at = now
         share.acknowledged_by_id = user.id
-    _record(db, CustodyAction.LIVE_ACKNOWLEDGED, user, share, ip, f"{site.name}: said they are watching")
+    record_custody(db, CustodyAction.LIVE_ACKNOWLEDGED, user, share, ip, f"{site.name}: said they are watching")
     agency = await _agency_name(db, share.agency_id)
     await _tell_owner(db, share.owner_id, share.id, f"{agency} live desk ({user.display_name}) is watching",
                       f"They can see your cameras at {site.name}. Tap to see who is watching or to stop.")  # fmt: skip
@@ -554,14 +555,15 @@ async def ask_more_time(
     """The desk asks for more time; the owner decides (the desk can never extend a share itself)."""
     now = now or utcnow()
     share, site = await _desk_load(db, user, share_id)
-    if not _is_open(share, now):
-        raise Gone(f"This share has ended ({_ended_how(share) or 'the time ran out'})")
+    _refuse_ended(share, now)
     share.extension_asked_at = now
     share.extension_asked_by_id = user.id
     share.extension_minutes = minutes
-    _record(db, CustodyAction.LIVE_MORE_TIME, user, share, ip, f"{site.name}: asked for {_hours(minutes)} more")
+    record_custody(
+        db, CustodyAction.LIVE_MORE_TIME, user, share, ip, f"{site.name}: asked for {minutes_label(minutes)} more"
+    )
     agency = await _agency_name(db, share.agency_id)
-    await _tell_owner(db, share.owner_id, share.id, f"{agency} live desk asks for {_hours(minutes)} more",
+    await _tell_owner(db, share.owner_id, share.id, f"{agency} live desk asks for {minutes_label(minutes)} more",
                       f"{user.display_name} asks to keep watching {site.name}. Tap to answer yes or no.")  # fmt: skip
     await db.flush()
     return _desk_out(share, site, await _names(db, [share.acknowledged_by_id]), now)
@@ -581,11 +583,6 @@ async def _share_camera(db: AsyncSession, share_camera_id: uuid.UUID) -> tuple[S
     if row is None:
         raise NotFound("No such shared camera")
     return row[0], row[1]
-
-
-def _refuse_ended(share: ShareSession, now: dt.datetime) -> None:
-    if not _is_open(share, now):
-        raise Gone(f"This share has ended ({_ended_how(share) or END_REASON_TEXT[EndReason.EXPIRED]})")
 
 
 async def authorize_publish(
@@ -630,7 +627,7 @@ async def authorize_view(
     viewer = ShareViewer(share_id=share.id, share_camera_id=camera.id, user_id=user.id,
                          display_name=user.display_name, agency_name=agency, opened_at=now)  # fmt: skip
     db.add(viewer)
-    _record(db, CustodyAction.LIVE_VIEW, user, share, ip, f"opened live video of {camera.name}")
+    record_custody(db, CustodyAction.LIVE_VIEW, user, share, ip, f"opened live video of {camera.name}")
     await db.commit()
     return viewer.id, share.id, share.ends_at
 
