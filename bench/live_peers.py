@@ -25,6 +25,8 @@ import httpx
 from aiortc import RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
+from backend.sharing.relay import install_pass_through, mark_pass_through
+
 SDP = "application/sdp"
 FPS = 15
 VIDEO_TIME_BASE = fractions.Fraction(1, 90_000)
@@ -207,9 +209,12 @@ def recv_only_viewer(on_frame: Any = None) -> Viewing:
     return viewing
 
 
-async def whep(client: httpx.AsyncClient, camera_id: str, csrf: str, on_frame: Any = None) -> Viewing:
+async def whep(
+    client: httpx.AsyncClient, camera_id: str, csrf: str, on_frame: Any = None, undecoded: bool = False
+) -> Viewing:
     """Play a shared camera as the desk does: recvonly offer POSTed with the session cookie and the CSRF header.
-    A 409 (the camera's video has not reached the relay yet) is tried again."""
+    A 409 (the camera's video has not reached the relay yet) is tried again. `undecoded`: H.264 is handed on as
+    received, the relay's own way (the load's viewers count frames without decoding them)."""
     for _attempt in range(20):
         viewing = recv_only_viewer(on_frame)
         await viewing.pc.setLocalDescription(await viewing.pc.createOffer())
@@ -219,32 +224,14 @@ async def whep(client: httpx.AsyncClient, camera_id: str, csrf: str, on_frame: A
         )  # fmt: skip
         if response.status_code == 201:
             await viewing.pc.setRemoteDescription(RTCSessionDescription(response.text, "answer"))
+            if undecoded:
+                mark_pass_through(viewing.pc)  # before the first frame: the receiver picks its decoder then
             return viewing
         await viewing.pc.close()
         if response.status_code != 409:
             raise RuntimeError(f"WHEP {response.status_code}: {response.text[:300]}")
         await asyncio.sleep(0.5)
     raise RuntimeError("WHEP: the camera's video never reached the relay")
-
-
-class _Undecoded:
-    """In place of aiortc's H.264 decoder: the frame the receiver reassembled, as it came (the relay's way)."""
-
-    def decode(self, encoded_frame: Any) -> list[Any]:
-        packet = av.Packet(encoded_frame.data)
-        packet.pts = encoded_frame.timestamp
-        packet.time_base = VIDEO_TIME_BASE
-        return [packet]
-
-
-def pass_h264_through() -> None:
-    """Every aiortc receiver of this (load) process hands on H.264 undecoded, as the relay's receivers do."""
-    import aiortc.rtcrtpreceiver as receiver_module
-
-    decoder_for = receiver_module.get_decoder
-    receiver_module.get_decoder = lambda codec: (
-        _Undecoded() if codec.mimeType.lower() == "video/h264" else decoder_for(codec)
-    )
 
 
 def process_cpu_seconds(pid: int) -> float:
@@ -300,7 +287,7 @@ async def _publish(config: dict[str, Any]) -> None:
 
 
 async def _view(config: dict[str, Any]) -> None:
-    pass_h264_through()
+    install_pass_through()
     viewings: list[tuple[int, Viewing]] = []  # (index of the camera, viewer)
     async with httpx.AsyncClient(base_url=config["base"], cookies=config["cookies"], timeout=30) as client:
         async for command in _commands():
@@ -308,7 +295,7 @@ async def _view(config: dict[str, Any]) -> None:
                 added = []
                 for index, camera_id in command["cameras"]:
                     for _ in range(command["viewers"]):
-                        viewing = await whep(client, camera_id, config["csrf"])
+                        viewing = await whep(client, camera_id, config["csrf"], undecoded=True)
                         added.append(viewing)
                         viewings.append((index, viewing))
                 async with asyncio.timeout(CONNECT_TIMEOUT_S):
