@@ -58,6 +58,7 @@ from backend.web import (
     STATIC_DIR,
     TEMPLATE_DIR,
     Db,
+    allow_header,
     assets_version,
     error_page,
     handle_http_exception,
@@ -198,7 +199,7 @@ def create_app(settings: Settings | None = None, *, relay_only: bool = False) ->
             # The service worker renews a subscription without a page (no token); the old auth secret proves it.
             exclude=["/api/v1/push/subscription-change"],
         ),
-        before_send=[security_headers(settings)],
+        before_send=[security_headers(settings), allow_header],
         template_config=TemplateConfig(
             directory=TEMPLATE_DIR, engine=JinjaTemplateEngine, engine_callback=configure_templates
         ),

@@ -8,12 +8,13 @@ from pathlib import Path
 from typing import Any, TypeAlias
 from urllib.parse import quote
 
-from litestar import Request, Response
+from litestar import Litestar, Request, Response
 from litestar.di import NamedDependency
 from litestar.exceptions import HTTPException, NotFoundException, ValidationException
 from litestar.middleware.csrf import generate_csrf_token
 from litestar.plugins.problem_details import ProblemDetailsException
 from litestar.response import Redirect, Template
+from litestar.routes import HTTPRoute
 from litestar.types import Message, Scope
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -199,6 +200,30 @@ def security_headers(settings: Settings) -> Callable[[Message, Scope], Awaitable
             message["headers"] = [*message.get("headers", []), *added]
 
     return add_headers
+
+
+def allowed_methods(app: Litestar, path_template: str) -> list[str]:
+    """The methods the app serves on a path (OPTIONS included), from its own route table."""
+    methods: set[str] = set()
+    for route in app.routes:
+        if isinstance(route, HTTPRoute) and route.path_format == path_template:
+            methods.update(route.route_handler_map)
+    return sorted(methods)
+
+
+async def allow_header(message: Message, scope: Scope) -> None:
+    """A before-send hook: a successful OPTIONS answer lists in `Allow` every method its path serves. Litestar makes
+    a path's OPTIONS handler when the path's first handler is registered and never updates its method list as
+    the others join, so alone it named only that first one (`OPTIONS /api/v1/sites/{id}`: DELETE, OPTIONS); a
+    path's own OPTIONS handler (tus capabilities) gets the header too."""
+    if message["type"] != "http.response.start" or scope.get("method") != "OPTIONS" or message["status"] >= 300:
+        return
+    path_template = scope.get("path_template")
+    if not path_template:
+        return
+    allow = ", ".join(allowed_methods(scope["litestar_app"], path_template)).encode()
+    headers = [(name, value) for name, value in message.get("headers", []) if name.lower() != b"allow"]
+    message["headers"] = [*headers, (b"allow", allow)]
 
 
 def is_machine_request(request: Request) -> bool:
