@@ -193,6 +193,38 @@ def evidence_verify() -> None:
         raise SystemExit(1)
 
 
+@main.group()
+def audit() -> None:
+    """The custody log's hash chains."""
+
+
+@audit.command("verify")
+def audit_verify() -> None:
+    """Recompute every agency's custody chain and name each row that was changed, removed or inserted.
+    Prints each chain's head: compare it with one recorded earlier. Exit code 1 if anything is wrong."""
+    from backend.requests.audit import verify
+
+    check = _with_db(Settings.from_env(), verify)
+    for line in check.problems:
+        click.echo(line)
+    for chain in check.chains:
+        click.echo(f"{chain.agency}: {chain.events} events, head event {chain.head_id} {chain.head_hash}")
+    click.echo(f"{check.events} custody events in {len(check.chains)} chains checked: {len(check.problems)} problems.")
+    if check.problems:
+        raise SystemExit(1)
+
+
+@main.command()
+@click.argument("role")
+def grants(role: str) -> None:
+    """Print the PostgreSQL grants for ROLE, the database user the application runs as (migrations run as the
+    tables' owner). The custody log is append-only: ROLE may read and add rows, never change or remove them."""
+    from backend.db import app_grants
+
+    for statement in app_grants(role):
+        click.echo(f"{statement};")
+
+
 @main.command()
 @click.option("--host", default=None, help="Address to listen on (PORCHLIGHT_HOST, default 127.0.0.1).")
 @click.option("--port", default=8001, type=int, help="Port (default 8001).")

@@ -112,3 +112,19 @@ def migrate(database_url: str, revision: str = "head") -> None:
     from alembic import command
 
     command.upgrade(alembic_config(database_url), revision)
+
+
+# Tables the application only ever reads and appends to; on PostgreSQL its user gets no UPDATE or DELETE on them.
+APPEND_ONLY_TABLES = ("custody_events",)
+
+
+def app_grants(role: str) -> list[str]:
+    """The PostgreSQL grants for the database user the application runs as (`porchlight grants ROLE`)."""
+    quoted = '"' + role.replace('"', '""') + '"'
+    return [
+        f"GRANT USAGE ON SCHEMA public TO {quoted}",
+        f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {quoted}",
+        f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {quoted}",
+        *(f"REVOKE UPDATE, DELETE, TRUNCATE ON {table} FROM {quoted}" for table in APPEND_ONLY_TABLES),
+        f"REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON alembic_version FROM {quoted}",
+    ]

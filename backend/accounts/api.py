@@ -10,7 +10,8 @@ from litestar.params import RequestBody
 
 from backend.accounts import service
 from backend.accounts.schemas import DeleteAccountIn, LoginIn, MeOut, SignupIn
-from backend.web import Db, SignedIn, begin_session, client_ip, end_session, provide_user
+from backend.requests.evidence import ClipStore
+from backend.web import Db, SignedIn, begin_session, client_ip, end_session, provide_user, settings_of
 
 
 class AuthController(Controller):
@@ -57,6 +58,7 @@ class MeController(Controller):
     async def delete_account(
         self, request: Request, db: Db, user: SignedIn, data: RequestBody[DeleteAccountIn]
     ) -> Response[None]:
-        """Delete your account, sites and cameras. Needs your password."""
-        await service.delete_account(db, user, data.password)
+        """Delete your account, sites and cameras. Needs your password. Clips already sent to an agency stay with
+        their case, linked to nobody."""
+        await service.delete_account(db, ClipStore(settings_of(request).evidence_path), user, data.password)
         return await end_session(request, db, Response(None, status_code=204))

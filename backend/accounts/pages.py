@@ -17,6 +17,7 @@ from backend.accounts.models import Role, User
 from backend.accounts.schemas import AgencyAccountIn, CodeIn, DeleteAccountIn, LoginIn, SignupIn
 from backend.demo import DEMO_LOGINS
 from backend.errors import InvalidInput, TooManyAttempts
+from backend.requests.evidence import ClipStore, kept_after_deletion
 from backend.validation import parse_form
 from backend.web import (
     Db,
@@ -166,7 +167,15 @@ class AccountPages(Controller):
 
     @get("/account", dependencies={"user": provide_user})
     async def account(self, db: Db, user: SignedIn) -> Template:
-        return Template("accounts/account.html", context={"me": await service.me(db, user), "errors": {}})
+        return await self._account(db, user, {})
+
+    async def _account(self, db: Db, user: User, errors: dict[str, str], status_code: int = 200) -> Template:
+        context = {
+            "me": await service.me(db, user),
+            "errors": errors,
+            "clips_kept": await kept_after_deletion(db, user.id),
+        }
+        return Template("accounts/account.html", context=context, status_code=status_code)
 
     @get("/account/export", dependencies={"user": provide_user})
     async def export(self, db: Db, user: SignedIn) -> Response[bytes]:
@@ -180,10 +189,10 @@ class AccountPages(Controller):
     @post("/account/delete", dependencies={"user": provide_user})
     async def delete_account(self, request: Request, db: Db, user: SignedIn, data: Form) -> Response[Any]:
         try:
-            await service.delete_account(db, user, parse_form(DeleteAccountIn, data).password)
+            store = ClipStore(settings_of(request).evidence_path)
+            await service.delete_account(db, store, user, parse_form(DeleteAccountIn, data).password)
         except InvalidInput as exc:
-            context = {"me": await service.me(db, user), "errors": exc.errors}
-            return Template("accounts/account.html", context=context, status_code=400)
+            return await self._account(db, user, exc.errors, status_code=400)
         return await end_session(request, db, Redirect("/account/deleted"))
 
     @get("/account/deleted")

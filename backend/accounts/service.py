@@ -25,6 +25,7 @@ from backend.errors import Forbidden, InvalidInput, TooManyAttempts
 from backend.tokens import new_token, token_hash
 
 if TYPE_CHECKING:
+    from backend.requests.evidence import ClipStore
     from backend.sharing.service import SharePolicy
 
 LOCK_AFTER_FAILURES = 5
@@ -374,13 +375,18 @@ async def end_session(db: AsyncSession, token: str) -> None:
     await db.commit()
 
 
-async def delete_account(db: AsyncSession, user: User, password: str) -> None:
-    """Remove the account and everything it owns (sites, cameras, sessions cascade in the database)."""
+async def delete_account(db: AsyncSession, store: ClipStore, user: User, password: str) -> None:
+    """Remove the account and everything it owns (sites, cameras, sessions cascade in the database), except what
+    belongs to a case: clips already sent, the requests they answered and the custody log stay, linked to nobody."""
+    from backend.requests import evidence
+
     if not verify_password(user.password_hash, password):
         raise InvalidInput({"password": "Wrong password; the account was not deleted"})
+    unfinished = await evidence.forget_owner(db, user.id)
     await db.execute(delete(LoginAttempt).where(LoginAttempt.email == user.email))
     await db.execute(delete(User).where(User.id == user.id))
     await db.commit()
+    evidence.remove_unfinished(store, unfinished)
 
 
 async def me(db: AsyncSession, user: User) -> MeOut:

@@ -26,7 +26,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.accounts.models import Agency, User
@@ -299,7 +299,7 @@ async def _complete(
     final.chmod(0o440)
     clip.sha256 = digest
     clip.completed_at = utcnow()
-    record_custody(db, CustodyAction.UPLOAD, owner, request, ip, detail=_clip_detail(clip), sha256=digest)
+    await record_custody(db, CustodyAction.UPLOAD, owner, request, ip, detail=_clip_detail(clip), sha256=digest)
     if request.investigator_id is not None:
         await notifications.notify(
             db, Kind.FOOTAGE_REQUEST,
@@ -325,8 +325,7 @@ async def _discard(db: AsyncSession, store: ClipStore, clip: EvidenceClip) -> No
     """Remove an unfinished upload: its row and its bytes."""
     await db.execute(delete(EvidenceClip).where(EvidenceClip.id == clip.id, EvidenceClip.completed_at.is_(None)))
     await db.commit()
-    store.incoming(clip.id).unlink(missing_ok=True)
-    _hashers.drop(clip.id)
+    remove_unfinished(store, [clip.id])
 
 
 async def cancel_upload(db: AsyncSession, store: ClipStore, owner_id: uuid.UUID, clip_id: uuid.UUID) -> None:
@@ -399,7 +398,7 @@ async def _agency_clip(db: AsyncSession, user: User, clip_id: uuid.UUID) -> tupl
 async def view_clip(db: AsyncSession, user: User, clip_id: uuid.UUID, *, ip: str) -> ClipOut:
     """An investigator opens a clip: recorded in custody and shown to its owner."""
     clip, request = await _agency_clip(db, user, clip_id)
-    record_custody(db, CustodyAction.VIEW, user, request, ip, detail=_clip_detail(clip), sha256=clip.sha256)
+    await record_custody(db, CustodyAction.VIEW, user, request, ip, detail=_clip_detail(clip), sha256=clip.sha256)
     await db.commit()
     return clip_out(clip)
 
@@ -412,7 +411,7 @@ async def download_clip(
     path = store.final(clip.id)
     if not path.exists():
         raise NotFound("This clip's file is missing from the evidence store; tell your administrator")
-    record_custody(db, CustodyAction.DOWNLOAD, user, request, ip, detail=_clip_detail(clip), sha256=clip.sha256)
+    await record_custody(db, CustodyAction.DOWNLOAD, user, request, ip, detail=_clip_detail(clip), sha256=clip.sha256)
     await db.commit()
     return path, clip_out(clip)
 
@@ -432,21 +431,26 @@ async def custody_report(db: AsyncSession, user: User, case_number: str) -> list
     return [_custody_row(event, agency) for event, agency in rows]
 
 
-OWNER_IN_REPORT = "Camera owner"
-
-
 def _custody_row(event: CustodyEvent, agency: str) -> CustodyRowOut:
-    """A row as the agency sees it. What the owner did (an upload) names neither the owner nor their address: the
-    owner's identity reaches an agency only through the contact card, whose opening is recorded."""
-    by_owner = event.actor_id is not None and event.actor_id == event.owner_id
     return CustodyRowOut(
-        at=event.at, action=CustodyAction(event.action), actor=OWNER_IN_REPORT if by_owner else event.actor_name,
-        agency=agency, case_number=event.case_number, request_id=event.request_id, ip="" if by_owner else event.ip,
-        sha256=event.sha256, detail=event.detail,
+        id=event.id, at=event.at, action=CustodyAction(event.action), actor=event.actor_name, agency=agency,
+        case_number=event.case_number, request_id=event.request_id, ip=event.ip, sha256=event.sha256,
+        detail=event.detail, prev_hash=event.prev_hash, hash=event.hash,
     )  # fmt: skip
 
 
-CSV_COLUMNS = ("at", "action", "actor", "agency", "case_number", "request_id", "ip", "sha256", "detail")
+CSV_COLUMNS = (
+    "id", "at", "action", "actor", "agency", "case_number", "request_id", "ip", "sha256", "detail", "prev_hash", "hash"
+)  # fmt: skip
+
+
+def _cell(value: object) -> object:
+    if isinstance(value, dt.datetime):
+        return value.astimezone(dt.UTC).isoformat()
+    if value is None or isinstance(value, uuid.UUID):
+        return str(value or "")
+    # A cell starting with = + - @ would run as a formula in a spreadsheet.
+    return "'" + value if isinstance(value, str) and value[:1] in ("=", "+", "-", "@") else value
 
 
 def custody_csv(rows: list[CustodyRowOut]) -> str:
@@ -454,11 +458,7 @@ def custody_csv(rows: list[CustodyRowOut]) -> str:
     writer = csv.writer(buffer)
     writer.writerow(CSV_COLUMNS)
     for row in rows:
-        values = [getattr(row, column) for column in CSV_COLUMNS]
-        values[0] = row.at.astimezone(dt.UTC).isoformat()
-        values[5] = str(row.request_id or "")
-        # A cell starting with = + - @ would run as a formula in a spreadsheet.
-        writer.writerow(["'" + v if isinstance(v, str) and v[:1] in ("=", "+", "-", "@") else v for v in values])
+        writer.writerow([_cell(getattr(row, column)) for column in CSV_COLUMNS])
     return buffer.getvalue()
 
 
@@ -479,6 +479,40 @@ async def discard_abandoned_uploads(db: AsyncSession, store: ClipStore, now: dt.
     for clip in abandoned:
         await _discard(db, store, clip)
     return len(abandoned)
+
+
+# --- an owner deleting their account ------------------------------------------------------------------------
+
+
+async def kept_after_deletion(db: AsyncSession, owner_id: uuid.UUID) -> int:
+    """How many received clips would stay with their cases if this owner deleted their account."""
+    return (
+        await db.scalar(
+            select(func.count()).where(EvidenceClip.owner_id == owner_id, EvidenceClip.completed_at.is_not(None))
+        )
+        or 0
+    )
+
+
+async def forget_owner(db: AsyncSession, owner_id: uuid.UUID) -> list[uuid.UUID]:
+    """Before an owner's account is deleted: clips they already sent, and the requests those answered, belong to
+    the case and stay (the database unlinks them from the owner); unfinished uploads and every other request go.
+    The custody log is not touched. Returns the unfinished uploads whose bytes to remove once this commits."""
+    unfinished = list(
+        await db.scalars(
+            select(EvidenceClip.id).where(EvidenceClip.owner_id == owner_id, EvidenceClip.completed_at.is_(None))
+        )
+    )
+    await db.execute(delete(EvidenceClip).where(EvidenceClip.id.in_(unfinished)))
+    answered_with_clips = select(EvidenceClip.id).where(EvidenceClip.request_id == FootageRequest.id).exists()
+    await db.execute(delete(FootageRequest).where(FootageRequest.owner_id == owner_id, ~answered_with_clips))
+    return unfinished
+
+
+def remove_unfinished(store: ClipStore, clip_ids: list[uuid.UUID]) -> None:
+    for clip_id in clip_ids:
+        store.incoming(clip_id).unlink(missing_ok=True)
+        _hashers.drop(clip_id)
 
 
 # --- checking the store ---------------------------------------------------------------------------------------

@@ -77,7 +77,8 @@ class FootageRequest(Base):
     id: Mapped[uuid.UUID] = uuid_pk()
     agency_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("agencies.id", ondelete="RESTRICT"), index=True)
     investigator_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
-    owner_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    # None once the owner deleted their account: a request they sent clips for stays with its case.
+    owner_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
     case_number: Mapped[str] = mapped_column(String(50), index=True)
     request_type: Mapped[str] = mapped_column(String(20))
     incident_latitude: Mapped[float] = mapped_column(Float)
@@ -116,28 +117,35 @@ class RequestedCamera(Base):
 
 
 class CustodyEvent(Base):
-    """Append-only: every police access to an owner's data and every evidence event, with who, when, where."""
+    """Append-only: every police access to an owner's data and every evidence event, with who, when, where.
+
+    Each row is chained to the previous one of its agency by SHA-256 (requests.audit). The ids of people, requests
+    and shares are kept as they were, without foreign keys: a row is never changed, not even when what it names is
+    deleted (an owner's account, an investigator's, a share)."""
 
     __tablename__ = "custody_events"
     __table_args__ = (
         enum_check("action", CustodyAction, "action_known"),
         Index("ix_custody_events_owner_at", "owner_id", "at"),
         Index("ix_custody_events_agency_case", "agency_id", "case_number"),
+        Index("ix_custody_events_agency_chain", "agency_id", "id"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
     at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     action: Mapped[str] = mapped_column(String(20))
-    actor_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    actor_id: Mapped[uuid.UUID | None]
     actor_name: Mapped[str] = mapped_column(String(100))
     agency_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("agencies.id", ondelete="RESTRICT"))
-    owner_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
-    request_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("footage_requests.id", ondelete="SET NULL"))
-    share_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("share_sessions.id", ondelete="SET NULL"))
+    owner_id: Mapped[uuid.UUID | None]
+    request_id: Mapped[uuid.UUID | None]
+    share_id: Mapped[uuid.UUID | None]
     case_number: Mapped[str] = mapped_column(String(50), default="")
     ip: Mapped[str] = mapped_column(String(45), default="")
     sha256: Mapped[str] = mapped_column(String(64), default="")
     detail: Mapped[str] = mapped_column(String(300), default="")
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
 
 
 class EvidenceClip(Base):
@@ -148,7 +156,8 @@ class EvidenceClip(Base):
 
     id: Mapped[uuid.UUID] = uuid_pk()
     request_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("footage_requests.id", ondelete="CASCADE"), index=True)
-    owner_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    # None once the owner deleted their account: a received clip is evidence and stays with its case.
+    owner_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
     agency_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("agencies.id", ondelete="RESTRICT"), index=True)
     file_name: Mapped[str] = mapped_column(String(255))
     content_type: Mapped[str] = mapped_column(String(100), default="")

@@ -15,7 +15,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from backend.accounts.models import Agency
+from backend.accounts.models import Agency, User
 from backend.db import utcnow
 from backend.notifications import service as notifications
 from backend.notifications.models import Kind
@@ -56,10 +56,10 @@ async def send_receipts(db: AsyncSession, now: dt.datetime | None = None) -> int
     pending = (
         await db.execute(
             select(CustodyEvent.owner_id, func.max(CustodyEvent.id))
+            .join(User, User.id == CustodyEvent.owner_id)  # an owner who deleted their account is told nothing
             .outerjoin(AccessReceipt, AccessReceipt.owner_id == CustodyEvent.owner_id)
             .where(
                 CustodyEvent.action.in_(RECEIPT_ACTIONS),
-                CustodyEvent.owner_id.is_not(None),
                 CustodyEvent.id > told_up_to,
                 (AccessReceipt.last_sent_at.is_(None)) | (AccessReceipt.last_sent_at <= now - BATCH_WINDOW),
             )

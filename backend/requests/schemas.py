@@ -140,8 +140,9 @@ class ClipNoteIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
 
 class CustodyRowOut(msgspec.Struct, kw_only=True):
-    """One line of a case's custody report."""
+    """One line of a case's custody report, with its place in the agency's hash chain (requests.audit)."""
 
+    id: int
     at: dt.datetime
     action: CustodyAction
     actor: str
@@ -151,3 +152,5 @@ class CustodyRowOut(msgspec.Struct, kw_only=True):
     ip: str
     sha256: str
     detail: str
+    prev_hash: str
+    hash: str

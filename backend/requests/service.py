@@ -15,12 +15,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from backend.accounts.models import Agency, Role, User
 from backend.db import utcnow
 from backend.devices import service as devices
-from backend.errors import Conflict, Forbidden, InvalidInput, NotFound
+from backend.errors import Conflict, Forbidden, Gone, InvalidInput, NotFound
 from backend.notifications import service as notifications
 from backend.notifications.models import Kind
 from backend.registry import geo
 from backend.registry import service as registry
 from backend.registry.models import Camera, Site
+from backend.requests import audit
 from backend.requests.models import (
     REQUEST_TYPE_LABELS,
     Answer,
@@ -98,7 +99,12 @@ def _out(request: FootageRequest, agency_name: str) -> RequestOut:
     )
 
 
-def record_custody(
+# How an owner's own act (an upload) is recorded: an agency reads the custody log, and the owner's identity reaches
+# an agency only through the contact card, whose opening is recorded. So neither their name nor their address is kept.
+OWNER_IN_CUSTODY = "Camera owner"
+
+
+async def record_custody(
     db: AsyncSession,
     action: CustodyAction,
     actor: User,
@@ -108,22 +114,25 @@ def record_custody(
     sha256: str = "",
 ) -> None:
     """One row of the append-only custody log: a police access to an owner's data (a footage request's, or a live
-    share's) or an evidence event, with who, when, from where."""
+    share's) or an evidence event, with who, when, from where; chained to the agency's previous row (audit)."""
     of_request = isinstance(subject, FootageRequest)
-    db.add(
+    by_owner = actor.id == subject.owner_id
+    await audit.append(
+        db,
         CustodyEvent(
+            at=utcnow(),
             action=action,
             actor_id=actor.id,
-            actor_name=actor.display_name,
+            actor_name=OWNER_IN_CUSTODY if by_owner else actor.display_name,
             agency_id=subject.agency_id,
             owner_id=subject.owner_id,
             request_id=subject.id if of_request else None,
             share_id=None if of_request else subject.id,
             case_number=subject.case_number if of_request else "",
-            ip=ip[:45],
+            ip="" if by_owner else ip[:45],
             sha256=sha256,
             detail=detail[:300],
-        )  # fmt: skip
+        ),
     )
 
 
@@ -227,7 +236,7 @@ async def send_area_request(db: AsyncSession, investigator: User, data: AreaRequ
     await db.flush()  # the custody rows refer to the requests
     messages = []
     for request in created:
-        record_custody(db, CustodyAction.REQUEST_SENT, investigator, request, ip)
+        await record_custody(db, CustodyAction.REQUEST_SENT, investigator, request, ip)
         names = [c.name for c in request.cameras]
         more = f" and {len(names) - 1} more" if len(names) > 1 else ""
         messages.append(
@@ -340,6 +349,8 @@ async def withdraw(db: AsyncSession, user: User, request_id: uuid.UUID) -> Reque
 async def contact_card(db: AsyncSession, user: User, request_id: uuid.UUID, *, ip: str) -> ContactCardOut:
     """How to reach the owner of a request's cameras. Opening it is recorded and shown to the owner."""
     request, _ = await load_agency_request(db, user, request_id)
+    if request.owner_id is None:
+        raise Gone("The owner deleted their account; the clips they sent stay with this case")
     owner = await db.get_one(User, request.owner_id)
     camera_ids = [c.camera_id for c in request.cameras]
     sites = (
@@ -347,7 +358,7 @@ async def contact_card(db: AsyncSession, user: User, request_id: uuid.UUID, *, i
             select(Site).join(Camera, Camera.site_id == Site.id).where(Camera.id.in_(camera_ids)).distinct()
         )
     ).all()
-    record_custody(db, CustodyAction.CONTACT_VIEWED, user, request, ip)
+    await record_custody(db, CustodyAction.CONTACT_VIEWED, user, request, ip)
     await db.commit()
     return ContactCardOut(
         owner_name=owner.display_name,

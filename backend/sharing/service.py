@@ -541,7 +541,7 @@ async def acknowledge(
     if share.acknowledged_at is None:
         share.acknowledged_at = now
         share.acknowledged_by_id = user.id
-    record_custody(db, CustodyAction.LIVE_ACKNOWLEDGED, user, share, ip, f"{site.name}: said they are watching")
+    await record_custody(db, CustodyAction.LIVE_ACKNOWLEDGED, user, share, ip, f"{site.name}: said they are watching")
     agency = await _agency_name(db, share.agency_id)
     await _tell_owner(db, share.owner_id, share.id, f"{agency} live desk ({user.display_name}) is watching",
                       f"They can see your cameras at {site.name}. Tap to see who is watching or to stop.")  # fmt: skip
@@ -559,7 +559,7 @@ async def ask_more_time(
     share.extension_asked_at = now
     share.extension_asked_by_id = user.id
     share.extension_minutes = minutes
-    record_custody(
+    await record_custody(
         db, CustodyAction.LIVE_MORE_TIME, user, share, ip, f"{site.name}: asked for {minutes_label(minutes)} more"
     )
     agency = await _agency_name(db, share.agency_id)
@@ -627,7 +627,7 @@ async def authorize_view(
     viewer = ShareViewer(share_id=share.id, share_camera_id=camera.id, user_id=user.id,
                          display_name=user.display_name, agency_name=agency, opened_at=now)  # fmt: skip
     db.add(viewer)
-    record_custody(db, CustodyAction.LIVE_VIEW, user, share, ip, f"opened live video of {camera.name}")
+    await record_custody(db, CustodyAction.LIVE_VIEW, user, share, ip, f"opened live video of {camera.name}")
     await db.commit()
     return viewer.id, share.id, share.ends_at
 

@@ -465,3 +465,60 @@ async def test_evidence_verify_finds_changed_missing_and_stray_files(
     assert f"clip {second['id']}" in bad.output and "is missing" in bad.output
     assert f"{stray} belongs to no clip" in bad.output
     assert "2 clips checked: 1 missing, 1 changed, 1 stray files." in bad.output
+
+
+async def test_clips_sent_outlive_the_owners_account_and_everything_else_of_theirs_goes(
+    client: Client, other_client: Client, area: dict, db: AsyncSession, settings: Settings
+) -> None:
+    """Deleting an account keeps what belongs to a case (the clips sent, their request, the custody log), linked to
+    nobody; the owner is told so beforehand; the rest goes, unfinished uploads' bytes included."""
+    from backend.requests import audit
+    from backend.requests.models import FootageRequest
+    from tests.helpers import PASSWORD
+    from tests.requests.conftest import request_body
+
+    request_id = await accepted_request(client, area)
+    receipt = await upload(client, request_id)
+    unfinished = (await start_upload(client, request_id, len(CLIP))).headers["location"]
+    await send_bytes(client, unfinished, 0, CLIP[:1000])
+    unfinished_id = uuid.UUID(unfinished.rsplit("/", 1)[-1])
+    assert store(settings).incoming(unfinished_id).exists()
+    account = await client.get("/account")
+    assert "1 clip you already sent to police stays with its case" in account.text
+
+    await client.send_json("POST", "/api/v1/auth/logout")
+    await investigator(db, client, "det2@mpd.example", "Milwaukee PD")
+    later = await client.send_json(
+        "POST", "/api/v1/agency/requests", request_body([area["back"]["id"]], case_number="MPD-26-9999")
+    )
+    unanswered_id = later.json()[0]["id"]
+    assert (await client.get(f"/api/v1/agency/requests/{request_id}/contact")).status_code == 200
+    second_owners = await count(db, FootageRequest, FootageRequest.owner_id.is_not(None))
+
+    await as_owner(client, "first@example.com")
+    assert (await client.send_json("DELETE", "/api/v1/me", {"password": PASSWORD})).status_code == 204
+
+    await investigator(db, client, "det3@mpd.example", "Milwaukee PD")
+    (kept,) = (await client.get(f"/api/v1/agency/requests/{request_id}/clips")).json()
+    assert kept["id"] == receipt["id"] and kept["sha256"] == hashlib.sha256(CLIP).hexdigest()
+    download = await client.get(f"/api/v1/agency/clips/{receipt['id']}/download")
+    assert download.status_code == 200 and download.content == CLIP
+    listed = {r["id"]: r for r in (await client.get("/api/v1/agency/requests")).json()}
+    assert listed[request_id]["state"] == "uploaded" and unanswered_id not in listed
+    gone = await client.get(f"/api/v1/agency/requests/{request_id}/contact")
+    assert gone.status_code == 410 and "deleted their account" in gone.json()["detail"]
+    report = (await client.get("/api/v1/agency/custody-report", params={"case_number": "MPD-26-1234"})).json()
+    assert [r["action"] for r in report] == [
+        "request_sent", "request_sent", "upload", "contact_viewed", "download"
+    ]  # fmt: skip
+    assert "Pat Owner" not in str(report) and (await audit.verify(db)).problems == []
+
+    db.expire_all()
+    clip = await db.get(EvidenceClip, uuid.UUID(receipt["id"]))
+    assert clip is not None and clip.owner_id is None and store(settings).final(clip.id).read_bytes() == CLIP
+    assert (await db.get(FootageRequest, uuid.UUID(request_id))).owner_id is None  # type: ignore[union-attr]
+    assert await db.get(EvidenceClip, unfinished_id) is None and not store(settings).incoming(unfinished_id).exists()
+    assert await db.get(FootageRequest, uuid.UUID(unanswered_id)) is None
+    # The other owner's request is untouched; evidence verify finds nothing stray.
+    assert await count(db, FootageRequest, FootageRequest.owner_id.is_not(None)) == second_owners - 2
+    assert (await evidence.verify_store(db, store(settings))).problems == 0
