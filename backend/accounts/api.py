@@ -9,7 +9,7 @@ from litestar.di import Provide
 from litestar.params import RequestBody
 
 from backend.accounts import service
-from backend.accounts.schemas import DeleteAccountIn, LoginIn, MeOut, SignupIn
+from backend.accounts.schemas import DeleteAccountIn, LoginIn, MeOut, PasswordChangeIn, SignupIn
 from backend.requests.evidence import ClipStore
 from backend.web import Db, SignedIn, begin_session, client_ip, end_session, provide_user, settings_of
 
@@ -53,6 +53,14 @@ class MeController(Controller):
             await service.export(db, user),
             headers={"Content-Disposition": 'attachment; filename="porchlight-my-data.json"'},
         )
+
+    @post("/password", status_code=204)
+    async def change_password(
+        self, request: Request, db: Db, user: SignedIn, data: RequestBody[PasswordChangeIn]
+    ) -> Response[None]:
+        """Change your password. Every session of yours ends; this one continues with a new session cookie."""
+        await service.change_password(db, user, data.current_password, data.new_password)
+        return await begin_session(request, db, user, Response(None, status_code=204))
 
     @delete("", status_code=204)
     async def delete_account(

@@ -29,6 +29,7 @@ class LoginOutcome(enum.StrEnum):
     LOCKED = "locked"
     RATE_LIMITED = "rate_limited"
     WRONG_CODE = "wrong_code"  # the second factor (TOTP) of an agency account
+    DISABLED = "disabled"  # right password, but an administrator disabled the account
 
 
 class Agency(Base):
@@ -55,6 +56,8 @@ class User(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     last_login_at: Mapped[dt.datetime | None]
     locked_until: Mapped[dt.datetime | None]
+    # Set by an administrator: the account cannot sign in until enabled again.
+    disabled_at: Mapped[dt.datetime | None]
     # Agency accounts sign in with a TOTP second factor: the base32 secret (set up by QR code at the first
     # sign-in), when setup was confirmed, and the last time step used (a code works once).
     totp_secret: Mapped[str | None] = mapped_column(String(64))

@@ -13,8 +13,8 @@ from litestar.params import FromPath, QueryParameter, URLEncodedBody
 from litestar.response import Redirect, Template
 
 from backend.accounts import service
-from backend.accounts.models import Role, User
-from backend.accounts.schemas import AgencyAccountIn, CodeIn, DeleteAccountIn, LoginIn, SignupIn
+from backend.accounts.models import AGENCY_ROLES, Role, User
+from backend.accounts.schemas import AgencyAccountIn, CodeIn, DeleteAccountIn, LoginIn, PasswordChangeIn, SignupIn
 from backend.demo import DEMO_LOGINS
 from backend.errors import InvalidInput, TooManyAttempts
 from backend.requests.evidence import ClipStore, kept_after_deletion
@@ -167,15 +167,25 @@ class AccountPages(Controller):
 
     @get("/account", dependencies={"user": provide_user})
     async def account(self, db: Db, user: SignedIn) -> Template:
-        return await self._account(db, user, {})
+        return await self._account(db, user)
 
-    async def _account(self, db: Db, user: User, errors: dict[str, str], status_code: int = 200) -> Template:
-        context = {
-            "me": await service.me(db, user),
-            "errors": errors,
-            "clips_kept": await kept_after_deletion(db, user.id),
-        }
-        return Template("accounts/account.html", context=context, status_code=status_code)
+    async def _account(
+        self, db: Db, user: User, errors: dict[str, str] | None = None, password_errors: dict[str, str] | None = None
+    ) -> Template:
+        """The account page; `errors` are the deletion form's, `password_errors` the password form's."""
+        me, clips_kept = await service.me(db, user), await kept_after_deletion(db, user.id)
+        context = {"me": me, "errors": errors or {}, "password_errors": password_errors or {}, "clips_kept": clips_kept}
+        return Template("accounts/account.html", context=context, status_code=400 if errors or password_errors else 200)
+
+    @post("/account/password", dependencies={"user": provide_user})
+    async def change_password(self, request: Request, db: Db, user: SignedIn, data: Form) -> Template | Response[Any]:
+        """A new password ends every session of this person's; this browser gets a new one."""
+        try:
+            change = parse_form(PasswordChangeIn, data)
+            await service.change_password(db, user, change.current_password, change.new_password)
+        except InvalidInput as exc:
+            return await self._account(db, user, password_errors=exc.errors)
+        return await begin_session(request, db, user, Redirect("/account?password_changed=1"))
 
     @get("/account/export", dependencies={"user": provide_user})
     async def export(self, db: Db, user: SignedIn) -> Response[bytes]:
@@ -192,7 +202,7 @@ class AccountPages(Controller):
             store = ClipStore(settings_of(request).evidence_path)
             await service.delete_account(db, store, user, parse_form(DeleteAccountIn, data).password)
         except InvalidInput as exc:
-            return await self._account(db, user, exc.errors, status_code=400)
+            return await self._account(db, user, exc.errors)
         return await end_session(request, db, Redirect("/account/deleted"))
 
     @get("/account/deleted")
@@ -239,3 +249,21 @@ class AdminUserPages(Controller):
     async def reset_second_factor(self, db: Db, admin: SignedIn, user_id: FromPath[uuid.UUID]) -> Redirect:
         user = await service.reset_second_factor(db, user_id)
         return Redirect(f"/admin/users?{urlencode({'reset': user.email})}")
+
+    @post("/admin/users/{user_id:uuid}/disable")
+    async def disable(self, db: Db, admin: SignedIn, user_id: FromPath[uuid.UUID]) -> Redirect:
+        user = await service.set_disabled(db, user_id, disabled=True)
+        return Redirect(f"/admin/users?{urlencode({'disabled': user.email})}")
+
+    @post("/admin/users/{user_id:uuid}/enable")
+    async def enable(self, db: Db, admin: SignedIn, user_id: FromPath[uuid.UUID]) -> Redirect:
+        user = await service.set_disabled(db, user_id, disabled=False)
+        return Redirect(f"/admin/users?{urlencode({'enabled': user.email})}")
+
+    @post("/admin/users/{user_id:uuid}/remove-role")
+    async def remove_role(self, db: Db, admin: SignedIn, user_id: FromPath[uuid.UUID], data: Form) -> Redirect:
+        role = data.get("role", "")
+        if role not in {r.value for r in AGENCY_ROLES}:
+            raise InvalidInput({"role": "Choose investigator or live desk"})
+        user = await service.remove_role(db, user_id, Role(role))
+        return Redirect(f"/admin/users?{urlencode({'role_removed': user.email})}")

@@ -52,6 +52,12 @@ class AgencyAccountOut(msgspec.Struct, kw_only=True):
     agency: str
     second_factor_set_up: bool
     last_login_at: dt.datetime | None
+    disabled: bool
+
+
+class PasswordChangeIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    current_password: Password
+    new_password: Password
 
 
 class DeleteAccountIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

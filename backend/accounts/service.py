@@ -21,7 +21,7 @@ from backend.accounts.passwords import hash_password, needs_rehash, password_pro
 from backend.accounts.schemas import AgencyAccountOut, MeOut, SignupIn
 from backend.db import utcnow
 from backend.districts.models import District
-from backend.errors import Forbidden, InvalidInput, TooManyAttempts
+from backend.errors import Forbidden, InvalidInput, NotFound, TooManyAttempts
 from backend.tokens import new_token, token_hash
 
 if TYPE_CHECKING:
@@ -186,6 +186,9 @@ async def authenticate(db: AsyncSession, email: str, password: str, ip: str) -> 
                 raise TooManyAttempts(_lock_message(user.locked_until), int(LOCK_DURATION.total_seconds()))
         await db.commit()
         raise InvalidInput({"password": "Wrong email or password"})
+    if user.disabled_at is not None:  # said only to whoever knows the password
+        await _record_attempt(db, email, ip, LoginOutcome.DISABLED)
+        raise Forbidden("This account is disabled. Ask your agency's Porchlight administrator to enable it.")
     if needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
     user.last_login_at = now
@@ -302,20 +305,65 @@ async def agency_accounts(db: AsyncSession) -> list[AgencyAccountOut]:
         AgencyAccountOut(
             id=user.id, email=user.email, display_name=user.display_name, roles=sorted(user.role_names),
             agency=agency, second_factor_set_up=user.totp_confirmed_at is not None, last_login_at=user.last_login_at,
+            disabled=user.disabled_at is not None,
         )
         for user, agency in rows
     ]  # fmt: skip
 
 
+async def _agency_account(db: AsyncSession, user_id: uuid.UUID) -> User:
+    user = await db.get(User, user_id)
+    if user is None or user.agency_id is None:
+        raise NotFound("No such agency account")
+    return user
+
+
 async def reset_second_factor(db: AsyncSession, user_id: uuid.UUID) -> User:
     """An administrator clears a lost authenticator: the person sets it up again at the next sign-in."""
-    user = await db.get(User, user_id)
-    if user is None:
-        raise InvalidInput({"user": "No such account"})
+    user = await _agency_account(db, user_id)
     user.totp_secret = user.totp_confirmed_at = user.totp_last_step = None
     await end_all_sessions(db, user.id)  # whoever holds the lost authenticator may hold a session too
     await db.commit()
     return user
+
+
+async def set_disabled(db: AsyncSession, user_id: uuid.UUID, disabled: bool) -> User:
+    """An administrator disables an agency account (it is signed out everywhere and cannot sign in) or enables it."""
+    user = await _agency_account(db, user_id)
+    user.disabled_at = (user.disabled_at or utcnow()) if disabled else None
+    if disabled:
+        await end_all_sessions(db, user.id)
+    await db.commit()
+    return user
+
+
+async def remove_role(db: AsyncSession, user_id: uuid.UUID, role: Role) -> User:
+    """An administrator takes an agency role away; the person is signed out everywhere, so no session keeps it."""
+    user = await _agency_account(db, user_id)
+    if not user.has_role(role):
+        raise InvalidInput({"role": f"This account does not have the role {role.value.replace('_', ' ')}"})
+    await db.execute(delete(UserRole).where(UserRole.user_id == user.id, UserRole.role == role.value))
+    await end_all_sessions(db, user.id)
+    await db.commit()
+    await db.refresh(user, ["roles"])
+    return user
+
+
+async def change_password(db: AsyncSession, user: User, current: str, new: str) -> None:
+    """The person changes their own password: every session of theirs ends (the caller signs this browser in
+    again with a new one)."""
+    errors = {}
+    if not verify_password(user.password_hash, current):
+        errors["current_password"] = "Wrong password; it was not changed"
+    if problem := password_problem(new, user.email):
+        errors["new_password"] = problem
+    elif new == current:
+        errors["new_password"] = "Choose a password different from the current one"
+    if errors:
+        raise InvalidInput(errors)
+    user.password_hash = hash_password(new)
+    await end_all_sessions(db, user.id)
+    await db.commit()
 
 
 async def start_session(db: AsyncSession, user: User, *, days: int, user_agent: str, ip: str) -> str:
@@ -348,6 +396,7 @@ async def user_for_session(
             select(UserSession, User)
             .join(User, User.id == UserSession.user_id)
             .where(UserSession.token_hash == token_hash(token), UserSession.expires_at > now)
+            .where(User.disabled_at.is_(None))
         )
     ).first()
     if row is None:

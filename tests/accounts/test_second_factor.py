@@ -203,6 +203,52 @@ async def test_resetting_a_second_factor_signs_the_person_out_everywhere(
     assert (await other_client.get("/api/v1/me")).status_code == 401
 
 
+async def test_disabling_an_account_signs_it_out_and_keeps_it_out_until_enabled(
+    client: Client, other_client: Client, detective: User, db: AsyncSession
+) -> None:
+    await signed_in_detective(db, other_client, detective)
+    await admin(db, client)
+    page = await client.submit(f"/admin/users/{detective.id}/disable", {})
+    assert "det@mpd.example was disabled" in page.text and "Disabled" in page.text
+    assert (await other_client.get("/api/v1/me")).status_code == 401
+
+    code = pyotp.TOTP(detective.totp_secret).now()
+    other_client.cookies.clear()
+    refused = await other_client.send_json(
+        "POST", "/api/v1/auth/login", {"email": EMAIL, "password": PASSWORD, "totp_code": code}
+    )
+    assert refused.status_code == 403 and "disabled" in refused.json()["detail"]
+    guessed = await other_client.send_json("POST", "/api/v1/auth/login", {"email": EMAIL, "password": "guess-guess"})
+    assert guessed.status_code == 400 and "disabled" not in guessed.text  # only the password's holder is told
+
+    enabled = await client.submit(f"/admin/users/{detective.id}/enable", {})
+    assert "det@mpd.example was enabled" in enabled.text
+    await db.refresh(detective)
+    detective.totp_last_step = None  # the code above was not used: the account was disabled
+    await db.commit()
+    again = await other_client.send_json(
+        "POST", "/api/v1/auth/login", {"email": EMAIL, "password": PASSWORD, "totp_code": code}
+    )
+    assert again.status_code == 200, again.text
+
+
+async def test_removing_an_agency_role_signs_the_person_out_and_the_role_is_gone(
+    client: Client, other_client: Client, detective: User, db: AsyncSession
+) -> None:
+    await signed_in_detective(db, other_client, detective)
+    await admin(db, client)
+    page = await client.submit(f"/admin/users/{detective.id}/remove-role", {"role": "investigator"})
+    assert "det@mpd.example lost the role" in page.text
+    assert (await other_client.get("/api/v1/me")).status_code == 401
+    await db.refresh(detective, ["roles"])
+    assert detective.role_names == frozenset()
+
+    # Not an owner's account, and not for anyone but an administrator.
+    owner = await sign_up(other_client, "owner@example.com")
+    assert (await client.submit(f"/admin/users/{owner['id']}/disable", {})).status_code == 404
+    assert (await other_client.submit(f"/admin/users/{detective.id}/enable", {})).status_code == 403
+
+
 async def _age_sessions(db: AsyncSession, user: User, *, unused: dt.timedelta, since_sign_in: dt.timedelta) -> None:
     now = dt.datetime.now(dt.UTC)
     for session in await db.scalars(select(UserSession).where(UserSession.user_id == user.id)):

@@ -210,3 +210,52 @@ async def test_the_csrf_token_changes_at_sign_in_and_sign_out(client: Client) ->
     signed_out = await client.post("/api/v1/auth/logout", headers={"x-csrftoken": after})
     assert signed_out.status_code == 204
     assert client.cookies["csrftoken"] not in (before, after)
+
+
+async def test_changing_the_password_signs_out_every_other_session(
+    client: Client, other_client: Client, db: AsyncSession
+) -> None:
+    """The API: wrong current password or a weak new one changes nothing; a change ends every other session, and
+    this browser carries on with a new session."""
+    await sign_up(client, "owner@example.com")
+    login = {"email": "owner@example.com", "password": PASSWORD}
+    assert (await other_client.send_json("POST", "/api/v1/auth/login", login)).status_code == 200
+    old_cookie = client.cookies["porchlight_session"]
+
+    wrong = await client.send_json("POST", "/api/v1/me/password", {"current_password": "nope", "new_password": "x"})
+    assert wrong.status_code == 400
+    assert [e["field"] for e in wrong.json()["errors"]] == ["current_password", "new_password"]
+    weak = await client.send_json(
+        "POST", "/api/v1/me/password", {"current_password": PASSWORD, "new_password": "password"}
+    )
+    assert weak.status_code == 400 and "common" in weak.json()["errors"][0]["message"]
+    assert (await other_client.get("/api/v1/me")).status_code == 200  # nothing changed, nobody signed out
+
+    new = "a-fresh-lantern-42"
+    changed = await client.send_json("POST", "/api/v1/me/password", {"current_password": PASSWORD, "new_password": new})
+    assert changed.status_code == 204
+    assert client.cookies["porchlight_session"] != old_cookie
+    assert (await client.get("/api/v1/me")).status_code == 200
+    assert (await other_client.get("/api/v1/me")).status_code == 401
+    other_client.cookies.clear()
+    assert (await other_client.send_json("POST", "/api/v1/auth/login", login)).status_code == 400
+    assert (await other_client.send_json("POST", "/api/v1/auth/login", {**login, "password": new})).status_code == 200
+
+
+async def test_the_account_page_changes_the_password_with_errors_beside_the_fields(
+    client: Client, other_client: Client
+) -> None:
+    await sign_up(client, "owner@example.com")
+    login = {"email": "owner@example.com", "password": PASSWORD}
+    assert (await other_client.send_json("POST", "/api/v1/auth/login", login)).status_code == 200
+    page = await client.get("/account")
+    assert 'for="f-current_password"' in page.text and 'for="f-new_password"' in page.text
+
+    wrong = await client.submit("/account/password", {"current_password": "nope", "new_password": "a-fresh-lantern-42"})
+    assert wrong.status_code == 400 and "Wrong password; it was not changed" in wrong.text
+    assert "a-fresh-lantern-42" not in wrong.text  # a password is never sent back
+    done = await client.submit(
+        "/account/password", {"current_password": PASSWORD, "new_password": "a-fresh-lantern-42"}
+    )
+    assert done.url.path == "/account" and "Your password was changed" in done.text
+    assert (await other_client.get("/api/v1/me")).status_code == 401
