@@ -54,11 +54,18 @@ def settings_of(request: Request) -> Settings:
     return request.app.state.settings
 
 
+BACKGROUND_HEADER = "x-porchlight-background"
+
+
 async def provide_viewer(request: Request, db: Db) -> User | None:
     """The signed-in user of this request, or None."""
     if "viewer" not in request.state:
         token = request.cookies.get(SESSION_COOKIE)
-        found = await accounts.user_for_session(db, token, days=settings_of(request).session_days) if token else None
+        # A page refreshing itself (the live desk's list, a device's health) is not the person using Porchlight:
+        # it must not keep an agency session from ending when nobody is there.
+        touch = request.headers.get(BACKGROUND_HEADER) != "1"
+        days = settings_of(request).session_days
+        found = await accounts.user_for_session(db, token, days=days, touch=touch) if token else None
         request.state.viewer, request.state.session_id = found if found else (None, None)
         # The unread count is for the page header; API calls do not need it.
         show_count = found is not None and not is_machine_request(request)

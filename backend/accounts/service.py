@@ -386,10 +386,11 @@ async def start_session(db: AsyncSession, user: User, *, days: int, user_agent: 
 
 
 async def user_for_session(
-    db: AsyncSession, token: str, *, days: int, now: dt.datetime | None = None
+    db: AsyncSession, token: str, *, days: int, now: dt.datetime | None = None, touch: bool = True
 ) -> tuple[User, uuid.UUID] | None:
-    """The signed-in user behind a session token, and the session's id; slides the session's expiry forward.
-    An agency account's session also ends after 30 minutes unused or 12 hours in all."""
+    """The signed-in user behind a session token, and the session's id; slides the session's expiry forward
+    (unless `touch` is False: a page refreshing itself is no sign of use). An agency account's session also ends
+    after 30 minutes unused or 12 hours in all."""
     now = now or utcnow()
     row = (
         await db.execute(
@@ -407,7 +408,7 @@ async def user_for_session(
         await db.delete(session)
         await db.commit()
         return None
-    if now - session.last_seen_at > (AGENCY_TOUCH_INTERVAL if agency else SESSION_TOUCH_INTERVAL):
+    if touch and now - session.last_seen_at > (AGENCY_TOUCH_INTERVAL if agency else SESSION_TOUCH_INTERVAL):
         session.last_seen_at = now
         session.expires_at = now + dt.timedelta(days=days)
         await db.commit()

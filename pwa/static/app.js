@@ -286,7 +286,7 @@ function setUpMap(map) {
   var every = 5000;
   function refresh() {
     if (document.hidden || region.contains(document.activeElement)) return;
-    fetch(location.href, { credentials: "same-origin", headers: { "Accept": "text/html" } })
+    fetch(location.href, { credentials: "same-origin", headers: { "Accept": "text/html", "X-Porchlight-Background": "1" } })
       .then(function (response) { return response.ok ? response.text() : null; })
       .then(function (html) {
         if (!html || region.contains(document.activeElement)) return;

@@ -138,7 +138,7 @@ var PorchlightLive = (function () {
     }
 
     function poll() {
-      fetch(desk.getAttribute("data-api"), { credentials: "same-origin", headers: { "Accept": "application/json" } })
+      fetch(desk.getAttribute("data-api"), { credentials: "same-origin", headers: { "Accept": "application/json", "X-Porchlight-Background": "1" } })
         .then(function (response) {
           if (response.status === 401 || response.status === 403) { window.location.reload(); return null; }
           return response.ok ? response.json() : null;
@@ -350,7 +350,7 @@ var PorchlightLive = (function () {
     // The share as the server sees it, every second: the time left, who said they are watching, and its end.
     function poll() {
       if (ended) return;
-      fetch(root.getAttribute("data-api"), { credentials: "same-origin", headers: { "Accept": "application/json" } })
+      fetch(root.getAttribute("data-api"), { credentials: "same-origin", headers: { "Accept": "application/json", "X-Porchlight-Background": "1" } })
         .then(function (response) { return response.ok ? response.json() : null; })
         .then(function (share) {
           if (!share || ended) return;

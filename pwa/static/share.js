@@ -114,7 +114,7 @@
 
   function refresh() {
     if (reloading || (document.hidden && last)) return;
-    fetch(api, { credentials: "same-origin", headers: { "Accept": "application/json" } })
+    fetch(api, { credentials: "same-origin", headers: { "Accept": "application/json", "X-Porchlight-Background": "1" } })
       .then(function (response) { return response.ok ? response.json() : null; })
       .then(function (share) { if (share) render(share); })
       .catch(function () {});  // offline: keep counting down and try again at the next tick

@@ -282,3 +282,27 @@ async def test_an_owner_keeps_a_long_session(client: Client, db: AsyncSession) -
     owner = await accounts.get_user_by_email(db, "owner@example.com")
     await _age_sessions(db, owner, unused=dt.timedelta(days=2), since_sign_in=dt.timedelta(days=40))
     assert (await client.get("/api/v1/me")).status_code == 200
+
+
+async def test_a_page_refreshing_itself_does_not_keep_an_agency_session_alive(
+    client: Client, detective: User, db: AsyncSession
+) -> None:
+    """The live desk's list polls every 2 s: those polls are answered but are no sign that anyone is there."""
+    await signed_in_detective(db, client, detective)
+    await _age_sessions(db, detective, unused=dt.timedelta(minutes=29), since_sign_in=dt.timedelta(minutes=40))
+    background = {"X-Porchlight-Background": "1"}
+    for _ in range(3):
+        assert (await client.get("/api/v1/me", headers=background)).status_code == 200
+    session = await db.scalar(select(UserSession).where(UserSession.user_id == detective.id))
+    await db.refresh(session)
+    assert dt.datetime.now(dt.UTC) - session.last_seen_at > dt.timedelta(minutes=28)
+    await _age_sessions(db, detective, unused=dt.timedelta(minutes=31), since_sign_in=dt.timedelta(minutes=42))
+    assert (await client.get("/api/v1/me", headers=background)).status_code == 401
+
+
+async def test_the_pages_that_refresh_themselves_say_so() -> None:
+    from backend.settings import PROJECT_ROOT
+
+    static = PROJECT_ROOT / "pwa" / "static"
+    for script, polls in (("live-desk.js", 2), ("app.js", 1), ("share.js", 1)):
+        assert (static / script).read_text().count('"X-Porchlight-Background": "1"') == polls, script
