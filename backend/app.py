@@ -16,6 +16,7 @@ from litestar.config.csrf import CSRFConfig
 from litestar.datastructures import CacheControlHeader, State
 from litestar.exceptions import HTTPException
 from litestar.openapi import OpenAPIConfig
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
@@ -35,6 +36,7 @@ from backend.errors import ServiceError
 from backend.notifications.api import NotificationController, PushController
 from backend.notifications.delivery import allowed_push_hosts, check_push_settings, running_worker, vapid_keys
 from backend.notifications.pages import NotificationPages, PushAdminPages
+from backend.openapi import StrictStructSchemaPlugin, declare_answers
 from backend.pwa import PwaRoutes
 from backend.registry.api import CameraController, SiteController
 from backend.registry.models import RECORDER_LABELS
@@ -70,7 +72,14 @@ from backend.web import (
 logger = logging.getLogger("porchlight")
 
 
-@get("/health", tags=["operations"], cache=False)
+@get(
+    "/health",
+    tags=["operations"],
+    cache=False,
+    responses={
+        503: ResponseSpec(dict[str, str], description="The database cannot be reached", generate_examples=False)
+    },
+)
 async def health(db: Db) -> Response[dict[str, str]]:
     """200 when the app can reach its database, 503 when it cannot."""
     try:
@@ -188,9 +197,9 @@ def create_app(settings: Settings | None = None, *, relay_only: bool = False) ->
         SharePages,
         *([LiveController] if settings.relay_in_process else []),
     ]
-    return Litestar(
+    app = Litestar(
         route_handlers=[health, LiveController] if relay_only else handlers,
-        plugins=[SQLAlchemyPlugin(config=alchemy_config(settings, engine))],
+        plugins=[SQLAlchemyPlugin(config=alchemy_config(settings, engine)), StrictStructSchemaPlugin()],
         csrf_config=CSRFConfig(
             secret=settings.secret_key,
             cookie_secure=settings.secure_cookies,
@@ -227,6 +236,8 @@ def create_app(settings: Settings | None = None, *, relay_only: bool = False) ->
         lifespan=[background_work],
         on_shutdown=[engine.dispose],
     )
+    declare_answers(app)
+    return app
 
 
 def create_app_from_env() -> Litestar:

@@ -21,6 +21,7 @@ from backend.devices.schemas import (
     DeviceEventOut,
     DeviceOut,
     DevicePatch,
+    GrantErrorOut,
     HeartbeatIn,
     HeartbeatOut,
     LinkIn,
@@ -44,10 +45,12 @@ def bearer_credential(request: Request) -> str:
     return credential.strip()
 
 
-def _grant_error(error: str, description: str) -> Response[dict[str, str]]:
+def _grant_error(error: str, description: str) -> Response[GrantErrorOut]:
     """RFC 6749 section 5.2, as RFC 8628 section 3.5 uses it."""
     return Response(
-        {"error": error, "error_description": description}, status_code=400, headers={"Cache-Control": "no-store"}
+        GrantErrorOut(error=error, error_description=description),
+        status_code=400,
+        headers={"Cache-Control": "no-store"},
     )
 
 
@@ -67,8 +70,13 @@ class DeviceApi(Controller):
         base_url = str(request.base_url).rstrip("/")
         return await service.start_pairing(db, agent_version=str(data.get("agent_version", "")), base_url=base_url)
 
-    @post("/token", status_code=200, summary="Collect the credential once the owner approved (RFC 8628)")
-    async def token(self, db: Db, data: URLEncodedBody[dict[str, Any]]) -> Response[Any]:
+    @post(
+        "/token",
+        status_code=200,
+        summary="Collect the credential once the owner approved (RFC 8628)",
+        responses={400: ResponseSpec(GrantErrorOut, description="Not yet, or never: `error` says which (RFC 6749)")},
+    )
+    async def token(self, db: Db, data: URLEncodedBody[dict[str, Any]]) -> Response[TokenOut | GrantErrorOut]:
         """Form fields: `grant_type` = urn:ietf:params:oauth:grant-type:device_code, `device_code`, `client_id`.
         Errors: authorization_pending, slow_down (add 5 s to the interval), expired_token, invalid_grant."""
         if data.get("grant_type") != service.GRANT_TYPE:

@@ -29,6 +29,13 @@ class DeviceAuthorizationOut(msgspec.Struct, kw_only=True):
     interval: int
 
 
+class GrantErrorOut(msgspec.Struct, kw_only=True):
+    """RFC 6749 section 5.2, as RFC 8628 section 3.5 uses it: why no credential is issued (yet)."""
+
+    error: str
+    error_description: str
+
+
 class TokenOut(msgspec.Struct, kw_only=True):
     """RFC 8628 section 3.5 / RFC 6749 section 5.1, with what the box shows its installer."""
 
