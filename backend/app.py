@@ -66,6 +66,7 @@ from backend.web import (
     handle_http_exception,
     handle_service_error,
     is_machine_request,
+    refuse_nul_characters,
     security_headers,
 )
 
@@ -208,6 +209,7 @@ def create_app(settings: Settings | None = None, *, relay_only: bool = False) ->
             # The service worker renews a subscription without a page (no token); the old auth secret proves it.
             exclude=["/api/v1/push/subscription-change"],
         ),
+        before_request=refuse_nul_characters,
         before_send=[security_headers(settings), allow_header],
         template_config=TemplateConfig(
             directory=TEMPLATE_DIR, engine=JinjaTemplateEngine, engine_callback=configure_templates

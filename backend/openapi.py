@@ -41,7 +41,7 @@ class ProblemDetails(msgspec.Struct, kw_only=True):
 
 
 _MEANING = {
-    400: "A field, parameter or header is wrong or missing; `errors` names each field",
+    400: "A field, parameter or header is wrong or missing, or text holds a NUL character; `errors` names each field",
     401: "No session (sign in), or no valid device credential (`Authorization: Bearer`)",
     403: "This account's role may not do this, or the CSRF token (`x-csrftoken` header) is missing or stale",
     404: "No such object among the caller's own (another party's id is a 404 too)",
@@ -103,19 +103,13 @@ EXTRA_STATUSES: dict[tuple[str, str], set[int]] = {
 def problem_statuses(app: Litestar, method: str, path: str, route: HTTPRoute) -> set[int]:
     """The problem answers an API operation can give (`path` as the schema writes it, without types)."""
     handler, kwargs = route.route_handler_map[method]  # type: ignore[index]
-    takes_body = "data" in kwargs.expected_reserved_kwargs
-    takes_parameters = any(
-        (kwargs.expected_path_params, kwargs.expected_query_params, kwargs.expected_header_params,
-         kwargs.expected_cookie_params)
-    )  # fmt: skip
-    statuses = {500} | EXTRA_STATUSES.get((method, path), set())
+    # 400 anywhere: a field, parameter or header that is wrong, or text with a NUL (web.refuse_nul_characters)
+    statuses = {400, 500} | EXTRA_STATUSES.get((method, path), set())
     if (method, path) not in PUBLIC_OPERATIONS:
-        statuses |= {400, 401, 403, 404}
-    if takes_body or takes_parameters:
-        statuses.add(400)  # Litestar validates them against their types
+        statuses |= {401, 403, 404}
     if route.path_parameters:
         statuses.add(404)  # a path parameter that does not parse (not a UUID) is no such path
-    if takes_body:
+    if "data" in kwargs.expected_reserved_kwargs:
         statuses.add(413)  # every body has a size limit (request_max_body_size)
     if method not in _SAFE_METHODS and not _csrf_exempt(app, handler.opt, route.path):
         statuses.add(403)

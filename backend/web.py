@@ -8,8 +8,10 @@ from pathlib import Path
 from typing import Any, TypeAlias
 from urllib.parse import quote
 
+import msgspec
 from litestar import Litestar, Request, Response
 from litestar.di import NamedDependency
+from litestar.enums import RequestEncodingType
 from litestar.exceptions import HTTPException, NotFoundException, ValidationException
 from litestar.middleware.csrf import generate_csrf_token
 from litestar.plugins.problem_details import ProblemDetailsException
@@ -231,6 +233,44 @@ async def allow_header(message: Message, scope: Scope) -> None:
     allow = ", ".join(allowed_methods(scope["litestar_app"], path_template)).encode()
     headers = [(name, value) for name, value in message.get("headers", []) if name.lower() != b"allow"]
     message["headers"] = [*headers, (b"allow", allow)]
+
+
+NUL = "\x00"
+NO_NUL = "Text must not contain the NUL character (U+0000)"
+
+
+def _holding_nul(value: Any, field: str) -> str | None:
+    """The field of `value` (a decoded body; top-level keys name the fields) with text containing NUL, if any."""
+    if isinstance(value, str):
+        return field if NUL in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            name = field or str(key)
+            if NUL in str(key) or _holding_nul(item, name) is not None:
+                return name
+    elif isinstance(value, list):
+        for item in value:
+            if (found := _holding_nul(item, field)) is not None:
+                return found
+    return None
+
+
+async def refuse_nul_characters(request: Request) -> None:
+    """A before-request hook: text with a NUL character, in the query or in a body the handler reads (JSON or form),
+    is a 400 naming the field. PostgreSQL cannot store it (it was a 500 there), SQLite kept it, nobody types one."""
+    fields: list[tuple[str, Any]] = list(request.query_params.multi_items())
+    if "data" in request.route_handler.parsed_fn_signature.parameters:
+        if request.content_type[0] in (RequestEncodingType.URL_ENCODED, RequestEncodingType.MULTI_PART):
+            fields += (await request.form()).multi_items()
+        else:
+            try:
+                fields.append(("", msgspec.json.decode(await request.body())))
+            except msgspec.DecodeError:
+                pass  # not JSON: the handler's own parsing says what is wrong
+    for key, value in fields:
+        field = key if NUL in key else _holding_nul(value, key)
+        if field is not None:
+            raise InvalidInput({field or "body": NO_NUL})
 
 
 def is_machine_request(request: Request) -> bool:
