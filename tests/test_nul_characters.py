@@ -37,3 +37,10 @@ async def test_a_nul_in_a_query_or_a_form_is_refused_too(
     page = await client.submit("/sites/new", {**SITE, "name": "Bakery\x00"})
     assert page.status_code == 400 and NO_NUL in page.text
     assert (await client.get("/api/v1/sites")).json() == []
+
+
+async def test_the_device_token_endpoint_answers_a_nul_in_rfc_6749_words(client: Client) -> None:
+    pairing = await client.post("/device/v1/device_authorization", data={"client_id": "x", "agent_version": "1\x00"})
+    assert pairing.status_code == 400 and pairing.json()["errors"][0]["field"] == "agent_version"
+    token = await client.post("/device/v1/token", data={"grant_type": "x", "device_code": "\x00"})
+    assert token.status_code == 400 and token.json()["error"] == "unsupported_grant_type"

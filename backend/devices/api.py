@@ -31,7 +31,7 @@ from backend.devices.schemas import (
 from backend.registry.schemas import CameraOut
 from backend.sharing.service import SharePolicy
 from backend.validation import set_fields
-from backend.web import Db, SignedIn, provide_owner, settings_of
+from backend.web import ANSWERS_MALFORMED_INPUT, Db, SignedIn, provide_owner, settings_of
 
 MAX_BODY_BYTES = 64 * 1024
 LONG_POLL_SECONDS = 25
@@ -75,6 +75,7 @@ class DeviceApi(Controller):
         status_code=200,
         summary="Collect the credential once the owner approved (RFC 8628)",
         responses={400: ResponseSpec(GrantErrorOut, description="Not yet, or never: `error` says which (RFC 6749)")},
+        opt={ANSWERS_MALFORMED_INPUT: True},  # the device code is only ever hashed: no text of it is stored
     )
     async def token(self, db: Db, data: URLEncodedBody[dict[str, Any]]) -> Response[TokenOut | GrantErrorOut]:
         """Form fields: `grant_type` = urn:ietf:params:oauth:grant-type:device_code, `device_code`, `client_id`.
