@@ -277,7 +277,8 @@ class AgencyController(Controller):
     ) -> Response[Any]:
         """Every upload, view, download, contact-card view and request of a case: who, when, from where, hash."""
         rows = await evidence.custody_report(db, investigator, case_number)
-        safe_case = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in case_number.strip())
+        # A header is Latin-1 at most: the file name keeps ASCII letters and digits only.
+        safe_case = "".join(ch if (ch.isascii() and ch.isalnum()) or ch in "-_" else "_" for ch in case_number.strip())
         disposition = {"Content-Disposition": f'attachment; filename="custody-{safe_case}.{report_format}"'}
         if report_format == "csv":
             return Response(evidence.custody_csv(rows), media_type="text/csv", headers=disposition)  # utf-8 added

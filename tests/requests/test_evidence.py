@@ -522,3 +522,11 @@ async def test_clips_sent_outlive_the_owners_account_and_everything_else_of_thei
     # The other owner's request is untouched; evidence verify finds nothing stray.
     assert await count(db, FootageRequest, FootageRequest.owner_id.is_not(None)) == second_owners - 2
     assert (await evidence.verify_store(db, store(settings))).problems == 0
+
+
+async def test_a_custody_report_of_a_case_number_in_any_script_downloads(client: Client, area: dict) -> None:
+    """A case number outside Latin-1 gave 500 (found by schemathesis): the file name keeps ASCII only."""
+    await send(client, area, case_number="案件-7")
+    report = await client.get("/api/v1/agency/custody-report", params={"case_number": "案件-7", "format": "csv"})
+    assert report.status_code == 200 and "案件-7" in report.text
+    assert report.headers["content-disposition"] == 'attachment; filename="custody-__-7.csv"'
