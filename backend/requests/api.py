@@ -5,11 +5,13 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import uuid
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from litestar import Controller, HttpMethod, Request, Response, delete, get, head, patch, post, route
 from litestar.di import Provide
 from litestar.exceptions import ClientException
+from litestar.openapi.spec import OpenAPIMediaType, OpenAPIResponse, OpenAPIType, Operation, Schema
 from litestar.params import FromPath, FromQuery, QueryParameter, RequestBody
 from litestar.response import File
 
@@ -218,6 +220,16 @@ class UploadController(Controller):
         return await evidence.set_note(db, owner.id, clip_id, data.note)
 
 
+@dataclass
+class _CsvOrJson(Operation):
+    """The custody report's 200 is JSON, or CSV with `format=csv` (one row per custody event, the same columns)."""
+
+    def __post_init__(self) -> None:
+        ok = (self.responses or {}).get("200")
+        if isinstance(ok, OpenAPIResponse) and ok.content is not None:
+            ok.content["text/csv"] = OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING))
+
+
 class AgencyController(Controller):
     """The agency's tools beside its requests: the camera search, clips, and the custody report."""
 
@@ -254,7 +266,7 @@ class AgencyController(Controller):
         """Open a clip's record. Recorded in custody and shown to the owner."""
         return await evidence.view_clip(db, investigator, clip_id, ip=client_ip(request))
 
-    @get("/clips/{clip_id:uuid}/download")
+    @get("/clips/{clip_id:uuid}/download", media_type="application/octet-stream")
     async def download(self, request: Request, db: Db, investigator: SignedIn, clip_id: FromPath[uuid.UUID]) -> File:
         """The clip's file, as an attachment. Recorded in custody and shown to the owner."""
         path, clip = await evidence.download_clip(db, _store(request), investigator, clip_id, ip=client_ip(request))
@@ -267,7 +279,7 @@ class AgencyController(Controller):
             headers={"Repr-Digest": f"sha-256=:{digest}:", "Cache-Control": "no-store"},
         )
 
-    @get("/custody-report")
+    @get("/custody-report", operation_class=_CsvOrJson)
     async def custody_report(
         self,
         db: Db,
