@@ -14,6 +14,8 @@ from litestar._openapi.schema_generation.plugins.struct import StructSchemaPlugi
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.routes import HTTPRoute
 
+from backend.web import MACHINE_PREFIXES
+
 if TYPE_CHECKING:
     from litestar import Litestar
     from litestar._openapi.schema_generation import SchemaCreator
@@ -22,7 +24,6 @@ if TYPE_CHECKING:
     from litestar.typing import FieldDefinition
 
 PROBLEM_JSON = "application/problem+json"
-API_PREFIXES = ("/api/", "/device/", "/live/v1/")  # the machine paths: their errors are problem details
 _SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 
@@ -144,7 +145,7 @@ def declare_answers(app: Litestar) -> None:
     declares them, and a success answer without a body no content. What a handler declares itself (the device
     token endpoint's RFC 6749 errors, the long-poll's 204) is kept."""
     for route in app.routes:
-        if not isinstance(route, HTTPRoute) or not route.path.startswith(API_PREFIXES):
+        if not isinstance(route, HTTPRoute) or not route.path.startswith(MACHINE_PREFIXES):
             continue
         for method, (handler, _) in route.route_handler_map.items():
             if not handler.resolve_include_in_schema():

@@ -36,7 +36,7 @@ SESSION_COOKIE = "porchlight_session"
 CSRF_COOKIE = "csrftoken"  # the CSRF middleware's default cookie name
 STATIC_DIR = PROJECT_ROOT / "pwa" / "static"
 TEMPLATE_DIR = PROJECT_ROOT / "pwa" / "templates"
-_MACHINE_PREFIXES = ("/api/", "/device/", "/live/v1/")  # /live, /live/... are the live desk's pages
+MACHINE_PREFIXES = ("/api/", "/device/", "/live/v1/")  # their errors are problem details; /live, /live/... are pages
 
 
 def assets_version(directory: Path = STATIC_DIR) -> str:
@@ -278,7 +278,7 @@ async def refuse_nul_characters(request: Request) -> None:
 
 
 def is_machine_request(request: Request) -> bool:
-    return request.url.path.startswith(_MACHINE_PREFIXES)
+    return request.url.path.startswith(MACHINE_PREFIXES)
 
 
 def _problem(request: Request, status: int, title: str, detail: str, **extra: Any) -> Response[Any]:

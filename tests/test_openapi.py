@@ -12,12 +12,12 @@ from litestar import Litestar
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.openapi import PUBLIC_OPERATIONS
+from backend.web import MACHINE_PREFIXES
 from tests.conftest import Client
 from tests.helpers import sign_up
 from tests.requests.conftest import investigator
 from tests.sharing.conftest import live_desk
 
-API_PREFIXES = ("/api/", "/device/", "/live/v1/")
 METHODS = {"get", "put", "post", "patch", "delete", "head", "options"}
 PROBLEM = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/ProblemDetails"}}}
 # RFC 6749 answers a token request's errors as {"error", "error_description"} JSON, not as a problem.
@@ -36,7 +36,7 @@ async def openapi(client: Client) -> dict[str, Any]:
 
 def api_operations(schema: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
     for path, item in schema["paths"].items():
-        if path.startswith(API_PREFIXES):
+        if path.startswith(MACHINE_PREFIXES):
             for method, operation in item.items():
                 if method in METHODS:
                     yield method.upper(), path, operation
