@@ -65,7 +65,8 @@ async def enqueue(db: AsyncSession, messages: Sequence[Outgoing], *, ttl_seconds
 
 
 async def claim(db: AsyncSession, *, limit: int, lease: dt.timedelta) -> list[Claimed]:
-    """Take up to `limit` due deliveries (pending and due, or whose worker's lease ran out) and commit.
+    """Take up to `limit` due deliveries (pending and due, or whose worker's lease ran out) with what sending them
+    needs, and commit: the caller sends them holding no transaction.
 
     On PostgreSQL the rows are locked with SKIP LOCKED, so concurrent workers never take the same row.
     """
@@ -104,15 +105,13 @@ async def claim(db: AsyncSession, *, limit: int, lease: dt.timedelta) -> list[Cl
             .execution_options(synchronize_session=False)
         )
     ).all()
-    await db.commit()
-    if not claimed:
-        return []
     subscriptions = {
         s.id: s
         for s in await db.scalars(
             select(PushSubscription).where(PushSubscription.id.in_({row.subscription_id for row in claimed}))
         )
     }
+    await db.commit()  # nothing stays open while the deliveries are sent
     return [
         Claimed(
             delivery_id=row.id,
@@ -156,6 +155,18 @@ async def mark_delivered(db: AsyncSession, items: Sequence[Claimed]) -> None:
     )
 
 
+async def extend_lease(db: AsyncSession, delivery_ids: Iterable[int], lease: dt.timedelta) -> None:
+    """The worker is still sending these: keep them from being taken over."""
+    ids = list(delivery_ids)
+    if ids:
+        await db.execute(
+            update(PushDelivery)
+            .where(PushDelivery.id.in_(ids), PushDelivery.status == DeliveryStatus.SENDING)
+            .values(lease_until=utcnow() + lease)
+            .execution_options(synchronize_session=False)
+        )
+
+
 async def forget_subscriptions(db: AsyncSession, subscription_ids: Iterable[uuid.UUID]) -> None:
     """The push service says these are gone: delete them (their pending deliveries go too)."""
     ids = set(subscription_ids)
@@ -179,7 +190,8 @@ async def retry_later(db: AsyncSession, item: Claimed, error: str, after_seconds
         }
     await db.execute(
         update(PushDelivery)
-        .where(PushDelivery.id == item.delivery_id)
+        # Not if another worker took the row over meanwhile (its claim counted another attempt).
+        .where(PushDelivery.id == item.delivery_id, PushDelivery.attempts == item.attempts)
         .values(**values)
         .execution_options(synchronize_session=False)
     )

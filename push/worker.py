@@ -19,6 +19,11 @@ logger = logging.getLogger("porchlight.push")
 
 
 class DeliveryWorker:
+    """Claims due deliveries in a short transaction, sends them with bounded concurrency holding no database
+    connection, and records each outcome as soon as it is known. A crash or a lost connection repeats at most the
+    messages in flight and the outcomes not yet written; a crashed worker's rows are taken over when its lease
+    (30 s, renewed while it works) runs out."""
+
     def __init__(
         self,
         session_factory: Callable[[], AsyncSession],
@@ -26,8 +31,7 @@ class DeliveryWorker:
         *,
         batch_size: int = 500,
         concurrency: int = 64,
-        # Longer than a batch can take when the push service hangs: batch_size / concurrency x the send timeout.
-        lease: dt.timedelta = dt.timedelta(minutes=5),
+        lease: dt.timedelta = dt.timedelta(seconds=30),
         idle_poll_seconds: float = 0.25,
         lanes: int = 2,
     ) -> None:
@@ -54,19 +58,30 @@ class DeliveryWorker:
         """Claim one batch, send it, record every result. Returns how many deliveries were attempted."""
         async with self._session_factory() as db:
             batch = await outbox.claim(db, limit=self._batch_size, lease=self._lease)
-            if not batch:
-                return 0
-            results = list(zip(batch, await asyncio.gather(*(self._send(item) for item in batch)), strict=True))
-            gone = {item.subscription_id for item, result in results if result.outcome is Outcome.GONE}
-            await outbox.mark_delivered(db, [item for item, result in results if result.outcome is Outcome.DELIVERED])
-            for item, result in results:
-                if result.outcome is Outcome.RETRY and item.subscription_id not in gone:
-                    await outbox.retry_later(db, item, result.detail, result.retry_after)
-            await outbox.forget_subscriptions(db, gone)
-            await db.commit()
-        if gone:
-            logger.info("push: %d subscriptions reported gone were deleted", len(gone))
+        if not batch:
+            return 0
+        recorder = _Recorder(self._session_factory, batch)
+        keeper = asyncio.create_task(self._keep_lease(recorder), name="push-lease")
+        try:
+            await asyncio.gather(*(self._send_and_record(item, recorder) for item in batch))
+        finally:
+            keeper.cancel()
+            await recorder.close()
         return len(batch)
+
+    async def _send_and_record(self, item: outbox.Claimed, recorder: _Recorder) -> None:
+        recorder.add(item, await self._send(item))
+
+    async def _keep_lease(self, recorder: _Recorder) -> None:
+        """While sends are under way, the rows whose outcome is not written yet stay ours."""
+        while True:
+            await asyncio.sleep(self._lease.total_seconds() / 3)
+            try:
+                async with self._session_factory() as db:
+                    await outbox.extend_lease(db, recorder.unrecorded, self._lease)
+                    await db.commit()
+            except Exception as exc:
+                logger.warning("push: could not renew the lease of %d deliveries: %s", len(recorder.unrecorded), exc)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Deliver until `stop` is set. Several lanes share the connection pool and the concurrency limit,
@@ -78,12 +93,17 @@ class DeliveryWorker:
         await asyncio.gather(*(self._lane(None) for _ in range(self._lanes)))
 
     async def _lane(self, stop: asyncio.Event | None) -> None:
+        failing = False
         while stop is None or not stop.is_set():
             try:
                 attempted = await self.run_once()
-            except Exception:
-                logger.exception("push: delivery batch failed; its rows are retried when their lease ends")
-                attempted = 0
+                if failing:
+                    logger.info("push: the database answers again; delivering")
+                failing = False
+            except Exception as exc:
+                if not failing:  # said once per outage, not at every poll
+                    logger.warning("push: cannot claim deliveries (%s); trying again", exc)
+                failing, attempted = True, 0
             if attempted:
                 continue
             if stop is None:
@@ -92,3 +112,68 @@ class DeliveryWorker:
                 await asyncio.wait_for(stop.wait(), timeout=self._idle_poll)
             except TimeoutError:
                 pass
+
+
+class _Recorder:
+    """Writes send outcomes as they come: whatever has arrived is written in one short transaction as soon as the
+    previous write is done (no fixed interval to wait out). A write that fails (the connection dropped) is tried
+    again with what arrived meanwhile; outcomes never written are repeated after the lease, nothing is lost."""
+
+    RETRY_SECONDS = 0.5  # between tries of a write that failed; five failures after the sends ended give up
+
+    def __init__(self, session_factory: Callable[[], AsyncSession], batch: list[outbox.Claimed]) -> None:
+        self._session_factory = session_factory
+        self.unrecorded = {item.delivery_id for item in batch}
+        self._arrived: list[tuple[outbox.Claimed, SendResult]] = []
+        self._wake = asyncio.Event()
+        self._closing = False
+        self._failing = False
+        self._task = asyncio.create_task(self._run(), name="push-recorder")
+
+    def add(self, item: outbox.Claimed, result: SendResult) -> None:
+        self._arrived.append((item, result))
+        self._wake.set()
+
+    async def close(self) -> None:
+        """Write what is left; give up after a few tries (the lease then hands the rows to a worker again)."""
+        self._closing = True
+        self._wake.set()
+        await self._task
+
+    async def _run(self) -> None:
+        failed_while_closing = 0
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            results, self._arrived = self._arrived, []
+            if results:
+                try:
+                    await self._write(results)
+                    self.unrecorded.difference_update(item.delivery_id for item, _ in results)
+                    self._failing = False
+                except Exception as exc:
+                    self._arrived[:0] = results
+                    if not self._failing:
+                        logger.warning("push: could not record %d outcomes (%s); trying again", len(results), exc)
+                    self._failing = True
+                    failed_while_closing += self._closing
+                    if failed_while_closing >= 5:
+                        logger.warning("push: %d outcomes unrecorded; sent again after the lease", len(results))
+                        return
+                    await asyncio.sleep(self.RETRY_SECONDS)
+                    self._wake.set()
+                    continue
+            if self._closing and not self._arrived:
+                return
+
+    async def _write(self, results: list[tuple[outbox.Claimed, SendResult]]) -> None:
+        gone = {item.subscription_id for item, result in results if result.outcome is Outcome.GONE}
+        async with self._session_factory() as db:
+            await outbox.mark_delivered(db, [item for item, result in results if result.outcome is Outcome.DELIVERED])
+            for item, result in results:
+                if result.outcome is Outcome.RETRY and item.subscription_id not in gone:
+                    await outbox.retry_later(db, item, result.detail, result.retry_after)
+            await outbox.forget_subscriptions(db, gone)
+            await db.commit()
+        if gone:
+            logger.info("push: %d subscriptions reported gone were deleted", len(gone))

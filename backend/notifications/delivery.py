@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -41,7 +42,12 @@ async def running_worker(
     """A delivery worker running in the background until the block ends."""
     signer = VapidSigner(vapid_keys(settings), settings.vapid_subject)
     async with PushSender(signer, ssl_context=ssl_context(settings)) as sender:
-        worker = DeliveryWorker(async_sessionmaker(engine, expire_on_commit=False), sender, **worker_options)
+        worker = DeliveryWorker(
+            async_sessionmaker(engine, expire_on_commit=False),
+            sender,
+            lease=dt.timedelta(seconds=settings.push_lease_seconds),
+            **worker_options,  # type: ignore[arg-type]
+        )
         stop = asyncio.Event()
         task = asyncio.create_task(worker.run(stop), name="push-delivery")
         try:

@@ -240,7 +240,7 @@ async def test_a_worker_killed_mid_batch_loses_nothing(
         process.wait()
     push_service.clear_faults(browser)
     assert await worker.run_once() == 0  # still leased to the dead worker
-    # The lease runs out (5 minutes): the rows are taken again.
+    # The lease runs out (30 s unless renewed, and a dead worker renews nothing): the rows are taken again.
     await db.execute(update(PushDelivery).values(lease_until=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)))
     await db.commit()
     await worker.run_once()
