@@ -113,6 +113,15 @@ def parse_metadata(header: str) -> dict[str, str]:
     return metadata
 
 
+def sync_directory(path: Path) -> None:
+    """fsync a directory: the names created in it survive a power loss."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def _clean_file_name(name: str) -> str:
     """The last part of whatever path a device sent, without control characters; never empty."""
     base = PureWindowsPath(PurePosixPath(name).name).name
@@ -178,6 +187,7 @@ async def create_upload(
     path = store.incoming(clip.id)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.touch(mode=0o600, exist_ok=False)
+    await asyncio.to_thread(sync_directory, path.parent)  # the upload answered 201 exists after a power loss
     db.add(clip)
     try:
         await db.commit()
@@ -261,8 +271,11 @@ async def append(
                 target.write(chunk)
                 written += len(chunk)
         finally:
-            # Whatever arrived before a dropped connection stays, with the hash that far.
+            # Whatever arrived before a dropped connection stays, with the hash that far, on disk before the answer
+            # says so (an offset acknowledged is never ahead of the file, even after a power loss).
             target.flush()
+            if written and not overflow:
+                await asyncio.to_thread(os.fsync, target.fileno())
             if overflow:
                 target.truncate(received)
                 _hashers.drop(clip.id)
@@ -272,7 +285,6 @@ async def append(
             raise TooLarge(f"More bytes arrived than the {clip.size_bytes:,} this file has; this part was not kept")
         if received + written < clip.size_bytes:
             return clip_out(clip, received + written)
-        os.fsync(target.fileno())
         _hashers.drop(clip.id)
         return await _complete(db, store, owner, clip, hasher.hexdigest(), ip)
 
@@ -297,6 +309,7 @@ async def _complete(
     final.parent.mkdir(parents=True, exist_ok=True)
     os.link(store.incoming(clip.id), final)  # fails rather than replace an existing clip
     final.chmod(0o440)
+    await asyncio.to_thread(sync_directory, final.parent)  # the clip's name is on disk before its row commits
     clip.sha256 = digest
     clip.completed_at = utcnow()
     await record_custody(db, CustodyAction.UPLOAD, owner, request, ip, detail=_clip_detail(clip), sha256=digest)

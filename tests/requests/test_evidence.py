@@ -530,3 +530,28 @@ async def test_a_custody_report_of_a_case_number_in_any_script_downloads(client:
     report = await client.get("/api/v1/agency/custody-report", params={"case_number": "案件-7", "format": "csv"})
     assert report.status_code == 200 and "案件-7" in report.text
     assert report.headers["content-disposition"] == 'attachment; filename="custody-__-7.csv"'
+
+
+async def test_acknowledged_bytes_and_a_received_clip_are_on_disk_before_the_answer(
+    client: Client, area: dict, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 204 to a PATCH means its bytes were fsynced; a new upload's and a received clip's names are fsynced in
+    their directories (issue 17: a power loss never leaves an acknowledged offset ahead of the file)."""
+    synced: list[str] = []
+    real_fsync = os.fsync
+
+    def recording_fsync(fd: int) -> None:
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", recording_fsync)
+    request_id = await accepted_request(client, area)
+    created = await start_upload(client, request_id, len(CLIP))
+    clip_id = uuid.UUID(created.headers["location"].rsplit("/", 1)[-1])
+    incoming = store(settings).incoming(clip_id)
+    assert synced == [str(incoming.parent)]
+    assert (await send_bytes(client, created.headers["location"], 0, CLIP[:1000])).status_code == 204
+    assert synced[-1] == str(incoming)
+    assert (await send_bytes(client, created.headers["location"], 1000, CLIP[1000:])).status_code == 204
+    final = store(settings).final(clip_id)
+    assert synced[-2:] == [str(incoming), str(final.parent)]
