@@ -60,7 +60,7 @@ class Settings:
     push_ca_file: str = ""
     # How long a delivery worker holds the messages it claimed without renewing (it renews every third of it):
     # a worker that died is taken over this long after it last renewed.
-    push_lease_seconds: float = 30.0
+    push_lease_seconds: float = 20.0
     # Push delivery and the request sweeper inside the app process (one-process installs); off when
     # `porchlight worker` processes do that work.
     background_in_process: bool = True
@@ -103,7 +103,7 @@ class Settings:
             vapid_subject=_env("VAPID_SUBJECT", "mailto:push@porchlight.example.org"),
             push_extra_hosts=tuple(h.strip() for h in _env("PUSH_EXTRA_HOSTS", "").split(",") if h.strip()),
             push_ca_file=_env("PUSH_CA_FILE", ""),
-            push_lease_seconds=float(_env("PUSH_LEASE_SECONDS", "30")),
+            push_lease_seconds=float(_env("PUSH_LEASE_SECONDS", "20")),
             background_in_process=_env_bool("BACKGROUND_IN_PROCESS", True),
             evidence_dir=Path(_env("EVIDENCE_DIR", str(var_dir / "evidence"))).resolve(),
             max_clip_bytes=int(_env("MAX_CLIP_BYTES", str(2 * 1024**3))),

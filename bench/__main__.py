@@ -4,6 +4,7 @@ import logging
 
 from bench import (
     area_request,
+    delivery_faults,
     desired_latency,
     device_heartbeats,
     device_sweep,
@@ -19,6 +20,7 @@ logging.getLogger("httpx").setLevel(logging.WARNING)
 for benchmark in (
     page_weight,
     push_fanout,
+    delivery_faults,
     area_request,
     evidence_upload,
     geo_search,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 
 # RFC 8291: a 4096-byte record minus the aes128gcm header (86 bytes), padding delimiter and tag leaves 3993.
@@ -29,3 +31,10 @@ def declarative_payload(
     if len(encoded) > MAX_PLAINTEXT_BYTES:
         raise PayloadTooLarge(f"payload is {len(encoded)} bytes; at most {MAX_PLAINTEXT_BYTES} fit in one push message")
     return encoded
+
+
+def topic_for(tag: str) -> str:
+    """The RFC 8030 Topic of a notification's tag (at most 32 base64url characters): a push service holding an
+    undelivered message replaces it with a newer one of the same topic, as the phone replaces a shown
+    notification of the same tag, so a repeat never stacks."""
+    return base64.urlsafe_b64encode(hashlib.sha256(tag.encode()).digest()).decode()[:32]

@@ -22,7 +22,7 @@ class DeliveryWorker:
     """Claims due deliveries in a short transaction, sends them with bounded concurrency holding no database
     connection, and records each outcome as soon as it is known. A crash or a lost connection repeats at most the
     messages in flight and the outcomes not yet written; a crashed worker's rows are taken over when its lease
-    (30 s, renewed while it works) runs out."""
+    (20 s, renewed while it works) runs out."""
 
     def __init__(
         self,
@@ -30,8 +30,8 @@ class DeliveryWorker:
         sender: PushSender,
         *,
         batch_size: int = 500,
-        concurrency: int = 64,
-        lease: dt.timedelta = dt.timedelta(seconds=30),
+        concurrency: int = 32,
+        lease: dt.timedelta = dt.timedelta(seconds=20),
         idle_poll_seconds: float = 0.25,
         lanes: int = 2,
     ) -> None:

@@ -19,7 +19,7 @@ from backend.notifications.models import Kind, Notification
 from backend.notifications.schemas import NotificationList, NotificationOut, SubscriptionIn, SubscriptionOut
 from push import outbox
 from push.models import DeliveryStatus, PushDelivery, PushSubscription
-from push.payload import declarative_payload
+from push.payload import declarative_payload, topic_for
 from push.subscription import auth_problem, endpoint_problem, p256dh_problem
 
 
@@ -67,7 +67,7 @@ class Message:
     body: str
     navigate: str
     tag: str
-    topic: str | None = None
+    topic: str | None = None  # RFC 8030 Topic; by default one derived from the tag (push.payload.topic_for)
 
 
 async def notify_many(
@@ -112,7 +112,8 @@ async def notify_many(
         payload = declarative_payload(
             title=m.title, body=m.body, navigate=m.navigate, tag=m.tag, app_badge=unread.get(m.user_id, 0)
         )
-        outgoing += [outbox.Outgoing(device.id, payload, m.topic) for device in by_user.get(m.user_id, [])]
+        topic = m.topic or topic_for(m.tag)
+        outgoing += [outbox.Outgoing(device.id, payload, topic) for device in by_user.get(m.user_id, [])]
     rule = KIND_RULES[kind]
     await outbox.enqueue(db, outgoing, ttl_seconds=rule.ttl_seconds, urgency=rule.urgency)
 

@@ -240,7 +240,7 @@ async def test_a_worker_killed_mid_batch_loses_nothing(
         process.wait()
     push_service.clear_faults(browser)
     assert await worker.run_once() == 0  # still leased to the dead worker
-    # The lease runs out (30 s unless renewed, and a dead worker renews nothing): the rows are taken again.
+    # The lease runs out (20 s unless renewed, and a dead worker renews nothing): the rows are taken again.
     await db.execute(update(PushDelivery).values(lease_until=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)))
     await db.commit()
     await worker.run_once()
@@ -300,3 +300,21 @@ async def test_failed_deliveries_are_visible_to_admins_only(
     assert page.status_code == 200
     assert 'data-testid="count-failed">1<' in page.text and "gave up: push service answered 503" in page.text
     assert "Police request footage" not in page.text  # no one's notification text
+
+
+async def test_every_push_carries_a_topic_so_a_repeat_replaces_instead_of_stacking(
+    db: AsyncSession, push_service: FakePushService, push_settings: Settings, worker: DeliveryWorker
+) -> None:
+    """A notification without its own Topic gets one from its tag (same tag, same topic; at most 32 base64url
+    characters, as the push service checks)."""
+    from push.payload import topic_for
+
+    user = await owner(db)
+    browser = await device(db, push_service, user, push_settings)
+    for _ in range(2):
+        await service.notify(db, Kind.SHARE_NOW, service.Message(user.id, "Share", "on", "/share", "share-42"))
+        await db.commit()
+    await worker.run_once()
+    topics = [m.topic for m in push_service.messages(browser)]
+    assert topics == [topic_for("share-42")] * 2 and len(topics[0]) == 32
+    assert topic_for("share-43") != topics[0]
