@@ -6,6 +6,7 @@ It runs inside the app process by default, or as `porchlight worker` processes (
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 from collections.abc import Callable
@@ -66,6 +67,8 @@ class DeliveryWorker:
             await asyncio.gather(*(self._send_and_record(item, recorder) for item in batch))
         finally:
             keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await keeper
             await recorder.close()
         return len(batch)
 
