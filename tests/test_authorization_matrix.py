@@ -128,6 +128,8 @@ async def test_no_route_gives_one_party_another_partys_data(
                     leaks.append(f"{who} {method} {path}: {response.status_code} with the first party's data")
     for caller in others.values():
         await caller.aclose()
+    print(f"\nauthorization matrix: {len(all_routes)} routes x methods, {checked // len(callers)} checked as "
+          f"{len(callers)} callers ({', '.join(callers)}) = {checked} calls, {len(leaks)} leaks")  # fmt: skip
     assert leaks == []
     assert checked > 500
 
