@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import logging
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from advanced_alchemy.extensions.litestar import (
@@ -12,14 +14,21 @@ from advanced_alchemy.extensions.litestar import (
     EngineConfig,
     SQLAlchemyAsyncConfig,
 )
+from advanced_alchemy.extensions.litestar._utils import get_aa_scope_state
+from advanced_alchemy.extensions.litestar.plugins.init.config.common import SESSION_TERMINUS_ASGI_EVENTS
 from advanced_alchemy.types import DateTimeUTC
 from alembic.config import Config as AlembicConfig
+from litestar.types import Message, Scope
 from sqlalchemy import CheckConstraint, MetaData, event
 from sqlalchemy.engine import Engine
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.exc import DBAPIError, DisconnectionError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from backend.settings import PROJECT_ROOT, Settings
+
+logger = logging.getLogger("porchlight.db")
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -79,15 +88,84 @@ def make_engine(settings: Settings) -> AsyncEngine:
     return engine
 
 
+# SQLSTATEs of a connection that is gone or not to be had: class 08 (connection exception), 57P01-57P03 (terminated
+# by an administrator, a crash or a shutdown; the server is starting up).
+_CONNECTION_SQLSTATES = ("08", "57P01", "57P02", "57P03")
+
+
+def connection_lost(exc: BaseException) -> bool:
+    """The database connection died or could not be had (a terminated backend, a restart, a failover, a refused
+    connection, a pool with none to give): the same work on a fresh connection a moment later may well succeed.
+    A constraint, a bad query or a missing file is not this."""
+    if isinstance(exc, DisconnectionError | PoolTimeout):
+        return True
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True  # the driver's connection closed under the statement (asyncpg: "connection was closed in the
+        # middle of operation", "connection is closed", "cannot switch to state 12; another operation is in progress")
+    # Otherwise the driver's own error, the DBAPI one's cause or raised as it is when a connection is being made.
+    cause: BaseException | None = exc.orig if isinstance(exc, DBAPIError) else exc
+    while cause is not None:
+        if isinstance(cause, ConnectionError) or str(getattr(cause, "sqlstate", None) or "").startswith(
+            _CONNECTION_SQLSTATES
+        ):
+            return True
+        cause = cause.__cause__
+    return False
+
+
+def connection_error_summary(exc: BaseException) -> str:
+    """The driver's reason in one line, for a log line that needs no traceback."""
+    return str(getattr(exc, "orig", None) or exc).splitlines()[0]
+
+
+async def discard_session(session: AsyncSession, what: str) -> None:
+    """Close a session whose answer is given; a connection that died meanwhile is thrown away with one warning,
+    not an exception nobody can answer any more."""
+    try:
+        await session.close()
+    except Exception as exc:
+        if connection_lost(exc):
+            logger.warning("database connection lost after %s was answered; the connection is discarded", what)
+        else:
+            logger.exception("closing the database session of %s failed; the connection is discarded", what)
+        try:
+            await session.invalidate()
+        except Exception:  # already gone: nothing is left to release
+            logger.debug("invalidating the session of %s failed", what, exc_info=True)
+
+
+async def close_request_session(scope: Scope, session_scope_key: str) -> None:
+    """Close the request's session (advanced-alchemy's, kept in the scope), if it opened one."""
+    session = get_aa_scope_state(scope, session_scope_key, pop=True)
+    if session is not None:
+        await discard_session(session, f"{scope.get('method', '')} {scope.get('path', '')}")
+
+
+def request_session_closer(session_scope_key: str) -> Callable[[Message, Scope], Awaitable[None]]:
+    """advanced-alchemy's default before-send handler without its failure mode: it closes the request's session as
+    the answer starts, and closing rolls back; on a connection cut after the handler's work that rollback raised
+    once the response had started (Litestar: "Exception caught after response started"; uvicorn: a plain-text
+    500). Here the answer stands. Like the default, it commits nothing: services commit their own work."""
+
+    async def close_session(message: Message, scope: Scope) -> None:
+        if message["type"] in SESSION_TERMINUS_ASGI_EVENTS:
+            await close_request_session(scope, session_scope_key)
+
+    return close_session
+
+
 def alchemy_config(settings: Settings, engine: AsyncEngine) -> SQLAlchemyAsyncConfig:
     """advanced-alchemy's Litestar config: one AsyncSession per request as the `db` dependency."""
-    return SQLAlchemyAsyncConfig(
+    config = SQLAlchemyAsyncConfig(
         engine_instance=engine,
         session_dependency_key="db",
         session_config=AsyncSessionConfig(expire_on_commit=False),
         engine_config=EngineConfig(),
         create_all=False,
     )
+    # The scope key is made unique per config (several apps in one process) only once the config exists.
+    config.before_send_handler = request_session_closer(config.session_scope_key)
+    return config
 
 
 def _ensure_sqlite_dir(url: str) -> None:
