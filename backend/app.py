@@ -27,7 +27,7 @@ from backend.accounts.api import AuthController, MeController
 from backend.accounts.models import AGENCY_ROLES
 from backend.accounts.pages import AccountPages, AdminUserPages
 from backend.accounts.service import AGENCY_IDLE_LIMIT
-from backend.db import alchemy_config, make_engine
+from backend.db import alchemy_config, connection_lost, make_engine
 from backend.devices.api import DeviceApi, DeviceController
 from backend.devices.desired import listening
 from backend.devices.pages import DevicePages
@@ -60,9 +60,11 @@ from backend.web import (
     STATIC_DIR,
     TEMPLATE_DIR,
     Db,
+    RetryReadOnLostConnection,
     allow_header,
     assets_version,
     error_page,
+    handle_database_unavailable,
     handle_http_exception,
     handle_service_error,
     is_machine_request,
@@ -92,6 +94,8 @@ async def health(db: Db) -> Response[dict[str, str]]:
 
 
 def _handle_unexpected(request: Request, exc: Exception) -> Response[Any]:
+    if connection_lost(exc):
+        return handle_database_unavailable(request, exc)
     logger.exception("unhandled error on %s %s", request.method, request.url.path)
     if is_machine_request(request):
         return handle_http_exception(request, HTTPException(status_code=500, detail="Internal server error"))
@@ -135,6 +139,7 @@ def create_app(settings: Settings | None = None, *, relay_only: bool = False) ->
     settings = settings or Settings.from_env()
     check_push_settings(settings)
     engine = make_engine(settings)
+    database = alchemy_config(settings, engine)
     version = assets_version()
 
     @asynccontextmanager
@@ -200,7 +205,8 @@ def create_app(settings: Settings | None = None, *, relay_only: bool = False) ->
     ]
     app = Litestar(
         route_handlers=[health, LiveController] if relay_only else handlers,
-        plugins=[SQLAlchemyPlugin(config=alchemy_config(settings, engine)), StrictStructSchemaPlugin()],
+        plugins=[SQLAlchemyPlugin(config=database), StrictStructSchemaPlugin()],
+        middleware=[RetryReadOnLostConnection(database.session_scope_key)],
         csrf_config=CSRFConfig(
             secret=settings.secret_key,
             cookie_secure=settings.secure_cookies,

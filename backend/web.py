@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeAlias
@@ -11,17 +12,20 @@ from urllib.parse import quote
 import msgspec
 from litestar import Litestar, Request, Response
 from litestar.di import NamedDependency
-from litestar.enums import RequestEncodingType
+from litestar.enums import RequestEncodingType, ScopeType
 from litestar.exceptions import HTTPException, NotFoundException, ValidationException
+from litestar.middleware import ASGIMiddleware
 from litestar.middleware.csrf import generate_csrf_token
 from litestar.plugins.problem_details import ProblemDetailsException
 from litestar.response import Redirect, Template
 from litestar.routes import HTTPRoute
-from litestar.types import Message, Scope
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.utils.scope.state import ScopeState
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.accounts import service as accounts
 from backend.accounts.models import AGENCY_ROLES, Role, User
+from backend.db import close_request_session, connection_error_summary
 from backend.errors import Forbidden, InvalidInput, NotAuthenticated, ServiceError
 from backend.notifications import service as notifications
 from backend.settings import PROJECT_ROOT, Settings
@@ -37,6 +41,8 @@ CSRF_COOKIE = "csrftoken"  # the CSRF middleware's default cookie name
 STATIC_DIR = PROJECT_ROOT / "pwa" / "static"
 TEMPLATE_DIR = PROJECT_ROOT / "pwa" / "templates"
 MACHINE_PREFIXES = ("/api/", "/device/", "/live/v1/")  # their errors are problem details; /live, /live/... are pages
+
+logger = logging.getLogger("porchlight.web")
 
 
 def assets_version(directory: Path = STATIC_DIR) -> str:
@@ -338,3 +344,59 @@ def error_page(
         status_code=status,
         headers=headers,
     )
+
+
+DATABASE_RETRY_AFTER_SECONDS = 3
+_DATABASE_LOST = "database_connection_lost"  # request.state: this answer is the 503 of a lost database connection
+
+
+def handle_database_unavailable(request: Request, exc: Exception) -> Response[Any]:
+    """The request's database connection died (or none could be had): 503 with Retry-After, a problem for API
+    paths and the error page for pages; one warning, no traceback (nothing in the code is wrong)."""
+    request.state[_DATABASE_LOST] = True
+    cause = connection_error_summary(exc)
+    logger.warning("database connection lost during %s %s: %s", request.method, request.url.path, cause)
+    headers = {"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)}
+    if is_machine_request(request):
+        detail = "The connection to the database was lost. Try again in a few seconds."
+        return _problem(request, 503, "Service unavailable", detail, headers=headers)
+    detail = "Porchlight lost its connection to its database for a moment. Try again in a few seconds."
+    return error_page(request, 503, "Try again in a moment", detail, headers=headers)
+
+
+class RetryReadOnLostConnection(ASGIMiddleware):
+    """A GET or HEAD whose database connection died before its answer started runs once more on a fresh connection
+    (the pool's pre-ping replaces a connection cut while idle; this is one cut while the request used it). Once:
+    a second loss is the 503. Reads only: a write may have committed before the cut, its client decides. A read
+    that records something (a session touched, a police access to a contact card) may record it twice, as the
+    client's own retry after the 503 would."""
+
+    scopes = (ScopeType.HTTP,)
+
+    def __init__(self, session_scope_key: str) -> None:
+        self.session_scope_key = session_scope_key
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
+        if scope["method"] not in ("GET", "HEAD"):
+            await next_app(scope, receive, send)
+            return
+        state = scope.setdefault("state", {})
+        before = dict(state)
+        lost = False
+
+        async def hold_the_lost_connection_answer(message: Message) -> None:
+            nonlocal lost
+            lost = lost or (message["type"] == "http.response.start" and bool(state.get(_DATABASE_LOST)))
+            if not lost:
+                await send(message)
+
+        await next_app(scope, receive, hold_the_lost_connection_answer)
+        if not lost:
+            return
+        await close_request_session(scope, self.session_scope_key)  # its before-send hook never saw the 503
+        state.clear()
+        state.update(before)  # what the first run learnt (the viewer) came from the dead connection
+        ScopeState.from_scope(scope).response_started = False  # nothing was sent (Litestar's own flag, else it
+        # would take an exception in the second run for one raised after the answer started)
+        logger.info("%s %s: read again on a fresh database connection", scope["method"], scope["path"])
+        await next_app(scope, receive, send)
