@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from backend.db import connection_error_summary, connection_lost
 from backend.devices import service as devices
 from backend.requests import evidence, receipts
 from backend.requests import service as requests
@@ -27,14 +28,25 @@ DEVICES_EVERY_SECONDS = 10.0
 async def _every(
     engine: AsyncEngine, seconds: float, stop: asyncio.Event, name: str, work: Callable[[AsyncSession], Awaitable[str]]
 ) -> None:
-    """Run `work` in a fresh session every `seconds` until stopped; a failed pass is logged and tried again."""
+    """Run `work` in a fresh session every `seconds` until stopped; a failed pass is logged and tried again. A lost
+    database connection is said once, and once more when the database answers again, not a traceback a pass: the
+    next pass's session takes a fresh connection from the pool (which pre-pings) on its own."""
+    lost = False
     while not stop.is_set():
         try:
             async with AsyncSession(engine, expire_on_commit=False) as db:
                 if done := await work(db):
                     logger.info("%s: %s", name, done)
-        except Exception:
-            logger.exception("%s: sweep failed; trying again at the next one", name)
+            if lost:
+                logger.info("%s: the database is back; sweeping again", name)
+                lost = False
+        except Exception as exc:
+            if not connection_lost(exc):
+                logger.exception("%s: sweep failed; trying again at the next one", name)
+            elif not lost:
+                lost = True
+                cause = connection_error_summary(exc)
+                logger.warning("%s: lost the database connection (%s); trying again every %g s", name, cause, seconds)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=seconds)
 

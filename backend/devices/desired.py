@@ -86,28 +86,44 @@ def _asyncpg_dsn(database_url: str) -> str:
 
 
 async def _listen_forever(database_url: str, hub: DesiredStateHub, ready: asyncio.Event) -> None:
+    """LISTEN until cancelled, reconnecting with backoff. A lost connection or failed start is said once (a warning),
+    and once more when listening again; the attempts in between are quiet."""
     delay = RECONNECT_SECONDS[0]
+    troubled = False
     while True:
         lost = asyncio.Event()
+        connection: asyncpg.Connection | None = None
         try:
             connection = await asyncpg.connect(_asyncpg_dsn(database_url))
-        except (OSError, asyncpg.PostgresError) as exc:
+            connection.add_termination_listener(lambda _connection, lost=lost: lost.set())
+            await connection.add_listener(CHANNEL, lambda _c, _pid, _channel, payload: hub.publish(uuid.UUID(payload)))
+        except Exception as exc:  # refused, the server starting, or cut again before the LISTEN: all the same here
             ready.set()  # start-up goes on without it; long-polls still answer at their timeout
-            logger.warning("devices: cannot LISTEN for desired-state changes (%s); retrying in %.1f s", exc, delay)
+            if not troubled:
+                logger.warning("devices: cannot LISTEN for desired-state changes (%s); retrying", exc)
+            troubled = True
+            await _close(connection)
             await asyncio.sleep(delay)
             delay = min(delay * 2, RECONNECT_SECONDS[1])
             continue
         try:
-            connection.add_termination_listener(lambda _connection, lost=lost: lost.set())
-            await connection.add_listener(CHANNEL, lambda _c, _pid, _channel, payload: hub.publish(uuid.UUID(payload)))
             delay = RECONNECT_SECONDS[0]
+            if troubled:
+                logger.info("devices: listening for desired-state changes again")
+                troubled = False
             hub.publish_all()  # anything announced while not listening is read again
             ready.set()
             await lost.wait()
             logger.warning("devices: the LISTEN connection was lost; reconnecting")
+            troubled = True
         finally:
-            with contextlib.suppress(Exception):
-                await connection.close(timeout=2)
+            await _close(connection)
+
+
+async def _close(connection: asyncpg.Connection | None) -> None:
+    if connection is not None:
+        with contextlib.suppress(Exception):
+            await connection.close(timeout=2)
 
 
 @contextlib.asynccontextmanager
