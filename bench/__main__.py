@@ -13,6 +13,7 @@ from bench import (
     live_video,
     page_weight,
     push_fanout,
+    serve_workers,
 )
 
 logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -28,5 +29,6 @@ for benchmark in (
     device_sweep,
     desired_latency,
     live_video,
+    serve_workers,
 ):
     benchmark.main()
