@@ -82,21 +82,23 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
                 click.echo(f"    {'':<13} (no app? `porchlight totp-code {login.totp_secret}` prints the current code)")
         click.echo("")
     click.echo(f"  API: http://{shown_host}:{port}/api/v1   OpenAPI: http://{shown_host}:{port}/schema\n")
+    workers = workers or settings.workers
     agent = _start_demo_agent(settings)
     try:
-        uvicorn.run(
-            "backend.app:create_app_from_env",
-            factory=True,
-            host=host,
-            port=port,
-            workers=workers or settings.workers,
-            proxy_headers=True,
-            log_level="info",
-        )
+        if workers > 1:  # a socket per worker (SO_REUSEPORT), so connections spread evenly: see backend/serving.py
+            from backend.serving import serve_workers
+
+            exit_code = serve_workers(host, port, workers, proxy_headers=True, log_level="info")
+        else:
+            uvicorn.run("backend.app:create_app_from_env", factory=True, host=host, port=port, proxy_headers=True,
+                        log_level="info")  # fmt: skip
+            exit_code = 0
     finally:
         if agent is not None:
             agent.terminate()
             agent.wait(timeout=10)
+    if exit_code:
+        raise SystemExit(exit_code)
 
 
 def _start_demo_agent(settings: Settings) -> subprocess.Popen[bytes] | None:
