@@ -1,4 +1,5 @@
-# Porchlight production image: migrations, then uvicorn with several workers. Expects PostgreSQL.
+# Porchlight production image: migrations, then `porchlight serve` with several uvicorn workers (a socket each).
+# Expects PostgreSQL.
 FROM python:3.11-slim AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
 RUN python -m venv /venv
