@@ -85,13 +85,13 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
     workers = workers or settings.workers
     agent = _start_demo_agent(settings)
     try:
-        if workers > 1:  # a socket per worker (SO_REUSEPORT), so connections spread evenly: see backend/serving.py
+        if workers > 1 and sys.platform == "linux":  # a socket per worker (SO_REUSEPORT): see backend/serving.py
             from backend.serving import serve_workers
 
             exit_code = serve_workers(host, port, workers, proxy_headers=True, log_level="info")
-        else:
-            uvicorn.run("backend.app:create_app_from_env", factory=True, host=host, port=port, proxy_headers=True,
-                        log_level="info")  # fmt: skip
+        else:  # one process; or elsewhere, where SO_REUSEPORT does not spread connections, uvicorn's workers
+            uvicorn.run("backend.app:create_app_from_env", factory=True, host=host, port=port, workers=workers,
+                        proxy_headers=True, log_level="info")  # fmt: skip
             exit_code = 0
     finally:
         if agent is not None:

@@ -7,8 +7,9 @@ can all land on one worker while the other idles: 181 and 19 of 200 owners' conn
 
 Here each worker has its own socket bound to the same address with SO_REUSEPORT, and the kernel hands each new
 connection to one of the sockets by a hash of its addresses and ports: the workers get even shares whatever they
-are doing. The sockets are made (and stay open) in this supervising process, so connections arriving while a
-worker starts or restarts wait in its socket's queue rather than being refused.
+are doing (Linux's SO_REUSEPORT; elsewhere `porchlight serve` keeps uvicorn's workers). The sockets are made, and
+stay open, in this supervising process, so connections arriving while a worker starts or restarts wait in its
+socket's queue rather than being refused.
 
 A worker that dies is started again on the same socket, as uvicorn's supervisor did. A worker that fails before
 serving (the app cannot start: settings, database, import) stops everything with exit code 3 (uvicorn's
