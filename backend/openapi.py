@@ -56,6 +56,7 @@ _MEANING = {
     423: "The object is busy on another connection; try again in a moment",
     429: "Too many attempts; `Retry-After` says when to try again",
     500: "An unexpected error; it was logged",
+    503: "The database connection was lost; try again after `Retry-After` (a change may have been saved: read first)",
 }
 
 # API operations that need no credential. Every other one needs a session cookie or a device's bearer credential,
@@ -105,7 +106,7 @@ def problem_statuses(app: Litestar, method: str, path: str, route: HTTPRoute) ->
     """The problem answers an API operation can give (`path` as the schema writes it, without types)."""
     handler, kwargs = route.route_handler_map[method]  # type: ignore[index]
     # 400 anywhere: a field, parameter or header that is wrong, or text with a NUL (web.refuse_nul_characters)
-    statuses = {400, 500} | EXTRA_STATUSES.get((method, path), set())
+    statuses = {400, 500, 503} | EXTRA_STATUSES.get((method, path), set())  # 503: web.handle_database_unavailable
     if (method, path) not in PUBLIC_OPERATIONS:
         statuses |= {401, 403, 404}
     if route.path_parameters:

@@ -134,7 +134,7 @@ async def test_connections_cut_during_a_fan_out_lose_nothing(
 
     async with PushSender(signer, ssl_context=ssl_context(push_settings)) as sender:
         worker = DeliveryWorker(
-            async_sessionmaker(engine, expire_on_commit=False), sender, batch_size=50, lease=dt.timedelta(seconds=1)
+            async_sessionmaker(engine, expire_on_commit=False), sender, batch_size=50, lease=dt.timedelta(seconds=10)
         )
         stop = asyncio.Event()
         running = asyncio.create_task(worker.run(stop))
