@@ -319,7 +319,7 @@ var PorchlightLive = (function () {
     var moreTime = root.querySelector("[data-more-time]");
     var actionError = root.querySelector("[data-action-error]");
     var iceServers = JSON.parse(root.getAttribute("data-ice-servers") || "[]");
-    var askedByMe = false;
+    var askedByMe = false, askedAt = 0;
 
     function endAll(text) {
       if (ended) return;
@@ -350,6 +350,7 @@ var PorchlightLive = (function () {
     // The share as the server sees it, every second: the time left, who said they are watching, and its end.
     function poll() {
       if (ended) return;
+      var sentAt = Date.now();
       fetch(root.getAttribute("data-api"), { credentials: "same-origin", headers: { "Accept": "application/json", "X-Porchlight-Background": "1" } })
         .then(function (response) { return response.ok ? response.json() : null; })
         .then(function (share) {
@@ -368,7 +369,8 @@ var PorchlightLive = (function () {
           }
           if (share.extension_asked_minutes && !moreTime.textContent) {
             moreTime.textContent = "Asked the owner; waiting for their answer";
-          } else if (!share.extension_asked_minutes && askedByMe && moreTime.textContent) {
+          } else if (!share.extension_asked_minutes && askedByMe && sentAt > askedAt && moreTime.textContent) {
+            // (a look sent before the ask was saved cannot know of it: only a later one tells of an answer)
             moreTime.textContent = "The owner has answered; see the time left";
             askedByMe = false;
           }
@@ -391,7 +393,7 @@ var PorchlightLive = (function () {
           .then(function (response) {
             if (response.ok) {
               if (action === "acknowledge") acknowledged.textContent = "You told the owner you are watching";
-              else { moreTime.textContent = "Asked the owner; waiting for their answer"; askedByMe = true; }
+              else { moreTime.textContent = "Asked the owner; waiting for their answer"; askedByMe = true; askedAt = Date.now(); }
               return;
             }
             return problemDetail(response).then(function (detail) {
