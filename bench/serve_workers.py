@@ -9,7 +9,9 @@ as fast as answers come (the server's capacity; with 200 connections waiting on 
 Little's law: 200 / the rate), then polling at POLL_LOAD of the rate `serve --workers 2` reached, the same rate for
 every configuration (each owner asks every 200 / rate seconds, or at once when an answer came later), then GET
 /health (one `SELECT 1` through the same stack) on the same connections as the request-rate peer. Target: p99
-under 500 ms at 2 workers, on this 2-core machine with the load generator and PostgreSQL on it too.
+under 500 ms at 2 workers, on this 2-core machine with the load generator and PostgreSQL on it too. Before the
+load, on a server with 2 workers: 10 bursts of 40 connections opened at once to the idle server, and how many each
+worker accepted (with one shared socket, whichever worker runs first accepts all that are waiting).
 
 PostgreSQL: a scratch database on PORCHLIGHT_BENCH_DATABASE_URL (default
 postgresql+asyncpg://postgres@127.0.0.1:5432/postgres), dropped at the end. PORCHLIGHT_BENCH_SECONDS sets each
@@ -66,6 +68,7 @@ PEER_PATHS = ("/health",)
 WARMUP_SECONDS = 3.0
 POLL_LOAD = 0.6  # the polling phase asks for this share of the rate `serve --workers 2` reached
 REQUEST_TIMEOUT_S = 30.0
+BURSTS, BURST_CONNECTIONS = 10, 40  # connections opened at once to the idle server, before the load
 TARGET_P99_MS = 500.0
 
 
@@ -298,6 +301,19 @@ class Owners:
         return phase
 
 
+async def burst_split(port: int, tokens: list[str], pids: list[int]) -> list[int]:
+    """BURST_CONNECTIONS connections opened at once to the idle server, each answered once: how many each worker
+    accepted."""
+    owners = Owners(port, tokens[:BURST_CONNECTIONS])
+    await owners.open()
+    try:
+        await asyncio.gather(*(_exchange(r, w, _request(port, "/health", "")) for r, w in owners.streams))
+        return list(connections_per_worker(pids, port).values())
+    finally:
+        owners.close()
+        await asyncio.sleep(0.3)  # closed on both sides before the next
+
+
 @dataclass
 class Run:
     """One server configuration's figures."""
@@ -308,6 +324,7 @@ class Run:
     connections: dict[int, int]  # worker pid -> owners' connections it held, halfway as fast as answers come
     rss_mib: dict[int, float]  # pid -> resident memory then, of each worker and of the supervisor if there is one
     supervisor: int
+    bursts: list[list[int]]  # per burst, the connections each worker accepted
 
 
 def measure(
@@ -325,6 +342,7 @@ def measure(
             return connections_per_worker(pids, port), {pid: rss_mib(pid) for pid in [*pids, process.pid]}
 
         async def load() -> Run:
+            bursts = [await burst_split(port, tokens, pids) for _ in range(BURSTS if len(pids) > 1 else 0)]
             owners = Owners(port, tokens)
             await owners.open()
             try:
@@ -336,7 +354,7 @@ def measure(
                 peer = await owners.phase(PEER_PATHS, seconds / 2)
             finally:
                 owners.close()
-            return Run(saturated, polling, peer, connections, rss, process.pid)
+            return Run(saturated, polling, peer, connections, rss, process.pid, bursts)
 
         return uvloop.run(load())
 
@@ -359,6 +377,9 @@ def _report(label: str, run: Run, target: bool) -> None:
         rss += f" (supervisor {run.rss_mib[run.supervisor]:.0f})"
     print(f"  {label}: connections per worker {connections}, RSS per worker {rss} MiB, failed requests {failed}, "
           f"connections opened again {reconnected}")  # fmt: skip
+    if run.bursts:
+        print(f"    {BURSTS} bursts of {BURST_CONNECTIONS} connections to the idle server, per worker: "
+              f"{'  '.join('/'.join(map(str, split)) for split in run.bursts)}")  # fmt: skip
     print(f"    as fast as answers come  {_figures(run.saturated)}{goal(run.saturated)}")
     print(f"    polling at {run.polling.offered:4,.0f} req/s    "
           f"{_figures(run.polling)}{goal(run.polling)}")  # fmt: skip
