@@ -15,7 +15,9 @@ worker accepted (with one shared socket, whichever worker runs first accepts all
 
 PostgreSQL: a scratch database on PORCHLIGHT_BENCH_DATABASE_URL (default
 postgresql+asyncpg://postgres@127.0.0.1:5432/postgres), dropped at the end. PORCHLIGHT_BENCH_SECONDS sets each
-phase's length (default 8 s; the peer gets half), so about 30 s per configuration with the server's start.
+phase's length (default 6 s; the peer gets half), so about 30 s per configuration with the server's start and the
+bursts. The machine is shared: run it twice and compare, and read the rates of the three servers of one run
+together (they ran within two minutes of each other).
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import uvloop
-from sqlalchemy import insert
+from sqlalchemy import insert, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.accounts import service as accounts
@@ -116,6 +118,8 @@ async def seed_owners(url: str, var_dir: Path, owners: int = OWNERS) -> list[str
                     window_start=now - dt.timedelta(hours=5 + n), window_end=now - dt.timedelta(hours=4 + n),
                 )  # fmt: skip
                 await requests_service.send_area_request(db, investigator, data, ip="127.0.0.1")
+        async with engine.connect() as connection:  # the planner's statistics, so that no server runs before them
+            await (await connection.execution_options(isolation_level="AUTOCOMMIT")).execute(text("VACUUM ANALYZE"))
     finally:
         await engine.dispose()
     return tokens
@@ -208,6 +212,16 @@ def rss_mib(pid: int) -> float:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024
     return 0.0
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User and system CPU time the processes have used."""
+    total = 0
+    for pid in pids:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 # --- the load -----------------------------------------------------------------------------------------------
@@ -325,6 +339,8 @@ class Run:
     rss_mib: dict[int, float]  # pid -> resident memory then, of each worker and of the supervisor if there is one
     supervisor: int
     bursts: list[list[int]]  # per burst, the connections each worker accepted
+    cpu_ms: float  # the workers' CPU time per request, as fast as answers come
+    load_average: float  # the machine's (1 min) when the server had started: other work on it
 
 
 def measure(
@@ -341,20 +357,24 @@ def measure(
             await asyncio.sleep(delay)
             return connections_per_worker(pids, port), {pid: rss_mib(pid) for pid in [*pids, process.pid]}
 
+        load_average = os.getloadavg()[0]
+
         async def load() -> Run:
             bursts = [await burst_split(port, tokens, pids) for _ in range(BURSTS if len(pids) > 1 else 0)]
             owners = Owners(port, tokens)
             await owners.open()
             try:
                 await owners.phase(OWNER_PATHS, WARMUP_SECONDS)
+                cpu = cpu_seconds(pids)
                 saturated, (connections, rss) = await asyncio.gather(
                     owners.phase(OWNER_PATHS, seconds), census(seconds / 2)
                 )
+                cpu_ms = (cpu_seconds(pids) - cpu) * 1000 / max(1, len(saturated.latencies_ms))
                 polling = await owners.phase(OWNER_PATHS, seconds, rate or POLL_LOAD * saturated.rate)
                 peer = await owners.phase(PEER_PATHS, seconds / 2)
             finally:
                 owners.close()
-            return Run(saturated, polling, peer, connections, rss, process.pid, bursts)
+            return Run(saturated, polling, peer, connections, rss, process.pid, bursts, cpu_ms, load_average)
 
         return uvloop.run(load())
 
@@ -376,11 +396,12 @@ def _report(label: str, run: Run, target: bool) -> None:
     if run.supervisor not in run.connections:
         rss += f" (supervisor {run.rss_mib[run.supervisor]:.0f})"
     print(f"  {label}: connections per worker {connections}, RSS per worker {rss} MiB, failed requests {failed}, "
-          f"connections opened again {reconnected}")  # fmt: skip
+          f"connections opened again {reconnected}; machine load average {run.load_average:.1f}")  # fmt: skip
     if run.bursts:
         print(f"    {BURSTS} bursts of {BURST_CONNECTIONS} connections to the idle server, per worker: "
               f"{'  '.join('/'.join(map(str, split)) for split in run.bursts)}")  # fmt: skip
-    print(f"    as fast as answers come  {_figures(run.saturated)}{goal(run.saturated)}")
+    print(f"    as fast as answers come  {_figures(run.saturated)}{goal(run.saturated)}   "
+          f"workers' CPU {run.cpu_ms:.1f} ms/request")  # fmt: skip
     print(f"    polling at {run.polling.offered:4,.0f} req/s    "
           f"{_figures(run.polling)}{goal(run.polling)}")  # fmt: skip
     print(f"    peer GET /health          {_figures(run.peer)}   owners' rate / peer's "
@@ -388,7 +409,7 @@ def _report(label: str, run: Run, target: bool) -> None:
 
 
 def main() -> None:
-    seconds = float(os.environ.get("PORCHLIGHT_BENCH_SECONDS", "8"))
+    seconds = float(os.environ.get("PORCHLIGHT_BENCH_SECONDS", "6"))
     print(f"\nServe workers: {OWNERS} signed-in owners, one keep-alive connection each (opened at once), asking for "
           f"GET {' and '.join(OWNER_PATHS)} in turn; PostgreSQL; {WARMUP_SECONDS:.0f} s warm-up, {seconds:.0f} s as "
           f"fast as answers come, {seconds:.0f} s polling at {POLL_LOAD:.0%} of the rate `serve --workers 2` reached, "
