@@ -17,11 +17,9 @@ import signal
 import subprocess
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 import asyncpg
-from sqlalchemy import insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
@@ -34,10 +32,7 @@ from bench.device_heartbeats import (
     server_env,
     server_url,
 )
-from bench.push_fanout import _user, new_subscriptions, start_fake_service, stats
-from push import outbox
-from push.models import PushSubscription
-from push.payload import declarative_payload
+from bench.push_fanout import enqueue_one_each, new_subscriptions, start_fake_service, stats
 
 MESSAGES = 5_000
 CUTS = 8
@@ -46,20 +41,8 @@ TARGET_DUPLICATES, TARGET_DRAIN_S = 20, 30.0
 
 async def enqueue(url: str, var_dir: Path, origin: str, ca_file: str) -> None:
     engine = bench_engine(url, var_dir)
-    browsers = await new_subscriptions(origin, ca_file, MESSAGES)
     async with async_sessionmaker(engine, expire_on_commit=False)() as db:
-        user_id = await _user(db)
-        rows = [
-            {"id": uuid.uuid4(), "user_id": user_id, "endpoint": b["endpoint"], "p256dh": b["keys"]["p256dh"],
-             "auth": b["keys"]["auth"], "name": "bench", "muted_kinds": []}
-            for b in browsers
-        ]  # fmt: skip
-        await db.execute(insert(PushSubscription), rows)
-        payload = declarative_payload(title="Police request footage", body="Near your camera", navigate="/n", tag="t")
-        await outbox.enqueue(
-            db, [outbox.Outgoing(r["id"], payload, "t") for r in rows], ttl_seconds=3600, urgency="high"
-        )
-        await db.commit()
+        await enqueue_one_each(db, await new_subscriptions(origin, ca_file, MESSAGES))
     await engine.dispose()
 
 

@@ -34,7 +34,7 @@ from backend.notifications.models import Kind
 from backend.settings import PROJECT_ROOT, Settings
 from push import outbox
 from push.models import PushSubscription
-from push.payload import declarative_payload
+from push.payload import declarative_payload, topic_for
 from push.sender import PushSender
 from push.vapid import VapidSigner
 from push.worker import DeliveryWorker
@@ -85,20 +85,8 @@ def requests_session(ca_file: str) -> requests.Session:
 async def fanout(settings: Settings, origin: str, ca_file: str) -> dict[str, float]:
     engine = make_engine(settings)
     sessions = async_sessionmaker(engine, expire_on_commit=False)
-    browsers = await new_subscriptions(origin, ca_file, FANOUT)
     async with sessions() as db:
-        user_id = await _user(db)
-        rows = [
-            {"id": uuid.uuid4(), "user_id": user_id, "endpoint": b["endpoint"], "p256dh": b["keys"]["p256dh"],
-             "auth": b["keys"]["auth"], "name": "bench", "muted_kinds": []}
-            for b in browsers
-        ]  # fmt: skip
-        await db.execute(insert(PushSubscription), rows)
-        await db.commit()
-        payload = declarative_payload(title="Police request footage", body="Near your camera", navigate="/n", tag="t")
-        messages = [outbox.Outgoing(r["id"], payload) for r in rows]
-        await outbox.enqueue(db, messages, ttl_seconds=3600, urgency="high")
-        await db.commit()
+        await enqueue_one_each(db, await new_subscriptions(origin, ca_file, FANOUT))
 
     signer = VapidSigner(vapid_keys(settings), settings.vapid_subject)
     rss_before = current_rss_mb()
@@ -120,6 +108,21 @@ async def fanout(settings: Settings, origin: str, ca_file: str) -> dict[str, flo
     delivered = (await stats(origin, ca_file))["delivered"]
     await engine.dispose()
     return {"seconds": elapsed, "delivered": delivered, "rss_growth_mb": rss_growth_mb}
+
+
+async def enqueue_one_each(db: AsyncSession, browsers: list[dict]) -> None:
+    """Save the browsers' subscriptions (one owner) and queue one notification to each."""
+    user_id = await _user(db)
+    rows = [
+        {"id": uuid.uuid4(), "user_id": user_id, "endpoint": b["endpoint"], "p256dh": b["keys"]["p256dh"],
+         "auth": b["keys"]["auth"], "name": "bench", "muted_kinds": []}
+        for b in browsers
+    ]  # fmt: skip
+    await db.execute(insert(PushSubscription), rows)
+    payload = declarative_payload(title="Police request footage", body="Near your camera", navigate="/n", tag="t")
+    messages = [outbox.Outgoing(r["id"], payload, topic_for("t")) for r in rows]
+    await outbox.enqueue(db, messages, ttl_seconds=3600, urgency="high")
+    await db.commit()
 
 
 def current_rss_mb() -> float:
