@@ -22,7 +22,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.e2e.conftest import PHONE, TIMEOUT_MS
-from tests.e2e.helpers import new_owner, sign_up, use_service_worker, wait_until
+from tests.e2e.helpers import new_owner, sign_up, use_service_worker, wait_until, watch_for_problems
 
 pytestmark = pytest.mark.e2e
 
@@ -178,15 +178,7 @@ def signed_in(new_context: Any, session: dict[str, Any]) -> Iterator[Callable[..
     problems: list[str] = []
 
     def open_page(**options: Any) -> Page:
-        page = new_context(storage_state=session, **options).new_page()
-        page.on("pageerror", lambda error: problems.append(f"script error: {error}"))
-        page.on(
-            "console",
-            lambda message: (
-                problems.append(f"console: {message.text}") if "Content Security Policy" in message.text else None
-            ),
-        )
-        return page
+        return watch_for_problems(new_context(storage_state=session, **options).new_page(), problems)
 
     yield open_page
     assert not problems, f"the page reported problems: {problems}"
