@@ -337,8 +337,11 @@ async def set_disabled(db: AsyncSession, user_id: uuid.UUID, disabled: bool) -> 
     return user
 
 
-async def remove_role(db: AsyncSession, user_id: uuid.UUID, role: Role) -> User:
+async def remove_role(db: AsyncSession, user_id: uuid.UUID, role_name: str) -> User:
     """An administrator takes an agency role away; the person is signed out everywhere, so no session keeps it."""
+    if role_name not in {r.value for r in AGENCY_ROLES}:
+        raise InvalidInput({"role": "Choose investigator or live desk"})
+    role = Role(role_name)
     user = await _agency_account(db, user_id)
     if not user.has_role(role):
         raise InvalidInput({"role": f"This account does not have the role {role.value.replace('_', ' ')}"})
