@@ -13,6 +13,7 @@ from bench import (
     live_video,
     page_weight,
     push_fanout,
+    request_paths,
     serve_workers,
 )
 
@@ -20,6 +21,7 @@ logging.getLogger("httpx").setLevel(logging.WARNING)
 
 for benchmark in (
     page_weight,
+    request_paths,
     push_fanout,
     delivery_faults,
     area_request,

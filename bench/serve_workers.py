@@ -77,25 +77,32 @@ TARGET_P99_MS = 500.0
 # --- seeding ------------------------------------------------------------------------------------------------
 
 
-async def seed_owners(url: str, var_dir: Path, owners: int = OWNERS) -> list[str]:
-    """`owners` owner accounts, each with a site, its cameras, AREA_REQUESTS footage requests and a signed-in
-    session; returns their session tokens (the porchlight_session cookie)."""
+async def seed_owners(
+    url: str, var_dir: Path, owners: int = OWNERS, *, sites_per_owner: int = 1,
+    cameras_per_site: int = CAMERAS_PER_OWNER, area_requests: int = AREA_REQUESTS,
+) -> list[str]:  # fmt: skip
+    """`owners` owner accounts, each with its sites and their cameras, `area_requests` footage requests (each one a
+    notification too) and a signed-in session; returns their session tokens (the porchlight_session cookie). On
+    PostgreSQL or SQLite."""
     engine = bench_engine(url, var_dir)
     now = dt.datetime.now(dt.UTC)
     users, roles, sites, cameras, sessions, tokens = [], [], [], [], [], []
     for n in range(owners):
-        owner_id, site_id = uuid.uuid4(), uuid.uuid4()
+        owner_id = uuid.uuid4()
         lat, lon = 43.04 + (n % 20) * 0.0002, -87.91 + (n // 20) * 0.0002
         users.append({"id": owner_id, "email": f"owner{n}@bench.example", "password_hash": None,
                       "display_name": f"Owner {n}"})  # fmt: skip
         roles.append({"user_id": owner_id, "role": "owner"})
-        sites.append({"id": site_id, "owner_id": owner_id, "name": f"Home {n}", "address": f"{n} Main St",
-                      "latitude": lat, "longitude": lon, "kind": "home", "contact_phone": "555-0100"})  # fmt: skip
-        for c in range(CAMERAS_PER_OWNER):
-            cameras.append({"id": uuid.uuid4(), "site_id": site_id, "name": f"Camera {c}", "latitude": lat,
-                            "longitude": lon, "bearing_deg": 90 * c, "field_of_view_deg": 90, "range_m": 30,
-                            "placement": "outdoor", "recorder": "cloud", "retention_days": 14,
-                            "geo_cell": geo.cell_id(lat, lon)})  # fmt: skip
+        for s in range(sites_per_owner):
+            site_id = uuid.uuid4()
+            sites.append({"id": site_id, "owner_id": owner_id, "name": f"Home {n}" + (f"-{s}" if s else ""),
+                          "address": f"{n} Main St", "latitude": lat, "longitude": lon, "kind": "home",
+                          "contact_phone": "555-0100"})  # fmt: skip
+            for c in range(cameras_per_site):
+                cameras.append({"id": uuid.uuid4(), "site_id": site_id, "name": f"Camera {c}", "latitude": lat,
+                                "longitude": lon, "bearing_deg": 90 * c, "field_of_view_deg": 90, "range_m": 30,
+                                "placement": "outdoor", "recorder": "cloud", "retention_days": 14,
+                                "geo_cell": geo.cell_id(lat, lon)})  # fmt: skip
         token = new_token()
         tokens.append(token)
         sessions.append({"id": uuid.uuid4(), "token_hash": token_hash(token), "user_id": owner_id, "created_at": now,
@@ -111,7 +118,7 @@ async def seed_owners(url: str, var_dir: Path, owners: int = OWNERS) -> list[str
                 db, email="det@bench.example", password=None, display_name="Det", roles=[Role.INVESTIGATOR],
                 agency_name="Bench PD",
             )  # fmt: skip
-            for n in range(AREA_REQUESTS):
+            for n in range(area_requests):
                 data = AreaRequestIn(
                     camera_ids=[c["id"] for c in cameras], case_number=f"BENCH-{n}", request_type="voluntary",
                     incident_latitude=43.041, incident_longitude=-87.909,
@@ -119,7 +126,8 @@ async def seed_owners(url: str, var_dir: Path, owners: int = OWNERS) -> list[str
                 )  # fmt: skip
                 await requests_service.send_area_request(db, investigator, data, ip="127.0.0.1")
         async with engine.connect() as connection:  # the planner's statistics, so that no server runs before them
-            await (await connection.execution_options(isolation_level="AUTOCOMMIT")).execute(text("VACUUM ANALYZE"))
+            analyze = "VACUUM ANALYZE" if engine.dialect.name == "postgresql" else "ANALYZE"
+            await (await connection.execution_options(isolation_level="AUTOCOMMIT")).execute(text(analyze))
     finally:
         await engine.dispose()
     return tokens
