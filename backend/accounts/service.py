@@ -12,9 +12,10 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 import pyotp
-from sqlalchemy import delete, func, select
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import joinedload
 
 from backend.accounts.models import AGENCY_ROLES, Agency, LoginAttempt, LoginOutcome, Role, User, UserRole, UserSession
 from backend.accounts.passwords import hash_password, needs_rehash, password_problem, verify_password
@@ -388,34 +389,48 @@ async def start_session(db: AsyncSession, user: User, *, days: int, user_agent: 
     return token
 
 
+# Who holds a session token, which roles they have, and what the session's expiry rules need: one round trip. Built
+# once, so its cache key is computed once and not on every request.
+_SESSION_HOLDER = (
+    select(UserSession.id, UserSession.created_at, UserSession.last_seen_at, User)
+    .join(User, User.id == UserSession.user_id)
+    .where(
+        UserSession.token_hash == bindparam("token_hash"),
+        UserSession.expires_at > bindparam("now"),
+        User.disabled_at.is_(None),
+    )
+    .options(joinedload(User.roles))
+)
+_TOUCH_SESSION = (
+    update(UserSession)
+    .where(UserSession.id == bindparam("session_id"))
+    .values(last_seen_at=bindparam("now"), expires_at=bindparam("expires_at"))
+)
+
+
 async def user_for_session(
     db: AsyncSession, token: str, *, days: int, now: dt.datetime | None = None, touch: bool = True
 ) -> tuple[User, uuid.UUID] | None:
     """The signed-in user behind a session token, and the session's id; slides the session's expiry forward
     (unless `touch` is False: a page refreshing itself is no sign of use). An agency account's session also ends
-    after 30 minutes unused or 12 hours in all."""
+    after 30 minutes unused or 12 hours in all. Nothing is cached: a session ended (sign-out, a password changed,
+    a second factor reset, a role removed, an account disabled) is refused on the very next request."""
     now = now or utcnow()
-    row = (
-        await db.execute(
-            select(UserSession, User)
-            .join(User, User.id == UserSession.user_id)
-            .where(UserSession.token_hash == token_hash(token), UserSession.expires_at > now)
-            .where(User.disabled_at.is_(None))
-        )
-    ).first()
+    result = await db.execute(_SESSION_HOLDER, {"token_hash": token_hash(token), "now": now})
+    row = result.unique().first()
     if row is None:
         return None
-    session, user = row
+    session_id, created_at, last_seen_at, user = row
     agency = bool(user.role_names & AGENCY_ROLES)
-    if agency and (now - session.last_seen_at > AGENCY_IDLE_LIMIT or now - session.created_at > AGENCY_ABSOLUTE_LIMIT):
-        await db.delete(session)
+    if agency and (now - last_seen_at > AGENCY_IDLE_LIMIT or now - created_at > AGENCY_ABSOLUTE_LIMIT):
+        await db.execute(delete(UserSession).where(UserSession.id == session_id))
         await db.commit()
         return None
-    if touch and now - session.last_seen_at > (AGENCY_TOUCH_INTERVAL if agency else SESSION_TOUCH_INTERVAL):
-        session.last_seen_at = now
-        session.expires_at = now + dt.timedelta(days=days)
+    if touch and now - last_seen_at > (AGENCY_TOUCH_INTERVAL if agency else SESSION_TOUCH_INTERVAL):
+        expires_at = now + dt.timedelta(days=days)
+        await db.execute(_TOUCH_SESSION, {"session_id": session_id, "now": now, "expires_at": expires_at})
         await db.commit()
-    return user, session.id
+    return user, session_id
 
 
 async def end_all_sessions(db: AsyncSession, user_id: uuid.UUID) -> None:
