@@ -9,7 +9,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -54,8 +54,20 @@ async def unread_counts(db: AsyncSession, user_ids: Iterable[uuid.UUID]) -> dict
     return dict(rows.all())
 
 
+# How many of a person's notifications are unread (its own FROM, never correlated to an enclosing query's).
+_UNREAD_COUNT = (
+    select(func.count())
+    .select_from(Notification.__table__)
+    .where(Notification.__table__.c.user_id == bindparam("user_id"), Notification.__table__.c.read_at.is_(None))
+    .correlate(None)
+    .scalar_subquery()
+)
+_UNREAD = select(_UNREAD_COUNT)  # built once: its cache key is computed once
+
+
 async def unread_count(db: AsyncSession, user_id: uuid.UUID) -> int:
-    return (await unread_counts(db, [user_id])).get(user_id, 0)
+    """The count beside "Notifications" in every page's header."""
+    return await db.scalar(_UNREAD, {"user_id": user_id})
 
 
 @dataclass(frozen=True)
@@ -123,15 +135,20 @@ async def notify(db: AsyncSession, kind: Kind, message: Message) -> None:
     await notify_many(db, kind, [message])
 
 
+# A person's latest notifications with their unread count on each row (no row: no notifications, so none unread).
+# One round trip, built once; plain rows (no ORM objects) go straight into the answer.
+_LATEST = (
+    select(*Notification.__table__.c, _UNREAD_COUNT.label("unread"))
+    .where(Notification.__table__.c.user_id == bindparam("user_id"))
+    .order_by(Notification.__table__.c.created_at.desc(), Notification.__table__.c.id)
+    .limit(LIST_LIMIT)
+)
+
+
 async def list_notifications(db: AsyncSession, user_id: uuid.UUID) -> NotificationList:
-    items = await db.scalars(
-        select(Notification)
-        .where(Notification.user_id == user_id)
-        .order_by(Notification.created_at.desc(), Notification.id)
-        .limit(LIST_LIMIT)
-    )
+    rows = (await db.execute(_LATEST, {"user_id": user_id})).all()
     return NotificationList(
-        unread=await unread_count(db, user_id),
+        unread=rows[0].unread if rows else 0,
         items=[
             NotificationOut(
                 id=n.id,
@@ -142,7 +159,7 @@ async def list_notifications(db: AsyncSession, user_id: uuid.UUID) -> Notificati
                 created_at=n.created_at,
                 read=n.read_at is not None,
             )  # fmt: skip
-            for n in items
+            for n in rows
         ],
     )
 

@@ -28,7 +28,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import Bundle, selectinload
 
 from backend.db import utcnow
 from backend.errors import InvalidInput, NotFound
@@ -64,7 +64,8 @@ def camera_out(camera: Camera) -> CameraOut:
     )
 
 
-def site_out(site: Site) -> SiteOut:
+def site_out(site: Site, cameras: list[CameraOut] | None = None) -> SiteOut:
+    """A site as the API gives it: an ORM object with its cameras, or a row and the cameras read beside it."""
     return SiteOut(
         id=site.id,
         name=site.name,
@@ -78,7 +79,7 @@ def site_out(site: Site) -> SiteOut:
         investigator_note=site.investigator_note,
         created_at=site.created_at,
         updated_at=site.updated_at,
-        cameras=[camera_out(c) for c in site.cameras],
+        cameras=[camera_out(c) for c in site.cameras] if cameras is None else cameras,
     )
 
 
@@ -111,11 +112,23 @@ async def _own_camera(db: AsyncSession, owner_id: uuid.UUID, camera_id: uuid.UUI
     return camera
 
 
+# An owner's sites, one row per camera (a site without cameras: one row, its camera all None). One round trip, built
+# once; plain rows (no ORM objects) go straight into the answer.
+_OWNER_SITES = (
+    select(Bundle("site", *Site.__table__.c), Bundle("camera", *Camera.__table__.c))
+    .select_from(Site.__table__.outerjoin(Camera.__table__))
+    .where(Site.__table__.c.owner_id == bindparam("owner_id"))
+    .order_by(Site.__table__.c.name, Site.__table__.c.id, Camera.__table__.c.name, Camera.__table__.c.id)
+)
+
+
 async def list_sites(db: AsyncSession, owner_id: uuid.UUID) -> list[SiteOut]:
-    sites = await db.scalars(
-        select(Site).where(Site.owner_id == owner_id).options(selectinload(Site.cameras)).order_by(Site.name, Site.id)
-    )
-    return [site_out(s) for s in sites]
+    sites: dict[uuid.UUID, tuple[Row, list[CameraOut]]] = {}
+    for site, camera in await db.execute(_OWNER_SITES, {"owner_id": owner_id}):
+        cameras = sites.setdefault(site.id, (site, []))[1]
+        if camera.id is not None:
+            cameras.append(camera_out(camera))
+    return [site_out(site, cameras) for site, cameras in sites.values()]
 
 
 async def get_site(db: AsyncSession, owner_id: uuid.UUID, site_id: uuid.UUID) -> SiteOut:

@@ -8,9 +8,11 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections import defaultdict
+from collections.abc import Iterable
 
-from sqlalchemy import ColumnElement, Select, select
+from sqlalchemy import ColumnElement, Row, Select, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Bundle
 
 from backend.accounts.models import Agency, Role, User
 from backend.db import utcnow
@@ -67,7 +69,10 @@ def overwritten_at(window_start: dt.datetime, retention_days: int) -> dt.datetim
     return window_start + dt.timedelta(days=retention_days)
 
 
-def _out(request: FootageRequest, agency_name: str) -> RequestOut:
+def _out(
+    request: FootageRequest | Row, agency_name: str, cameras: Iterable[RequestedCamera | Row] | None = None
+) -> RequestOut:
+    """A request as the API gives it: an ORM object with its cameras, or a row and the camera rows read beside it."""
     return RequestOut(
         id=request.id,
         agency=agency_name,
@@ -94,7 +99,7 @@ def _out(request: FootageRequest, agency_name: str) -> RequestOut:
                 distance_m=c.distance_m,
                 overwritten_at=overwritten_at(request.window_start, c.retention_days),
             )  # fmt: skip
-            for c in request.cameras
+            for c in (request.cameras if cameras is None else cameras)
         ],
     )
 
@@ -278,11 +283,32 @@ async def load_agency_request(db: AsyncSession, user: User, request_id: uuid.UUI
     return await _one_request(db, scope, request_id, "No such request from your agency")
 
 
-async def owner_requests(db: AsyncSession, owner_id: uuid.UUID) -> list[RequestOut]:
-    rows = await db.execute(
-        _with_agency_name().where(FootageRequest.owner_id == owner_id).order_by(FootageRequest.created_at.desc())
+# An owner's requests, newest first, one row per named camera (a request naming none: one row, its camera all None),
+# with the agency's name. One round trip, built once; plain rows (no ORM objects) go straight into the answer.
+_OWNER_REQUESTS = (
+    select(
+        Bundle("request", *FootageRequest.__table__.c),
+        Agency.__table__.c.name,
+        Bundle("camera", *RequestedCamera.__table__.c),
     )
-    return [_out(request, agency) for request, agency in rows]
+    .select_from(FootageRequest.__table__.join(Agency.__table__).outerjoin(RequestedCamera.__table__))
+    .where(FootageRequest.__table__.c.owner_id == bindparam("owner_id"))
+    .order_by(
+        FootageRequest.__table__.c.created_at.desc(),
+        FootageRequest.__table__.c.id,
+        RequestedCamera.__table__.c.name,
+        RequestedCamera.__table__.c.camera_id,
+    )
+)
+
+
+async def owner_requests(db: AsyncSession, owner_id: uuid.UUID) -> list[RequestOut]:
+    requests: dict[uuid.UUID, tuple[Row, str, list[Row]]] = {}
+    for request, agency, camera in await db.execute(_OWNER_REQUESTS, {"owner_id": owner_id}):
+        cameras = requests.setdefault(request.id, (request, agency, []))[2]
+        if camera.camera_id is not None:
+            cameras.append(camera)
+    return [_out(request, agency, cameras) for request, agency, cameras in requests.values()]
 
 
 async def open_for_owner(db: AsyncSession, owner_id: uuid.UUID, request_id: uuid.UUID) -> RequestOut:
