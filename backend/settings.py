@@ -61,6 +61,10 @@ class Settings:
     # How long a delivery worker holds the messages it claimed without renewing (it renews every third of it):
     # a worker that died is taken over this long after it last renewed.
     push_lease_seconds: float = 20.0
+    # Messages a delivery worker sends at once. Each is a possible repeat if the worker dies before recording its
+    # outcome (a Topic makes a repeat replace the first on the phone rather than stack); raise it when the push
+    # services answer slowly and fan-outs take too long.
+    push_concurrency: int = 16
     # Push delivery and the request sweeper inside the app process (one-process installs); off when
     # `porchlight worker` processes do that work.
     background_in_process: bool = True
@@ -104,6 +108,7 @@ class Settings:
             push_extra_hosts=tuple(h.strip() for h in _env("PUSH_EXTRA_HOSTS", "").split(",") if h.strip()),
             push_ca_file=_env("PUSH_CA_FILE", ""),
             push_lease_seconds=float(_env("PUSH_LEASE_SECONDS", "20")),
+            push_concurrency=int(_env("PUSH_CONCURRENCY", "16")),
             background_in_process=_env_bool("BACKGROUND_IN_PROCESS", True),
             evidence_dir=Path(_env("EVIDENCE_DIR", str(var_dir / "evidence"))).resolve(),
             max_clip_bytes=int(_env("MAX_CLIP_BYTES", str(2 * 1024**3))),

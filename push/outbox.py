@@ -7,8 +7,9 @@ import random
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import and_, delete, insert, or_, select, update
+from sqlalchemy import ARRAY, BigInteger, and_, any_, bindparam, delete, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.db import utcnow
@@ -138,21 +139,30 @@ def retry_delay(attempts: int, rng: random.Random | None = None) -> float:
 
 
 async def mark_delivered(db: AsyncSession, items: Sequence[Claimed]) -> None:
+    """One statement (PostgreSQL), so recording costs one round trip however busy the worker's event loop is."""
     if not items:
         return
     now = utcnow()
-    await db.execute(
+    delivered = (
         update(PushDelivery)
-        .where(PushDelivery.id.in_([c.delivery_id for c in items]))
+        .where(_one_of(db, PushDelivery.id, [c.delivery_id for c in items]))
         .values(status=DeliveryStatus.DELIVERED, delivered_at=now, lease_until=None, last_error="")
         .execution_options(synchronize_session=False)
     )
-    await db.execute(
-        update(PushSubscription)
-        .where(PushSubscription.id.in_({c.subscription_id for c in items}))
-        .values(last_delivered_at=now)
-        .execution_options(synchronize_session=False)
-    )
+    touched = update(PushSubscription).values(last_delivered_at=now).execution_options(synchronize_session=False)
+    if db.get_bind().dialect.name == "postgresql":
+        cte = delivered.returning(PushDelivery.subscription_id).cte("delivered")
+        await db.execute(touched.where(PushSubscription.id.in_(select(cte.c.subscription_id))))
+    else:
+        await db.execute(delivered)
+        await db.execute(touched.where(PushSubscription.id.in_({c.subscription_id for c in items})))
+
+
+def _one_of(db: AsyncSession, column: Any, values: list[Any]) -> Any:
+    """`column IN values`; on PostgreSQL as `= ANY(array)`, one statement text for any count (prepared once)."""
+    if db.get_bind().dialect.name == "postgresql":
+        return column == any_(bindparam("ids", values, type_=ARRAY(BigInteger)))
+    return column.in_(values)
 
 
 async def extend_lease(db: AsyncSession, delivery_ids: Iterable[int], lease: dt.timedelta) -> None:

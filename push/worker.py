@@ -31,7 +31,7 @@ class DeliveryWorker:
         sender: PushSender,
         *,
         batch_size: int = 500,
-        concurrency: int = 32,
+        concurrency: int = 16,
         lease: dt.timedelta = dt.timedelta(seconds=20),
         idle_poll_seconds: float = 0.25,
         lanes: int = 2,
@@ -172,6 +172,9 @@ class _Recorder:
     async def _write(self, results: list[tuple[outbox.Claimed, SendResult]]) -> None:
         gone = {item.subscription_id for item, result in results if result.outcome is Outcome.GONE}
         async with self._session_factory() as db:
+            # Each statement commits on its own: no BEGIN and COMMIT round trips, which on a busy event loop wait
+            # behind every send under way (each statement is complete in itself; a lost one is sent again).
+            await db.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
             await outbox.mark_delivered(db, [item for item, result in results if result.outcome is Outcome.DELIVERED])
             for item, result in results:
                 if result.outcome is Outcome.RETRY and item.subscription_id not in gone:

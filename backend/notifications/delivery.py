@@ -46,6 +46,7 @@ async def running_worker(
             async_sessionmaker(engine, expire_on_commit=False),
             sender,
             lease=dt.timedelta(seconds=settings.push_lease_seconds),
+            concurrency=settings.push_concurrency,
             **worker_options,  # type: ignore[arg-type]
         )
         stop = asyncio.Event()
