@@ -68,9 +68,10 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def engine_options(settings: Settings) -> dict[str, Any]:
-    if settings.is_sqlite:
-        return {}
-    return {"pool_size": 10, "max_overflow": 10}
+    """Pool sizes: a connection returned while the pool holds `pool_size` idle ones is closed, so with more requests
+    at once than that, connections were opened and closed all the time (on SQLite a thread and four pragmas each,
+    on PostgreSQL a connection handshake)."""
+    return {"pool_size": 20, "max_overflow": 10}
 
 
 def install_sqlite_pragmas(engine: AsyncEngine | Engine) -> None:
