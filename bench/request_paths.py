@@ -97,20 +97,23 @@ end
 """
 
 
-def _script(directory: Path, name: str, path: str, tokens: list[str], html: bool) -> Path:
-    """A wrk script asking for `path`, each request with the next owner's session cookie (none without tokens)."""
+def _script(directory: Path, name: str, path: str, tokens: list[str], html: bool, csrf: str = "") -> Path:
+    """A wrk script asking for `path`, each request with the next owner's session cookie (none without tokens) and,
+    as a browser that has been there before, the CSRF cookie it was given (else each answer sets a new one)."""
     accept = "text/html" if html else "application/json"
-    listed = ", ".join(f'"{t}"' for t in tokens)
+    cookies = [f"csrftoken={csrf}"] if csrf else []
+    listed = ", ".join(f'"{"; ".join([f"porchlight_session={t}", *cookies])}"' for t in tokens)
+    listed = listed or (f'"{cookies[0]}"' if cookies else "")
     script = directory / f"{name}.lua"
     script.write_text(
         f"""
-local tokens = {{{listed}}}
+local cookies = {{{listed}}}
 local turn = 0
 request = function()
   local headers = {{["Accept"] = "{accept}"}}
-  if #tokens > 0 then
-    turn = turn % #tokens + 1
-    headers["Cookie"] = "porchlight_session=" .. tokens[turn]
+  if #cookies > 0 then
+    turn = turn % #cookies + 1
+    headers["Cookie"] = cookies[turn]
   end
   return wrk.format("GET", "{path}", headers)
 end
@@ -136,8 +139,9 @@ def _wrk(base: str, script: Path, seconds: int) -> dict[str, float]:
     return figures
 
 
-def _check(base: str, route: Route, token: str) -> None:
-    """The route answers 200 with its own content when signed in (not a redirect to the sign-in page)."""
+def _check(base: str, route: Route, token: str) -> str:
+    """The route answers 200 with its own content when signed in (not a redirect to the sign-in page); the CSRF
+    cookie it sets, if any."""
     headers = {"Accept": "text/html" if route.html else "application/json"}
     if route.signed_in:
         headers["Cookie"] = f"porchlight_session={token}"
@@ -146,6 +150,8 @@ def _check(base: str, route: Route, token: str) -> None:
         body = response.read()
         if response.status != 200 or response.url != base + route.path or len(body) < 20:
             raise RuntimeError(f"{route.path} answered {response.status} at {response.url}: {body[:200]!r}")
+        cookies = response.headers.get_all("set-cookie") or []
+    return next((c.split(";")[0].split("=", 1)[1] for c in cookies if c.startswith("csrftoken=")), "")
 
 
 @contextmanager
@@ -208,8 +214,9 @@ def measure_database(database: str, url: str, var_dir: Path, peer_base: str, sec
     with _served(command, server_env(url, var_dir, port), var_dir / "serve.log", port, "/health") as base:
         scripts = []
         for n, route in enumerate(ROUTES):
-            _check(base, route, tokens[0])
-            scripts.append(_script(var_dir, f"route{n}", route.path, tokens if route.signed_in else [], route.html))
+            csrf = _check(base, route, tokens[0])
+            owners = tokens if route.signed_in else []
+            scripts.append(_script(var_dir, f"route{n}", route.path, owners, route.html, csrf))
             _wrk(base, scripts[-1], WARMUP_SECONDS)
         _wrk(peer_base, peer_script, WARMUP_SECONDS)
         figures = [Figure(route, database) for route in ROUTES]
