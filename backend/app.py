@@ -35,7 +35,7 @@ from backend.devices.service import HeartbeatBatcher
 from backend.errors import ServiceError
 from backend.notifications.api import NotificationController, PushController
 from backend.notifications.delivery import allowed_push_hosts, check_push_settings, running_worker, vapid_keys
-from backend.notifications.pages import NotificationPages, PushAdminPages
+from backend.notifications.pages import DevMailboxPage, NotificationPages, PushAdminPages
 from backend.openapi import StrictStructSchemaPlugin, declare_answers
 from backend.pwa import PwaRoutes
 from backend.registry.api import CameraController, SiteController
@@ -192,6 +192,7 @@ def create_app(settings: Settings | None = None, *, relay_only: bool = False) ->
         RegistryPages,
         NotificationPages,
         PushAdminPages,
+        DevMailboxPage,
         OwnerRequestPages,
         ConsolePages,
         DeviceApi,

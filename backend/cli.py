@@ -82,6 +82,8 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
                 click.echo(f"    {'':<13} (no app? `porchlight totp-code {login.totp_secret}` prints the current code)")
         click.echo("")
     click.echo(f"  API: http://{shown_host}:{port}/api/v1   OpenAPI: http://{shown_host}:{port}/schema\n")
+    if not settings.smtp_url and settings.environment != "production":
+        click.echo(f"  No SMTP server set: emails Porchlight sends are at http://{shown_host}:{port}/dev/mailbox\n")
     workers = workers or settings.workers
     agent = _start_demo_agent(settings)
     try:

@@ -8,7 +8,7 @@ from backend.notifications.models import Notification
 from backend.registry.models import Camera, Site
 from backend.requests.models import AccessReceipt, CustodyEvent, EvidenceClip, FootageRequest, RequestedCamera
 from backend.sharing.models import ShareCamera, ShareSession, ShareViewer
-from push.models import PushDelivery, PushSubscription
+from push.models import Delivery, PushSubscription
 
 __all__ = [
     "AccessReceipt",
@@ -27,7 +27,7 @@ __all__ = [
     "Notification",
     "PairingCode",
     "PairingFailure",
-    "PushDelivery",
+    "Delivery",
     "PushSubscription",
     "RequestedCamera",
     "ShareCamera",

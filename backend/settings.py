@@ -65,6 +65,10 @@ class Settings:
     # outcome (a Topic makes a repeat replace the first on the phone rather than stack); raise it when the push
     # services answer slowly and fan-outs take too long.
     push_concurrency: int = 16
+    # Outgoing email: the SMTP server (smtp+starttls://user:password@host:587, smtps://…:465, or smtp://host for a
+    # relay on the same host); empty: emails are saved to var/mailbox and listed at /dev/mailbox (not in production).
+    smtp_url: str = ""
+    mail_from: str = "Porchlight <no-reply@porchlight.example.org>"
     # Push delivery and the request sweeper inside the app process (one-process installs); off when
     # `porchlight worker` processes do that work.
     background_in_process: bool = True
@@ -109,6 +113,8 @@ class Settings:
             push_ca_file=_env("PUSH_CA_FILE", ""),
             push_lease_seconds=float(_env("PUSH_LEASE_SECONDS", "20")),
             push_concurrency=int(_env("PUSH_CONCURRENCY", "16")),
+            smtp_url=_env("SMTP_URL", ""),
+            mail_from=_env("MAIL_FROM", "Porchlight <no-reply@porchlight.example.org>"),
             background_in_process=_env_bool("BACKGROUND_IN_PROCESS", True),
             evidence_dir=Path(_env("EVIDENCE_DIR", str(var_dir / "evidence"))).resolve(),
             max_clip_bytes=int(_env("MAX_CLIP_BYTES", str(2 * 1024**3))),

@@ -49,7 +49,7 @@ async def enqueue(url: str, var_dir: Path, origin: str, ca_file: str) -> None:
 async def delivered(url: str) -> int:
     connection = await asyncpg.connect(make_url(url).set(drivername="postgresql").render_as_string(False))
     try:
-        return await connection.fetchval("SELECT count(*) FROM push_deliveries WHERE status = 'delivered'")
+        return await connection.fetchval("SELECT count(*) FROM deliveries WHERE status = 'delivered'")
     finally:
         await connection.close()
 

@@ -1,4 +1,4 @@
-"""Push tables: a browser's subscription, and the outbox of deliveries to it.
+"""The outbox tables: a browser's push subscription, and the deliveries (push messages and emails) to send.
 
 They share the application's declarative base (infrastructure, not a domain); users and sessions are
 referred to by table name only.
@@ -10,10 +10,15 @@ import datetime as dt
 import enum
 import uuid
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, CheckConstraint, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from backend.db import Base, enum_check, utcnow, uuid_pk
+
+
+class Channel(enum.StrEnum):
+    PUSH = "push"  # to a browser's push subscription
+    EMAIL = "email"  # to an email address, over SMTP
 
 
 class DeliveryStatus(enum.StrEnum):
@@ -43,19 +48,31 @@ class PushSubscription(Base):
     last_delivered_at: Mapped[dt.datetime | None]
 
 
-class PushDelivery(Base):
-    """The outbox: one row per message per subscription, written in the event's own transaction."""
+class Delivery(Base):
+    """The outbox: one row per message per recipient (a push subscription or an email address), written in the
+    event's own transaction, sent by the delivery worker outside it."""
 
-    __tablename__ = "push_deliveries"
+    __tablename__ = "deliveries"
     __table_args__ = (
         enum_check("status", DeliveryStatus, "status_known"),
-        Index("ix_push_deliveries_due", "status", "next_attempt_at"),
+        enum_check("channel", Channel, "channel_known"),
+        CheckConstraint(
+            "(channel = 'push' AND subscription_id IS NOT NULL) OR (channel = 'email' AND recipient IS NOT NULL)",
+            name="has_recipient",
+        ),
+        Index("ix_deliveries_due", "status", "next_attempt_at"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
-    subscription_id: Mapped[uuid.UUID] = mapped_column(
+    channel: Mapped[str] = mapped_column(String(10), default=Channel.PUSH)
+    subscription_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("push_subscriptions.id", ondelete="CASCADE"), index=True
     )
+    # An email's address, kept only until it is sent or given up on (the outbox is not a record of addresses).
+    recipient: Mapped[str | None] = mapped_column(String(320))
+    # The person an email is for, if they have an account: deleting the account deletes what is still unsent.
+    user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    # Push: the declarative payload (JSON). Email: the message as JSON (subject, text, message id).
     payload: Mapped[str] = mapped_column(Text)
     ttl_seconds: Mapped[int] = mapped_column(Integer)
     urgency: Mapped[str] = mapped_column(String(10))

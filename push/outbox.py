@@ -1,4 +1,5 @@
-"""The outbox: enqueue deliveries in the caller's transaction; claim due ones; record what happened."""
+"""The outbox of push messages and emails: enqueue deliveries in the caller's transaction; claim due ones; record
+what happened."""
 
 from __future__ import annotations
 
@@ -9,11 +10,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ARRAY, BigInteger, and_, any_, bindparam, delete, insert, or_, select, update
+from sqlalchemy import ARRAY, BigInteger, and_, any_, bindparam, case, delete, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.db import utcnow
-from push.models import DeliveryStatus, PushDelivery, PushSubscription
+from push.models import Channel, Delivery, DeliveryStatus, PushSubscription
 
 MAX_ATTEMPTS = 20
 FIRST_RETRY_SECONDS = 5.0
@@ -22,19 +23,22 @@ MAX_RETRY_SECONDS = 15 * 60.0
 
 @dataclass(frozen=True)
 class Claimed:
-    """A delivery a worker holds until its lease ends, with what sending it needs."""
+    """A delivery a worker holds until its lease ends, with what sending it needs: a push subscription's endpoint
+    and keys, or an email's address."""
 
     delivery_id: int
-    subscription_id: uuid.UUID
-    endpoint: str
-    p256dh: str
-    auth: str
+    channel: Channel
     payload: bytes
     ttl_seconds: int
     urgency: str
     topic: str | None
     attempts: int
     created_at: dt.datetime
+    subscription_id: uuid.UUID | None = None
+    endpoint: str = ""
+    p256dh: str = ""
+    auth: str = ""
+    recipient: str = ""
 
 
 @dataclass(frozen=True)
@@ -50,7 +54,7 @@ async def enqueue(db: AsyncSession, messages: Sequence[Outgoing], *, ttl_seconds
         raise ValueError("TTL must be positive: 0 lets push services drop a message for a sleeping phone")
     if messages:
         await db.execute(
-            insert(PushDelivery),
+            insert(Delivery),
             [
                 {
                     "subscription_id": m.subscription_id,
@@ -65,43 +69,63 @@ async def enqueue(db: AsyncSession, messages: Sequence[Outgoing], *, ttl_seconds
     return len(messages)
 
 
-async def claim(db: AsyncSession, *, limit: int, lease: dt.timedelta) -> list[Claimed]:
-    """Take up to `limit` due deliveries (pending and due, or whose worker's lease ran out) with what sending them
-    needs, and commit: the caller sends them holding no transaction.
+async def enqueue_email(
+    db: AsyncSession, *, recipient: str, message: bytes, user_id: uuid.UUID | None, ttl_seconds: int
+) -> None:
+    """Add an email to the caller's transaction: it is sent only if the event commits, and given up on (failed)
+    if it cannot be sent within `ttl_seconds`. `user_id`: the account it is for, if any (its deletion deletes it)."""
+    db.add(
+        Delivery(
+            channel=Channel.EMAIL, recipient=recipient, user_id=user_id, payload=message.decode(),
+            ttl_seconds=ttl_seconds, urgency="normal",
+        )
+    )  # fmt: skip
+
+
+async def claim(
+    db: AsyncSession, *, limit: int, lease: dt.timedelta, channels: Sequence[Channel] = tuple(Channel)
+) -> list[Claimed]:
+    """Take up to `limit` due deliveries on `channels` (pending and due, or whose worker's lease ran out) with what
+    sending them needs, and commit: the caller sends them holding no transaction.
 
     On PostgreSQL the rows are locked with SKIP LOCKED, so concurrent workers never take the same row.
     """
     now = utcnow()
-    due = or_(
-        and_(PushDelivery.status == DeliveryStatus.PENDING, PushDelivery.next_attempt_at <= now),
-        and_(PushDelivery.status == DeliveryStatus.SENDING, PushDelivery.lease_until < now),
+    due = and_(
+        or_(
+            and_(Delivery.status == DeliveryStatus.PENDING, Delivery.next_attempt_at <= now),
+            and_(Delivery.status == DeliveryStatus.SENDING, Delivery.lease_until < now),
+        ),
+        Delivery.channel.in_(channels),
     )
     # A plain read first: an idle worker polls often and should not take the (SQLite) write lock to find nothing.
-    if await db.scalar(select(PushDelivery.id).where(due).limit(1)) is None:
+    if await db.scalar(select(Delivery.id).where(due).limit(1)) is None:
         await db.rollback()
         return []
     due_ids = (
-        select(PushDelivery.id)
+        select(Delivery.id)
         .where(due)
-        .order_by(PushDelivery.next_attempt_at)
+        .order_by(Delivery.next_attempt_at)
         .limit(limit)
         .with_for_update(skip_locked=True)
         .scalar_subquery()
     )
     claimed = (
         await db.execute(
-            update(PushDelivery)
-            .where(PushDelivery.id.in_(due_ids))
-            .values(status=DeliveryStatus.SENDING, lease_until=now + lease, attempts=PushDelivery.attempts + 1)
+            update(Delivery)
+            .where(Delivery.id.in_(due_ids))
+            .values(status=DeliveryStatus.SENDING, lease_until=now + lease, attempts=Delivery.attempts + 1)
             .returning(
-                PushDelivery.id,
-                PushDelivery.subscription_id,
-                PushDelivery.payload,
-                PushDelivery.ttl_seconds,
-                PushDelivery.urgency,
-                PushDelivery.topic,
-                PushDelivery.attempts,
-                PushDelivery.created_at,
+                Delivery.id,
+                Delivery.channel,
+                Delivery.subscription_id,
+                Delivery.recipient,
+                Delivery.payload,
+                Delivery.ttl_seconds,
+                Delivery.urgency,
+                Delivery.topic,
+                Delivery.attempts,
+                Delivery.created_at,
             )
             .execution_options(synchronize_session=False)
         )
@@ -109,27 +133,29 @@ async def claim(db: AsyncSession, *, limit: int, lease: dt.timedelta) -> list[Cl
     subscriptions = {
         s.id: s
         for s in await db.scalars(
-            select(PushSubscription).where(PushSubscription.id.in_({row.subscription_id for row in claimed}))
+            select(PushSubscription).where(
+                PushSubscription.id.in_({row.subscription_id for row in claimed if row.subscription_id})
+            )
         )
     }
     await db.commit()  # nothing stays open while the deliveries are sent
-    return [
-        Claimed(
-            delivery_id=row.id,
-            subscription_id=row.subscription_id,
-            endpoint=subscriptions[row.subscription_id].endpoint,
-            p256dh=subscriptions[row.subscription_id].p256dh,
-            auth=subscriptions[row.subscription_id].auth,
-            payload=row.payload.encode(),
-            ttl_seconds=row.ttl_seconds,
-            urgency=row.urgency,
-            topic=row.topic,
-            attempts=row.attempts,
-            created_at=row.created_at,
-        )
-        for row in claimed
-        if row.subscription_id in subscriptions  # deleted meanwhile: its rows went with it
-    ]
+    claimed_items = []
+    for row in claimed:
+        common = {
+            "delivery_id": row.id, "channel": Channel(row.channel), "payload": row.payload.encode(),
+            "ttl_seconds": row.ttl_seconds, "urgency": row.urgency, "topic": row.topic, "attempts": row.attempts,
+            "created_at": row.created_at,
+        }  # fmt: skip
+        if row.channel == Channel.EMAIL:
+            claimed_items.append(Claimed(**common, recipient=row.recipient))
+        elif (subscription := subscriptions.get(row.subscription_id)) is not None:  # else deleted with its rows
+            claimed_items.append(
+                Claimed(
+                    **common, subscription_id=row.subscription_id, endpoint=subscription.endpoint,
+                    p256dh=subscription.p256dh, auth=subscription.auth,
+                )
+            )  # fmt: skip
+    return claimed_items
 
 
 def retry_delay(attempts: int, rng: random.Random | None = None) -> float:
@@ -144,18 +170,31 @@ async def mark_delivered(db: AsyncSession, items: Sequence[Claimed]) -> None:
         return
     now = utcnow()
     delivered = (
-        update(PushDelivery)
-        .where(_one_of(db, PushDelivery.id, [c.delivery_id for c in items]))
-        .values(status=DeliveryStatus.DELIVERED, delivered_at=now, lease_until=None, last_error="")
+        update(Delivery)
+        .where(_one_of(db, Delivery.id, [c.delivery_id for c in items]))
+        .values(
+            status=DeliveryStatus.DELIVERED,
+            delivered_at=now,
+            lease_until=None,
+            last_error="",
+            recipient=_forgotten_address(),
+        )
         .execution_options(synchronize_session=False)
     )
     touched = update(PushSubscription).values(last_delivered_at=now).execution_options(synchronize_session=False)
     if db.get_bind().dialect.name == "postgresql":
-        cte = delivered.returning(PushDelivery.subscription_id).cte("delivered")
+        cte = delivered.returning(Delivery.subscription_id).cte("delivered")
         await db.execute(touched.where(PushSubscription.id.in_(select(cte.c.subscription_id))))
     else:
         await db.execute(delivered)
-        await db.execute(touched.where(PushSubscription.id.in_({c.subscription_id for c in items})))
+        await db.execute(
+            touched.where(PushSubscription.id.in_({c.subscription_id for c in items if c.subscription_id}))
+        )
+
+
+def _forgotten_address() -> Any:
+    """An email's address is kept only while it may still be sent."""
+    return case((Delivery.channel == Channel.EMAIL, ""), else_=Delivery.recipient)
 
 
 def _one_of(db: AsyncSession, column: Any, values: list[Any]) -> Any:
@@ -170,8 +209,8 @@ async def extend_lease(db: AsyncSession, delivery_ids: Iterable[int], lease: dt.
     ids = list(delivery_ids)
     if ids:
         await db.execute(
-            update(PushDelivery)
-            .where(PushDelivery.id.in_(ids), PushDelivery.status == DeliveryStatus.SENDING)
+            update(Delivery)
+            .where(Delivery.id.in_(ids), Delivery.status == DeliveryStatus.SENDING)
             .values(lease_until=utcnow() + lease)
             .execution_options(synchronize_session=False)
         )
@@ -190,18 +229,27 @@ async def retry_later(db: AsyncSession, item: Claimed, error: str, after_seconds
     delay = retry_delay(item.attempts) if after_seconds is None else after_seconds
     expired = now + dt.timedelta(seconds=delay) > item.created_at + dt.timedelta(seconds=item.ttl_seconds)
     if item.attempts >= MAX_ATTEMPTS or expired:
-        values = {"status": DeliveryStatus.FAILED, "lease_until": None, "last_error": f"gave up: {error}"[:300]}
-    else:
-        values = {
-            "status": DeliveryStatus.PENDING,
-            "lease_until": None,
-            "next_attempt_at": now + dt.timedelta(seconds=delay),
-            "last_error": error[:300],
-        }
+        await give_up(db, item, f"gave up: {error}")
+        return
+    await _settle(
+        db,
+        item,
+        status=DeliveryStatus.PENDING,
+        next_attempt_at=now + dt.timedelta(seconds=delay),
+        last_error=error[:300],
+    )
+
+
+async def give_up(db: AsyncSession, item: Claimed, error: str) -> None:
+    """Failed for good (the recipient refuses it, or its attempts or TTL ran out): shown to administrators."""
+    await _settle(db, item, status=DeliveryStatus.FAILED, last_error=error[:300], recipient=_forgotten_address())
+
+
+async def _settle(db: AsyncSession, item: Claimed, **values: Any) -> None:
     await db.execute(
-        update(PushDelivery)
+        update(Delivery)
         # Not if another worker took the row over meanwhile (its claim counted another attempt).
-        .where(PushDelivery.id == item.delivery_id, PushDelivery.attempts == item.attempts)
-        .values(**values)
+        .where(Delivery.id == item.delivery_id, Delivery.attempts == item.attempts)
+        .values(lease_until=None, **values)
         .execution_options(synchronize_session=False)
     )

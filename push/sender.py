@@ -15,6 +15,7 @@ from push.vapid import VapidSigner
 class Outcome(enum.Enum):
     DELIVERED = "delivered"
     GONE = "gone"  # the subscription no longer exists: delete it
+    REFUSED = "refused"  # the recipient will never take this message (an email address refused): give up on it
     RETRY = "retry"  # try again later (with backoff, or after Retry-After)
 
 

@@ -1,4 +1,5 @@
-"""The delivery worker: claims due outbox rows, sends them with bounded concurrency, records results.
+"""The delivery worker: claims due outbox rows (push messages, emails), sends them with bounded concurrency, records
+results.
 
 It runs inside the app process by default, or as `porchlight worker` processes (at scale, on PostgreSQL).
 """
@@ -10,13 +11,21 @@ import contextlib
 import datetime as dt
 import logging
 from collections.abc import Callable
+from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from push import outbox
+from push.models import Channel
 from push.sender import Outcome, PushSender, SendResult
 
 logger = logging.getLogger("porchlight.push")
+
+
+class Mailer(Protocol):
+    """Sends one email (an outbox row's message to its address) and says what happened."""
+
+    async def send(self, recipient: str, message: bytes) -> SendResult: ...
 
 
 class DeliveryWorker:
@@ -30,6 +39,7 @@ class DeliveryWorker:
         session_factory: Callable[[], AsyncSession],
         sender: PushSender,
         *,
+        mailer: Mailer | None = None,
         batch_size: int = 500,
         concurrency: int = 16,
         lease: dt.timedelta = dt.timedelta(seconds=20),
@@ -38,6 +48,9 @@ class DeliveryWorker:
     ) -> None:
         self._session_factory = session_factory
         self._sender = sender
+        self._mailer = mailer
+        # Without a mailer, emails are left to a worker that has one.
+        self._channels = (Channel.PUSH, Channel.EMAIL) if mailer else (Channel.PUSH,)
         self._batch_size = batch_size
         self._slots = asyncio.Semaphore(concurrency)
         self._lease = lease
@@ -47,6 +60,8 @@ class DeliveryWorker:
     async def _send(self, item: outbox.Claimed) -> SendResult:
         async with self._slots:
             try:
+                if item.channel is Channel.EMAIL and self._mailer is not None:
+                    return await self._mailer.send(item.recipient, item.payload)
                 return await self._sender.send(
                     item.endpoint, item.p256dh, item.auth, item.payload,
                     ttl=item.ttl_seconds, urgency=item.urgency, topic=item.topic,
@@ -58,7 +73,7 @@ class DeliveryWorker:
     async def run_once(self) -> int:
         """Claim one batch, send it, record every result. Returns how many deliveries were attempted."""
         async with self._session_factory() as db:
-            batch = await outbox.claim(db, limit=self._batch_size, lease=self._lease)
+            batch = await outbox.claim(db, limit=self._batch_size, lease=self._lease, channels=self._channels)
         if not batch:
             return 0
         recorder = _Recorder(self._session_factory, batch)
@@ -179,6 +194,8 @@ class _Recorder:
             for item, result in results:
                 if result.outcome is Outcome.RETRY and item.subscription_id not in gone:
                     await outbox.retry_later(db, item, result.detail, result.retry_after)
+                elif result.outcome is Outcome.REFUSED:
+                    await outbox.give_up(db, item, result.detail)
             await outbox.forget_subscriptions(db, gone)
             await db.commit()
         if gone:

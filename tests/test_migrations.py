@@ -119,3 +119,80 @@ def test_custody_rows_written_before_the_chain_are_chained_and_uploads_lose_the_
     assert chains.problems == [] and chains.events == 5
     assert sorted(c.events for c in chains.chains) == [2, 3]
     assert upload == ("Camera owner", "")
+
+
+def test_push_messages_waiting_at_0013_are_sent_from_the_one_outbox_after_0014(empty_database: str) -> None:
+    """0014 moves push_deliveries into deliveries (push and email): a message still waiting keeps its id and
+    state, and the next message gets a later id."""
+    import datetime as dt
+    import uuid
+
+    import sqlalchemy as sa
+    from advanced_alchemy.types import DateTimeUTC
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from backend.db import utcnow
+    from push.models import Channel, Delivery, DeliveryStatus
+
+    config = alembic_config(empty_database)
+    command.upgrade(config, "0013")
+    user_id, subscription_id = uuid.uuid4(), uuid.uuid4()
+
+    async def with_db(work):
+        engine = make_engine(Settings(database_url=empty_database, secret_key="x", var_dir=Path("/tmp")))
+        try:
+            async with AsyncSession(engine) as db:
+                return await work(db)
+        finally:
+            await engine.dispose()
+
+    def table(name: str, *columns: sa.ColumnClause) -> sa.TableClause:
+        return sa.table(name, *columns, sa.column("created_at", DateTimeUTC()))
+
+    users = table("users", sa.column("id", sa.Uuid()), *(sa.column(c) for c in ("email", "display_name", "time_zone")))
+    subscriptions = table(
+        "push_subscriptions", sa.column("id", sa.Uuid()), sa.column("user_id", sa.Uuid()),
+        sa.column("muted_kinds", sa.JSON()), *(sa.column(c) for c in ("endpoint", "p256dh", "auth", "name")),
+    )  # fmt: skip
+    deliveries = table(
+        "push_deliveries", sa.column("subscription_id", sa.Uuid()), sa.column("next_attempt_at", DateTimeUTC()),
+        *(sa.column(c) for c in ("id", "payload", "ttl_seconds", "urgency", "topic", "status", "attempts")),
+        sa.column("last_error"),
+    )  # fmt: skip
+
+    async def seed(db: AsyncSession) -> None:
+        now = utcnow()
+        await db.execute(
+            sa.insert(users).values(
+                id=user_id, email="o@example.org", display_name="O", time_zone="UTC", created_at=now
+            )
+        )
+        await db.execute(
+            sa.insert(subscriptions).values(
+                id=subscription_id, user_id=user_id, muted_kinds=[], endpoint="https://push.example/1", p256dh="k",
+                auth="a", name="Phone", created_at=now,
+            )
+        )  # fmt: skip
+        for n, status in enumerate((DeliveryStatus.DELIVERED, DeliveryStatus.PENDING)):
+            await db.execute(
+                sa.insert(deliveries).values(
+                    id=n + 1, subscription_id=subscription_id, payload="{}", ttl_seconds=60, urgency="high",
+                    topic="t", status=status, attempts=n, next_attempt_at=now, last_error="",
+                    created_at=now - dt.timedelta(minutes=1),
+                )
+            )  # fmt: skip
+        await db.commit()
+
+    async def check(db: AsyncSession):
+        copied = (
+            await db.execute(sa.select(Delivery.id, Delivery.channel, Delivery.status).order_by(Delivery.id))
+        ).all()
+        db.add(Delivery(subscription_id=subscription_id, payload="{}", ttl_seconds=60, urgency="normal"))
+        await db.commit()
+        return [tuple(row) for row in copied], await db.scalar(sa.select(sa.func.max(Delivery.id)))
+
+    asyncio.run(with_db(seed))
+    command.upgrade(config, "head")
+    copied, newest = asyncio.run(with_db(check))
+    assert copied == [(1, Channel.PUSH, DeliveryStatus.DELIVERED), (2, Channel.PUSH, DeliveryStatus.PENDING)]
+    assert newest == 3

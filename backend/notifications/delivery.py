@@ -1,4 +1,4 @@
-"""Running push delivery: VAPID keys from settings, the sender, and the worker inside a process."""
+"""Running delivery: VAPID keys from settings, the push sender, the mailer, and the worker inside a process."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
+from backend.notifications.mail import SmtpServer, mailer_for
 from backend.settings import Settings
 from push.sender import PushSender
 from push.subscription import DEFAULT_PUSH_HOSTS
@@ -22,9 +23,17 @@ def vapid_keys(settings: Settings) -> VapidKeys:
 
 
 def check_push_settings(settings: Settings) -> None:
-    """Refuse to start in production with a VAPID subject push services would reject."""
+    """Refuse to start in production with a VAPID subject push services would reject, or without a way to send
+    email (password resets and invitations would be lost); refuse a malformed SMTP URL anywhere."""
     if settings.environment == "production" and (problem := subject_problem(settings.vapid_subject)):
         raise RuntimeError(f"PORCHLIGHT_VAPID_SUBJECT: {problem}")
+    if settings.smtp_url:
+        try:
+            SmtpServer.from_url(settings.smtp_url)
+        except ValueError as exc:
+            raise RuntimeError(str(exc)) from None
+    elif settings.environment == "production":
+        raise RuntimeError("PORCHLIGHT_SMTP_URL must be set in production: password resets and invitations are email")
 
 
 def allowed_push_hosts(settings: Settings) -> tuple[str, ...]:
@@ -39,12 +48,13 @@ def ssl_context(settings: Settings) -> ssl.SSLContext | None:
 async def running_worker(
     settings: Settings, engine: AsyncEngine, **worker_options: object
 ) -> AsyncIterator[DeliveryWorker]:
-    """A delivery worker running in the background until the block ends."""
+    """A delivery worker (push and email) running in the background until the block ends."""
     signer = VapidSigner(vapid_keys(settings), settings.vapid_subject)
     async with PushSender(signer, ssl_context=ssl_context(settings)) as sender:
         worker = DeliveryWorker(
             async_sessionmaker(engine, expire_on_commit=False),
             sender,
+            mailer=mailer_for(settings),
             lease=dt.timedelta(seconds=settings.push_lease_seconds),
             concurrency=settings.push_concurrency,
             **worker_options,  # type: ignore[arg-type]

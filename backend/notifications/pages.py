@@ -9,12 +9,14 @@ from litestar import Controller, Request, get, post
 from litestar.params import FromPath, FromQuery, URLEncodedBody
 from litestar.response import Redirect, Template
 
-from backend.errors import InvalidInput
+from backend.errors import InvalidInput, NotFound
 from backend.notifications import service
-from backend.web import Db, SignedIn, provide_admin, provide_user
+from backend.notifications.mail import mailbox_folder, saved_emails
+from backend.web import Db, SignedIn, provide_admin, provide_user, settings_of
 
 Form = URLEncodedBody[dict[str, Any]]
 SETTINGS = "/settings/notifications"
+LOOPBACK = {"127.0.0.1", "::1", "localhost"}
 
 
 def _settings_page(devices: list, errors: dict[str, str] | None = None, notice: str = "") -> Template:
@@ -99,3 +101,20 @@ class PushAdminPages(Controller):
         return Template(
             "notifications/admin.html", context={"counts": counts, "failed": failed, "time_zone": admin.time_zone}
         )
+
+
+class DevMailboxPage(Controller):
+    """Development without SMTP: the emails Porchlight would have sent (a reset link, an invitation), readable
+    without signing in, since someone who forgot their password needs it. Only asked from this machine (a
+    development server reachable from elsewhere must not hand out reset links); never in production, nor with SMTP."""
+
+    include_in_schema = False
+
+    @get("/dev/mailbox")
+    async def mailbox(self, request: Request) -> Template:
+        settings = settings_of(request)
+        folder = mailbox_folder(settings)
+        from_here = request.client is not None and request.client.host in LOOPBACK
+        if folder is None or settings.environment == "production" or not from_here:
+            raise NotFound("No such page")
+        return Template("notifications/mailbox.html", context={"emails": saved_emails(folder), "folder": folder})

@@ -18,7 +18,7 @@ from backend.errors import Conflict, InvalidInput, NotFound
 from backend.notifications.models import Kind, Notification
 from backend.notifications.schemas import NotificationList, NotificationOut, SubscriptionIn, SubscriptionOut
 from push import outbox
-from push.models import DeliveryStatus, PushDelivery, PushSubscription
+from push.models import Channel, Delivery, DeliveryStatus, PushSubscription
 from push.payload import declarative_payload, topic_for
 from push.subscription import auth_problem, endpoint_problem, p256dh_problem
 
@@ -347,13 +347,14 @@ class FailedDelivery:
 
 
 async def delivery_report(db: AsyncSession, limit: int = 50) -> tuple[dict[str, int], list[FailedDelivery]]:
-    """For administrators: outbox rows by status, and the latest deliveries that were given up on."""
-    counts = dict((await db.execute(select(PushDelivery.status, func.count()).group_by(PushDelivery.status))).all())
+    """For administrators: outbox rows (push and email) by status, and the latest deliveries that were given up on
+    (an email shows no address: the outbox forgets it once it gives up)."""
+    counts = dict((await db.execute(select(Delivery.status, func.count()).group_by(Delivery.status))).all())
     failed = await db.execute(
-        select(PushDelivery, PushSubscription.name, PushSubscription.endpoint)
-        .join(PushSubscription, PushSubscription.id == PushDelivery.subscription_id)
-        .where(PushDelivery.status == DeliveryStatus.FAILED)
-        .order_by(PushDelivery.created_at.desc())
+        select(Delivery, PushSubscription.name, PushSubscription.endpoint)
+        .outerjoin(PushSubscription, PushSubscription.id == Delivery.subscription_id)
+        .where(Delivery.status == DeliveryStatus.FAILED)
+        .order_by(Delivery.created_at.desc())
         .limit(limit)
     )
     return (
@@ -363,8 +364,8 @@ async def delivery_report(db: AsyncSession, limit: int = 50) -> tuple[dict[str, 
                 created_at=row.created_at,
                 attempts=row.attempts,
                 last_error=row.last_error,
-                device=name,
-                endpoint_host=urlsplit(endpoint).hostname or "",
+                device=name if row.channel == Channel.PUSH else "Email",
+                endpoint_host=(urlsplit(endpoint).hostname or "") if endpoint else "SMTP server",
             )  # fmt: skip
             for row, name, endpoint in failed
         ],

@@ -21,7 +21,7 @@ from backend.notifications.delivery import running_worker, ssl_context, vapid_ke
 from backend.notifications.models import Kind, Notification
 from backend.settings import PROJECT_ROOT, Settings
 from push.fake_service import FakePushService
-from push.models import DeliveryStatus, PushDelivery, PushSubscription
+from push.models import Delivery, DeliveryStatus, PushSubscription
 from push.sender import PushSender
 from push.vapid import VapidSigner
 from push.worker import DeliveryWorker
@@ -43,12 +43,12 @@ async def footage_request(db: AsyncSession, user: User, n: int = 1) -> None:
 
 async def statuses(db: AsyncSession) -> list[str]:
     db.expire_all()
-    return list((await db.scalars(select(PushDelivery.status).order_by(PushDelivery.id))).all())
+    return list((await db.scalars(select(Delivery.status).order_by(Delivery.id))).all())
 
 
 async def make_due(db: AsyncSession) -> None:
     """Let time pass: every waiting retry is due now."""
-    await db.execute(update(PushDelivery).values(next_attempt_at=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)))
+    await db.execute(update(Delivery).values(next_attempt_at=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)))
     await db.commit()
 
 
@@ -99,7 +99,7 @@ async def test_a_500_is_retried_with_backoff_and_then_delivered(
     await footage_request(db, user)
     before = dt.datetime.now(dt.UTC)
     await worker.run_once()
-    row = await db.scalar(select(PushDelivery))
+    row = await db.scalar(select(Delivery))
     await db.refresh(row)
     assert row.status == "pending" and row.attempts == 1 and "500" in row.last_error
     assert before + dt.timedelta(seconds=2) <= row.next_attempt_at <= before + dt.timedelta(seconds=10)
@@ -125,7 +125,7 @@ async def test_a_429_waits_as_long_as_retry_after_says(
     push_service.fail(browser, 429, times=1, retry_after=120)
     await footage_request(db, user)
     await worker.run_once()
-    row = await db.scalar(select(PushDelivery))
+    row = await db.scalar(select(Delivery))
     wait = (row.next_attempt_at - dt.datetime.now(dt.UTC)).total_seconds()
     assert 115 <= wait <= 121
     await make_due(db)
@@ -177,10 +177,10 @@ async def test_after_the_ttl_has_passed_the_row_is_marked_failed(
     browser = await device(db, push_service, user, push_settings)
     push_service.fail(browser, 503)
     await footage_request(db, user)
-    await db.execute(update(PushDelivery).values(created_at=dt.datetime.now(dt.UTC) - dt.timedelta(hours=48)))
+    await db.execute(update(Delivery).values(created_at=dt.datetime.now(dt.UTC) - dt.timedelta(hours=48)))
     await db.commit()
     await worker.run_once()
-    row = await db.scalar(select(PushDelivery))
+    row = await db.scalar(select(Delivery))
     await db.refresh(row)
     assert row.status == "failed" and row.last_error.startswith("gave up")
 
@@ -241,7 +241,7 @@ async def test_a_worker_killed_mid_batch_loses_nothing(
     push_service.clear_faults(browser)
     assert await worker.run_once() == 0  # still leased to the dead worker
     # The lease runs out (20 s unless renewed, and a dead worker renews nothing): the rows are taken again.
-    await db.execute(update(PushDelivery).values(lease_until=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)))
+    await db.execute(update(Delivery).values(lease_until=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)))
     await db.commit()
     await worker.run_once()
     assert await statuses(db) == ["delivered"] * 20
@@ -287,7 +287,7 @@ async def test_failed_deliveries_are_visible_to_admins_only(
     browser = await device(db, push_service, user, push_settings)
     push_service.fail(browser, 503)
     await footage_request(db, user)
-    await db.execute(update(PushDelivery).values(created_at=dt.datetime.now(dt.UTC) - dt.timedelta(hours=49)))
+    await db.execute(update(Delivery).values(created_at=dt.datetime.now(dt.UTC) - dt.timedelta(hours=49)))
     await db.commit()
     await worker.run_once()
     await sign_up(client, "plain@example.com")

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_asyn
 from backend.notifications.delivery import ssl_context, vapid_keys
 from backend.settings import PROJECT_ROOT, Settings
 from push.fake_service import FakePushService
-from push.models import DeliveryStatus, PushDelivery
+from push.models import Delivery, DeliveryStatus
 from push.sender import PushSender
 from push.vapid import VapidSigner
 from push.worker import DeliveryWorker
@@ -31,13 +31,13 @@ from tests.notifications.test_delivery import footage_request, owner
 async def delivered(db: AsyncSession) -> int:
     db.expire_all()
     return await db.scalar(
-        select(func.count()).select_from(PushDelivery).where(PushDelivery.status == DeliveryStatus.DELIVERED)
+        select(func.count()).select_from(Delivery).where(Delivery.status == DeliveryStatus.DELIVERED)
     )
 
 
 async def statuses(db: AsyncSession) -> Counter[str]:
     db.expire_all()
-    return Counter((await db.scalars(select(PushDelivery.status))).all())
+    return Counter((await db.scalars(select(Delivery.status))).all())
 
 
 async def wait_for(condition, seconds: float = 60.0) -> None:  # type: ignore[no-untyped-def]

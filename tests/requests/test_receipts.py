@@ -14,7 +14,7 @@ from backend.notifications import service as notifications
 from backend.notifications.models import Kind, Notification
 from backend.requests.receipts import BATCH_WINDOW, send_receipts
 from push.fake_service import FakePushService
-from push.models import PushDelivery
+from push.models import Delivery
 from tests.conftest import Client
 from tests.helpers import subscribed_browser
 from tests.requests.conftest import send
@@ -61,7 +61,7 @@ async def test_a_receipt_is_pushed_unless_the_owner_switched_the_kind_off(
     owner = await accounts.get_user_by_email(db, "first@example.com")
     await subscribed_browser(db, push_service, owner)
     request_id = next(r["id"] for r in await send(client, area) if r["cameras"][0]["name"] == "Back door")
-    deliveries = select(func.count()).select_from(PushDelivery)
+    deliveries = select(func.count()).select_from(Delivery)
     before = await db.scalar(deliveries)
     await client.get(f"/api/v1/agency/requests/{request_id}/contact")
     now = dt.datetime.now(dt.UTC)
