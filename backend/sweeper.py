@@ -25,10 +25,11 @@ REQUESTS_EVERY_SECONDS = 60.0
 DEVICES_EVERY_SECONDS = 10.0
 
 
-async def _every(
+async def run_every(
     engine: AsyncEngine, seconds: float, stop: asyncio.Event, name: str, work: Callable[[AsyncSession], Awaitable[str]]
 ) -> None:
-    """Run `work` in a fresh session every `seconds` until stopped; a failed pass is logged and tried again. A lost
+    """Run `work` in a fresh session every `seconds` until stopped (the sweeps, the live relay's watch over its
+    shares); a failed pass is logged and tried again. A lost
     database connection is said once, and once more when the database answers again, not a traceback a pass: the
     next pass's session takes a fresh connection from the pool (which pre-pings) on its own."""
     lost = False
@@ -81,8 +82,8 @@ async def running_sweeper(
 
     stop = asyncio.Event()
     tasks = [
-        asyncio.create_task(_every(engine, every, stop, "requests", sweep_requests), name="request-sweeper"),
-        asyncio.create_task(_every(engine, devices_every, stop, "devices", sweep_devices), name="device-sweeper"),
+        asyncio.create_task(run_every(engine, every, stop, "requests", sweep_requests), name="request-sweeper"),
+        asyncio.create_task(run_every(engine, devices_every, stop, "devices", sweep_devices), name="device-sweeper"),
     ]
     try:
         yield

@@ -268,6 +268,45 @@ async def test_the_sweeper_survives_cuts_says_so_once_and_goes_on(
     assert len([r for r in records if "back" in r.getMessage()]) == 1
 
 
+async def test_the_live_relays_watch_survives_cuts_says_so_once_and_goes_on(
+    settings: Settings, db: AsyncSession, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The relay records viewers who left; three of its passes lose their connection: one warning, no traceback,
+    one line when the database is back, and the viewers after are recorded."""
+    import uuid
+
+    from backend.sharing import relay as live_relay
+    from backend.sharing import service as sharing
+
+    calls = Counter[str]()
+    viewer_closed = sharing.viewer_closed
+
+    async def viewer_closed_with_cuts(session: AsyncSession, viewer_id: uuid.UUID) -> None:
+        calls["passes"] += 1
+        if calls["passes"] <= 3:
+            await cut_own_connection(session, settings.database_url)
+        await viewer_closed(session, viewer_id)
+        calls["done"] += 1
+
+    monkeypatch.setattr(sharing, "viewer_closed", viewer_closed_with_cuts)
+    monkeypatch.setattr(live_relay, "CHECK_EVERY_SECONDS", 0.01)
+    relay = live_relay.Relay()
+    for _ in range(6):
+        relay.closed_viewers.put_nowait(uuid.uuid4())
+    engine = make_engine(settings)
+    try:
+        with caplog.at_level(logging.INFO, logger="porchlight.sweeper"):
+            async with live_relay.running_relay(engine, relay):
+                await wait_until(lambda: calls["done"] >= 3)
+    finally:
+        await engine.dispose()
+    records = [r for r in caplog.records if r.name == "porchlight.sweeper"]
+    assert [r.levelno for r in records if r.levelno >= logging.WARNING] == [logging.WARNING]
+    assert "relay: lost the database connection" in records[0].getMessage()
+    assert not any(r.exc_info for r in records)
+    assert len([r for r in records if "back" in r.getMessage()]) == 1
+
+
 async def test_the_listen_connection_comes_back_after_cuts_and_says_so_once_each_time(
     settings: Settings, admin: asyncpg.Connection, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -396,26 +396,25 @@ def announce_ended(db: AsyncSession, share_ids: list[uuid.UUID]) -> None:
 
 
 async def _watch(engine: AsyncEngine, relay: Relay, stop: asyncio.Event) -> None:
+    """Every half second: end the peers of shares that ended (in any process) and record viewers who left. A lost
+    database connection is said once, not a traceback a pass (the sweeper's loop)."""
     from backend.sharing import service
+    from backend.sweeper import run_every
 
-    while not stop.is_set():
-        try:
-            active = relay.share_ids()
-            if active:
-                async with AsyncSession(engine) as db:
-                    open_until = await service.still_open(db, list(active))
-                for share_id, ends_at in open_until.items():
-                    relay.extend(share_id, ends_at)  # the owner may have given more time in another process
-                ended = (active - open_until.keys()) | relay.overdue(dt.datetime.now(dt.UTC))
-                if ended:
-                    await relay.cut(ended)
-            while not relay.closed_viewers.empty():
-                async with AsyncSession(engine) as db:
-                    await service.viewer_closed(db, relay.closed_viewers.get_nowait())
-        except Exception:
-            logger.exception("relay: checking the shares failed; trying again")
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=CHECK_EVERY_SECONDS)
+    async def check(db: AsyncSession) -> str:
+        active = relay.share_ids()
+        if active:
+            open_until = await service.still_open(db, list(active))
+            for share_id, ends_at in open_until.items():
+                relay.extend(share_id, ends_at)  # the owner may have given more time in another process
+            ended = (active - open_until.keys()) | relay.overdue(dt.datetime.now(dt.UTC))
+            if ended:
+                await relay.cut(ended)
+        while not relay.closed_viewers.empty():
+            await service.viewer_closed(db, relay.closed_viewers.get_nowait())
+        return ""
+
+    await run_every(engine, CHECK_EVERY_SECONDS, stop, "relay", check)
 
 
 @contextlib.asynccontextmanager
