@@ -1,6 +1,6 @@
 """Every domain's models, imported once so metadata is complete (Alembic, tests)."""
 
-from backend.accounts.models import Agency, LoginAttempt, User, UserRole, UserSession
+from backend.accounts.models import Agency, LoginAttempt, PasswordReset, User, UserRole, UserSession
 from backend.db import Base
 from backend.devices.models import DeviceCamera, DeviceEvent, DeviceOutage, EdgeDevice, PairingCode, PairingFailure
 from backend.districts.models import District
@@ -27,6 +27,7 @@ __all__ = [
     "Notification",
     "PairingCode",
     "PairingFailure",
+    "PasswordReset",
     "Delivery",
     "PushSubscription",
     "RequestedCamera",

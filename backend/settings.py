@@ -69,6 +69,9 @@ class Settings:
     # relay on the same host); empty: emails are saved to var/mailbox and listed at /dev/mailbox (not in production).
     smtp_url: str = ""
     mail_from: str = "Porchlight <no-reply@porchlight.example.org>"
+    # Where people reach Porchlight (https://cameras.example.gov): the links in emails start with it, never with
+    # the Host a request claims. Empty: http://{host}:{port} (development).
+    public_url: str = ""
     # Push delivery and the request sweeper inside the app process (one-process installs); off when
     # `porchlight worker` processes do that work.
     background_in_process: bool = True
@@ -86,6 +89,10 @@ class Settings:
     @property
     def evidence_path(self) -> Path:
         return self.evidence_dir or self.var_dir / "evidence"
+
+    def link(self, path: str) -> str:
+        """An absolute link for an email."""
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/") + path
 
     @property
     def is_sqlite(self) -> bool:
@@ -115,6 +122,7 @@ class Settings:
             push_concurrency=int(_env("PUSH_CONCURRENCY", "16")),
             smtp_url=_env("SMTP_URL", ""),
             mail_from=_env("MAIL_FROM", "Porchlight <no-reply@porchlight.example.org>"),
+            public_url=_env("PUBLIC_URL", ""),
             background_in_process=_env_bool("BACKGROUND_IN_PROCESS", True),
             evidence_dir=Path(_env("EVIDENCE_DIR", str(var_dir / "evidence"))).resolve(),
             max_clip_bytes=int(_env("MAX_CLIP_BYTES", str(2 * 1024**3))),

@@ -110,3 +110,16 @@ class LoginAttempt(Base):
     ip: Mapped[str] = mapped_column(String(45), index=True)
     outcome: Mapped[str] = mapped_column(String(20))
     at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+
+
+class PasswordReset(Base):
+    """A password-reset link sent by email: used once, within 30 minutes. Only the token's SHA-256 is stored."""
+
+    __tablename__ = "password_resets"
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[dt.datetime]
+    used_at: Mapped[dt.datetime | None]

@@ -12,9 +12,18 @@ from litestar import Controller, Request, Response, get, post
 from litestar.params import FromPath, QueryParameter, URLEncodedBody
 from litestar.response import Redirect, Template
 
-from backend.accounts import service
+from backend.accounts import recovery, service
 from backend.accounts.models import Role, User
-from backend.accounts.schemas import AgencyAccountIn, CodeIn, DeleteAccountIn, LoginIn, PasswordChangeIn, SignupIn
+from backend.accounts.schemas import (
+    AgencyAccountIn,
+    CodeIn,
+    DeleteAccountIn,
+    ForgotPasswordIn,
+    LoginIn,
+    PasswordChangeIn,
+    ResetPasswordIn,
+    SignupIn,
+)
 from backend.demo import DEMO_LOGINS
 from backend.errors import InvalidInput, TooManyAttempts
 from backend.requests.evidence import ClipStore, kept_after_deletion
@@ -160,6 +169,37 @@ class AccountPages(Controller):
         response = await begin_session(request, db, user, Redirect(safe_next(next_, user)))
         response.delete_cookie(TICKET_COOKIE, path="/login")
         return response
+
+    @get("/password/forgot")
+    async def forgot_password_form(self) -> Template:
+        return Template("accounts/forgot.html", context={"values": {}, "errors": {}, "sent": False})
+
+    @post("/password/forgot")
+    async def forgot_password(self, request: Request, db: Db, data: Form) -> Template:
+        """The same answer whether or not the address has an account."""
+        try:
+            address = parse_form(ForgotPasswordIn, data).email
+        except InvalidInput as exc:
+            context = {"values": _form_values(data), "errors": exc.errors, "sent": False}
+            return Template("accounts/forgot.html", context=context, status_code=400)
+        await recovery.send_reset_link(db, settings_of(request), address)
+        return Template("accounts/forgot.html", context={"values": {"email": address}, "errors": {}, "sent": True})
+
+    @get(recovery.RESET_PATH + "{token:str}")
+    async def reset_password_form(self, db: Db, token: FromPath[str]) -> Template:
+        user = await recovery.user_for_reset(db, token)
+        context = {"token": token, "errors": {}, "expired": user is None, "email": user.email if user else ""}
+        return Template("accounts/reset.html", context=context, status_code=200 if user else 410)
+
+    @post(recovery.RESET_PATH + "{token:str}")
+    async def reset_password(self, db: Db, token: FromPath[str], data: Form) -> Template | Redirect:
+        try:
+            await recovery.reset_password(db, token, parse_form(ResetPasswordIn, data).new_password)
+        except InvalidInput as exc:
+            expired = exc.errors.get("new_password") == recovery.EXPIRED
+            context = {"token": token, "errors": {} if expired else exc.errors, "expired": expired, "email": ""}
+            return Template("accounts/reset.html", context=context, status_code=410 if expired else 400)
+        return Redirect("/login?password_reset=1")
 
     @post("/logout")
     async def logout(self, request: Request, db: Db) -> Response[Any]:

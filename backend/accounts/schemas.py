@@ -30,6 +30,14 @@ class LoginIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     totp_code: Annotated[str, Meta(max_length=10)] = ""
 
 
+class ForgotPasswordIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    email: Email
+
+
+class ResetPasswordIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    new_password: Password
+
+
 class CodeIn(msgspec.Struct, kw_only=True):
     code: Annotated[str, Meta(max_length=10)]
 

@@ -23,8 +23,9 @@ def vapid_keys(settings: Settings) -> VapidKeys:
 
 
 def check_push_settings(settings: Settings) -> None:
-    """Refuse to start in production with a VAPID subject push services would reject, or without a way to send
-    email (password resets and invitations would be lost); refuse a malformed SMTP URL anywhere."""
+    """Refuse to start in production with a VAPID subject push services would reject, without a way to send email
+    (password resets and invitations would be lost) or without the https address its links start with; refuse a
+    malformed SMTP URL anywhere."""
     if settings.environment == "production" and (problem := subject_problem(settings.vapid_subject)):
         raise RuntimeError(f"PORCHLIGHT_VAPID_SUBJECT: {problem}")
     if settings.smtp_url:
@@ -34,6 +35,8 @@ def check_push_settings(settings: Settings) -> None:
             raise RuntimeError(str(exc)) from None
     elif settings.environment == "production":
         raise RuntimeError("PORCHLIGHT_SMTP_URL must be set in production: password resets and invitations are email")
+    if settings.environment == "production" and not settings.public_url.startswith("https://"):
+        raise RuntimeError("PORCHLIGHT_PUBLIC_URL must be set in production to the https:// address people open")
 
 
 def allowed_push_hosts(settings: Settings) -> tuple[str, ...]:

@@ -5,19 +5,13 @@ the address; in development without SMTP, kept in a mailbox folder that a page l
 from __future__ import annotations
 
 import datetime as dt
-import email
-import email.policy
 import logging
-import socket
-import ssl
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
-from email.message import EmailMessage
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult, LoginPassword
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -28,65 +22,17 @@ from backend.notifications.delivery import check_push_settings
 from backend.notifications.mail import MailboxFolder, SmtpMailer, SmtpServer, send_email
 from backend.settings import Settings
 from push.models import Channel, Delivery, DeliveryStatus
-from push.tls import write_loopback_certificate
 from push.worker import DeliveryWorker
 from tests.conftest import Client, make_settings
+from tests.smtp import Inbox, Smtp, email_worker, free_port, running_smtp
 
 RESET = {"subject": "Reset your Porchlight password", "text": "Open this link within 30 minutes:\nhttps://x/r/1"}
 
 
-@dataclass
-class Inbox:
-    """An SMTP server's handler: accepts mail, except addresses it refuses (550) or defers (451)."""
-
-    refused: set[str] = field(default_factory=set)
-    deferred: set[str] = field(default_factory=set)
-    messages: list[EmailMessage] = field(default_factory=list)
-
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802 (aiosmtpd's name)
-        if address in self.refused:
-            return f"550 5.1.1 <{address}>: Recipient address rejected"
-        if address in self.deferred:
-            return "451 4.3.0 Mailbox busy, try again later"
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802
-        self.messages.append(email.message_from_bytes(envelope.content, policy=email.policy.default))
-        return "250 Message accepted for delivery"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
-def smtp(tmp_path: Path) -> Iterator[tuple[Inbox, SmtpServer, ssl.SSLContext]]:
-    """A real SMTP server on loopback that demands STARTTLS and a password, as a mail provider's port 587 does."""
-    certificate = write_loopback_certificate(tmp_path / "smtp-tls")
-
-    def authenticate(server, session, envelope, mechanism, auth_data) -> AuthResult:
-        ok = isinstance(auth_data, LoginPassword) and (auth_data.login, auth_data.password) == (b"porch", b"s3cret")
-        return AuthResult(success=ok)
-
-    inbox = Inbox()
-    port = free_port()
-    controller = Controller(
-        inbox, hostname="127.0.0.1", port=port, tls_context=certificate.server_context(), require_starttls=True,
-        authenticator=authenticate, auth_require_tls=True,
-    )  # fmt: skip
-    controller.start()
-    try:
-        server = SmtpServer.from_url(f"smtp+starttls://porch:s3cret@127.0.0.1:{port}")
-        yield inbox, server, certificate.client_context()
-    finally:
-        controller.stop()
-
-
-def email_worker(worker: DeliveryWorker, mailer: object) -> DeliveryWorker:
-    return DeliveryWorker(worker._session_factory, worker._sender, mailer=mailer)  # type: ignore[arg-type]
+def smtp(tmp_path: Path) -> Iterator[Smtp]:
+    with running_smtp(tmp_path) as server:
+        yield server
 
 
 async def owner(db: AsyncSession, email_address: str = "owner@example.com"):
@@ -221,7 +167,11 @@ async def test_without_smtp_the_development_mailbox_page_shows_the_email(
 
 
 @pytest.mark.parametrize(
-    "overrides", [{"smtp_url": "smtp://127.0.0.1:2525"}, {"environment": "production", "smtp_url": "smtp://x"}]
+    "overrides",
+    [
+        {"smtp_url": "smtp://127.0.0.1:2525"},
+        {"environment": "production", "smtp_url": "smtp://x", "public_url": "https://cameras.example.gov"},
+    ],
 )
 async def test_the_mailbox_page_does_not_exist_with_smtp_or_in_production(
     database_url: str, tmp_path: Path, overrides: dict[str, str]
@@ -247,9 +197,10 @@ async def test_the_mailbox_page_is_not_shown_to_another_machine(app, tmp_path: P
     [
         ({"environment": "production"}, "PORCHLIGHT_SMTP_URL must be set in production"),
         ({"smtp_url": "mail.example.org:587"}, "PORCHLIGHT_SMTP_URL must look like smtp+starttls://"),
+        ({"environment": "production", "smtp_url": "smtps://u:p@mail.example.org"}, "PORCHLIGHT_PUBLIC_URL must be"),
     ],
 )
-def test_startup_refuses_production_without_smtp_and_a_malformed_smtp_url(
+def test_startup_refuses_production_without_smtp_or_public_url_and_a_malformed_smtp_url(
     settings: Settings, overrides: dict[str, str], says: str
 ) -> None:
     with pytest.raises(RuntimeError, match=says.replace("+", r"\+")):

@@ -40,7 +40,7 @@ def test_subjects_push_services_reject_are_named(subject: str) -> None:
 def test_production_refuses_to_start_with_a_localhost_subject(tmp_path: Path) -> None:
     settings = Settings(
         database_url="sqlite+aiosqlite://", secret_key="x", var_dir=tmp_path, environment="production",
-        smtp_url="smtp+starttls://u:p@mail.example.org",
+        smtp_url="smtp+starttls://u:p@mail.example.org", public_url="https://cameras.example.gov",
     )  # fmt: skip
     check_push_settings(settings)  # the default subject is fine
     with pytest.raises(RuntimeError, match="PORCHLIGHT_VAPID_SUBJECT"):
