@@ -3,7 +3,9 @@ browser tests and the edge agent's end-to-end tests."""
 
 from __future__ import annotations
 
+import itertools
 import os
+import random
 import socket
 import subprocess
 import sys
@@ -17,10 +19,42 @@ from pathlib import Path
 from backend.settings import PROJECT_ROOT
 
 SERVER_START_SECONDS = 30
+# Long-polls and other requests still open when the test ends are cancelled after this, then the app shuts down.
+SERVER_GRACEFUL_STOP_SECONDS = 1
+
+# Ports for servers the tests start: a block per pytest-xdist worker, below the kernel's ephemeral range, so that
+# neither another worker nor an outgoing connection takes one between the choice and the server's bind.
+FIRST_PORT = 20_000
+PORTS_PER_WORKER = 500
+_port_offsets = itertools.count(random.randrange(PORTS_PER_WORKER))
+
+
+def _ephemeral_ports_start() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32_768
+
+
+def _is_free(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
 
 
 def free_port() -> int:
-    with socket.socket() as probe:
+    """A port of 127.0.0.1 nothing listens on, for a server a test starts (or a camera it expects to be down)."""
+    worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+    first = FIRST_PORT + worker * PORTS_PER_WORKER
+    if first + PORTS_PER_WORKER <= _ephemeral_ports_start():
+        for _ in range(PORTS_PER_WORKER):
+            port = first + next(_port_offsets) % PORTS_PER_WORKER
+            if _is_free(port):
+                return port
+    with socket.socket() as probe:  # no room below the ephemeral range: any port the kernel gives
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
 
@@ -57,7 +91,8 @@ def running_server(database_url: str, var_dir: Path, **environment: str) -> Iter
     with log.open("wb") as log_file:
         server = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "--factory", "backend.app:create_app_from_env",
-             "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
+             "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
+             "--timeout-graceful-shutdown", str(SERVER_GRACEFUL_STOP_SECONDS)],
             cwd=PROJECT_ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT,
         )  # fmt: skip
     try:

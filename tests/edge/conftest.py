@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import socket
 import subprocess
 import threading
 from collections.abc import Callable, Iterator
@@ -19,12 +18,7 @@ import pytest
 from tests.edge.device_server_stub import StubDeviceServer
 from tests.edge.rtsp_relay import RtspRelay
 from tests.edge.whip_receiver import WhipReceiver
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+from tests.live_server import free_port as free_port  # the camera and agent tests take it from here
 
 
 @pytest.fixture
