@@ -25,6 +25,21 @@ from push.worker import DeliveryWorker
 from tests.databases import create_database, drop_database
 
 
+@pytest.hookimpl(trylast=True)  # after pytest-xdist has named each test's group
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under pytest-xdist the tests marked `slow` are handed out first, so that none of them starts last while the
+    other workers have nothing left to do. A run in one process keeps the order the tests are written in."""
+    if not hasattr(config, "workerinput"):
+        return
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+    if getattr(config.option, "loadgroup", False):
+        # The group rides on the test's id ("...::test_x@e2e"); on pytest 9.2 it no longer does (pytest-xdist issue
+        # 1386), and the groups would silently be spread over the workers.
+        grouped = [item.nodeid for item in items if item.get_closest_marker("xdist_group")]
+        if any("@" not in nodeid.rsplit("::", 1)[-1] for nodeid in grouped):
+            raise pytest.UsageError("pytest-xdist did not keep the xdist_group tests together (--dist loadgroup)")
+
+
 @pytest.fixture
 def anyio_backend() -> str:
     """Async tests (anyio_mode = auto) run on asyncio, like the app."""

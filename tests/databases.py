@@ -1,4 +1,5 @@
-"""Throw-away databases for tests: a SQLite file, or a uniquely named PostgreSQL database."""
+"""Throw-away databases for tests: a SQLite file, or a uniquely named PostgreSQL database (the name says which
+pytest-xdist worker made it)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import asyncpg
 from sqlalchemy.engine import make_url
 
 POSTGRES_URL = os.environ.get("PORCHLIGHT_TEST_DATABASE_URL", "")
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")  # gw0, gw1, ... under pytest-xdist
 
 
 def _pg_dsn(url: str) -> str:
@@ -27,7 +29,7 @@ async def _pg_execute(statement: str) -> None:
 
 def create_database(directory: Path, label: str) -> str:
     """A new empty database; returns its SQLAlchemy URL."""
-    name = f"porchlight_{label}_{uuid.uuid4().hex[:10]}"
+    name = f"porchlight_{label}_{WORKER}_{uuid.uuid4().hex[:10]}"
     if POSTGRES_URL:
         asyncio.run(_pg_execute(f'CREATE DATABASE "{name}"'))
         return make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)

@@ -33,6 +33,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tests.conftest import Client
 from tests.test_authorization_matrix import first_party
 
+pytestmark = pytest.mark.slow
+
 MAX_EXAMPLES = 40
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 BASE_URL = "http://testserver.local"

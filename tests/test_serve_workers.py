@@ -20,9 +20,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
+
 from backend.settings import PROJECT_ROOT
 from bench.serve_workers import connections_per_worker, socket_inodes, tcp_sockets, worker_pids
 from tests.live_server import free_port
+
+pytestmark = pytest.mark.slow
 
 START_SECONDS = 60
 STOP_SECONDS = 30

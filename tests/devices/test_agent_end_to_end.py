@@ -48,6 +48,7 @@ def eventually(check: Callable[[], Any], timeout: float, what: str) -> Any:
     raise AssertionError(f"{what}: not within {timeout} s")
 
 
+@pytest.mark.slow
 def test_the_agent_pairs_reports_health_follows_changes_and_stops_when_removed(server: str, tmp_path: Path) -> None:
     config = tmp_path / "edge" / "config.toml"
     with Owner(base_url=server) as owner:

@@ -5,7 +5,9 @@ database: a SQLite file, or a new PostgreSQL database when PORCHLIGHT_TEST_DATAB
 their tiles from a small local tile server, as a deployment with PORCHLIGHT_MAP_TILE_URL would.
 
 The server and the browser live for the `tests/e2e` package: Playwright's sync API marks an asyncio loop as
-running between its calls, so it must be stopped before the async tests elsewhere in the suite run.
+running between its calls, so it must be stopped before the async tests elsewhere in the suite run. Under
+pytest-xdist (`--dist loadgroup`) the package's tests are one group, run one after another by one worker, so the
+server and the browser start once, not on every worker and again whenever a worker comes back to the package.
 """
 
 from __future__ import annotations
@@ -40,6 +42,14 @@ CHROMIUM_ARGS = [
 PHONE: dict[str, Any] = {"viewport": {"width": 360, "height": 780}, "is_mobile": True, "has_touch": True}
 # Long enough for a slow CI machine, short enough that a missing element fails the test quickly.
 TIMEOUT_MS = 10_000
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    package = Path(__file__).parent
+    for item in items:
+        if item.path.is_relative_to(package):
+            item.add_marker(pytest.mark.xdist_group("e2e"))
 
 
 def _browser_missing(reason: str) -> None:

@@ -51,6 +51,7 @@ def _alert(config: Path) -> int:
     return press.process.wait(timeout=30)
 
 
+@pytest.mark.slow
 def test_a_press_notifies_then_shares_once_allowed_and_the_agent_publishes(server: str, tmp_path: Path) -> None:
     config = tmp_path / "edge" / "config.toml"
     with Owner(base_url=server) as owner:
