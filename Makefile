@@ -27,6 +27,8 @@ run: $(VENV)/.app-installed
 
 # Browser tests use Debian's Chromium (/usr/bin/chromium) and the edge agent's tests Debian's ffmpeg as a camera;
 # whichever is missing is installed here (one apt-get update) when we are root.
+# The tests run in TEST_WORKERS processes (pytest-xdist); `make test PYTEST_ARGS="-n 0 -k ..."` runs them in one.
+TEST_WORKERS ?= 3
 test: $(VENV)/.dev-installed
 	@missing=""; \
 	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
@@ -35,7 +37,7 @@ test: $(VENV)/.dev-installed
 		echo "Installing Debian's$$missing for the tests"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 bench: $(VENV)/.dev-installed
 	$(BIN)/python -m bench
