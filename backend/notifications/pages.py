@@ -77,6 +77,11 @@ class NotificationPages(Controller):
         await service.delete_subscription(db, user.id, subscription_id)
         return Redirect(f"{SETTINGS}?done=removed")
 
+    @get("/notifications/{notification_id:uuid}")
+    async def open_one(self, db: Db, user: SignedIn, notification_id: FromPath[uuid.UUID]) -> Redirect:
+        """From the list: the notification is read, and the person lands where it points."""
+        return Redirect(await service.open_notification(db, user.id, notification_id))
+
     @get("/notifications")
     async def notifications(self, db: Db, user: SignedIn) -> Template:
         return Template(

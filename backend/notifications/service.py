@@ -180,6 +180,29 @@ async def mark_read(db: AsyncSession, user_id: uuid.UUID, notification_id: uuid.
     await db.commit()
 
 
+async def mark_subject_read(db: AsyncSession, user_id: uuid.UUID, tag: str) -> bool:
+    """The person opened or answered what these notifications are about (their tag names it: a request, a clip's
+    case, police accesses): they are read. In the caller's transaction; says whether any was unread."""
+    done = await db.execute(
+        update(Notification)
+        .where(Notification.user_id == user_id, Notification.tag == tag, Notification.read_at.is_(None))
+        .values(read_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    return done.rowcount > 0
+
+
+async def open_notification(db: AsyncSession, user_id: uuid.UUID, notification_id: uuid.UUID) -> str:
+    """The person opens one of their notifications: it is read, and they go where it points."""
+    navigate = await db.scalar(
+        select(Notification.navigate).where(Notification.id == notification_id, Notification.user_id == user_id)
+    )
+    if navigate is None:
+        raise NotFound("No such notification among yours")
+    await mark_read(db, user_id, notification_id)
+    return navigate if navigate.startswith("/") and not navigate.startswith("//") else "/notifications"
+
+
 # --- devices (push subscriptions) -------------------------------------------------------------------------
 
 _BROWSERS = [

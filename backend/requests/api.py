@@ -86,7 +86,7 @@ class OwnerRequestController(Controller):
     @get("/access-log")
     async def access_log(self, db: Db, owner: SignedIn) -> list[dict[str, Any]]:
         """Every time an agency opened your contact card, sent you a request, or viewed or downloaded your clips."""
-        return await service.access_log(db, owner.id)
+        return await service.open_access_log(db, owner.id)
 
 
 def _store(request: Request) -> evidence.ClipStore:

@@ -35,6 +35,7 @@ from backend.errors import Conflict, InvalidInput, Locked, NotFound, TooLarge, U
 from backend.notifications import service as notifications
 from backend.notifications.models import Kind
 from backend.requests.models import CustodyAction, CustodyEvent, EvidenceClip, FootageRequest
+from backend.requests.receipts import clips_tag
 from backend.requests.schemas import ClipOut, CustodyRowOut
 from backend.requests.service import (
     load_agency_request,
@@ -318,7 +319,7 @@ async def _complete(
             db, Kind.FOOTAGE_REQUEST,
             notifications.Message(
                 request.investigator_id, "Clip received", f"A clip arrived for case {request.case_number}.",
-                f"/console/requests/{request.id}", f"clips-{request.id}",
+                f"/console/requests/{request.id}", clips_tag(request.id),
             ),
         )  # fmt: skip
     try:

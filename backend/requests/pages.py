@@ -81,7 +81,7 @@ class OwnerRequestPages(Controller):
 
     @get("/account/access")
     async def access_log(self, request: Request, db: Db, owner: SignedIn) -> Template:
-        events = await service.access_log(db, owner.id)
+        events = await service.open_access_log(db, owner.id)
         shares = await sharing.owner_shares(db, owner.id, policy_of(request))
         return Template(
             "requests/access_log.html", context={"events": events, "shares": shares, "time_zone": owner.time_zone}

@@ -24,6 +24,21 @@ from backend.requests.models import AccessReceipt, CustodyAction, CustodyEvent
 # What the owner is told of here; a request sent, "I'm watching" and "more time" have their own notifications.
 RECEIPT_ACTIONS = (CustodyAction.CONTACT_VIEWED, CustodyAction.VIEW, CustodyAction.DOWNLOAD, CustodyAction.LIVE_VIEW)
 BATCH_WINDOW = dt.timedelta(minutes=5)
+# Notification tags name what a notification is about; opening or answering that reads them (a phone also
+# replaces a shown notification with a newer one of the same tag).
+POLICE_ACCESS_TAG = "police-access"
+
+
+def request_tag(request_id: object) -> str:
+    """An owner's notifications about one footage request."""
+    return f"request-{request_id}"
+
+
+def clips_tag(request_id: object) -> str:
+    """An investigator's "clip received" notifications of one request."""
+    return f"clips-{request_id}"
+
+
 _WHAT = {
     CustodyAction.CONTACT_VIEWED: ("opened your contact card", "opened your contact card {n} times"),
     CustodyAction.VIEW: ("viewed a clip", "viewed {n} clips"),
@@ -105,7 +120,7 @@ async def send_receipts(db: AsyncSession, now: dt.datetime | None = None) -> int
                     "Police looked at your information",
                     _summary(list(events))[:300],
                     "/account/access",
-                    "police-access",
+                    POLICE_ACCESS_TAG,
                 )  # fmt: skip
             )
     await notifications.notify_many(db, Kind.POLICE_ACCESS, messages)

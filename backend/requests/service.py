@@ -34,6 +34,7 @@ from backend.requests.models import (
     RequestedCamera,
     RequestType,
 )
+from backend.requests.receipts import POLICE_ACCESS_TAG, clips_tag, request_tag
 from backend.requests.schemas import (
     AnswerIn,
     AreaRequestIn,
@@ -250,7 +251,7 @@ async def send_area_request(db: AsyncSession, investigator: User, data: AreaRequ
                 "Police request footage",
                 f"Near your camera '{names[0]}'{more}. Open to answer.",
                 f"/requests/{request.id}",
-                f"request-{request.id}",
+                request_tag(request.id),
             )  # fmt: skip
         )
     await notifications.notify_many(db, Kind.FOOTAGE_REQUEST, messages)
@@ -312,11 +313,14 @@ async def owner_requests(db: AsyncSession, owner_id: uuid.UUID) -> list[RequestO
 
 
 async def open_for_owner(db: AsyncSession, owner_id: uuid.UUID, request_id: uuid.UUID) -> RequestOut:
-    """The owner opens a request: the first time, it becomes "seen"."""
+    """The owner opens a request: the first time, it becomes "seen"; its notifications are read."""
     request, agency = await load_owner_request(db, owner_id, request_id)
+    changed = await notifications.mark_subject_read(db, owner_id, request_tag(request.id))
     if request.state == RequestState.SENT:
         move(request, RequestState.SEEN)
         request.seen_at = utcnow()
+        changed = True
+    if changed:
         await db.commit()
     return _out(request, agency)
 
@@ -340,6 +344,7 @@ async def answer(db: AsyncSession, owner_id: uuid.UUID, request_id: uuid.UUID, d
         request.reply = reply
     request.reply_message = data.message.strip()
     request.answered_at = utcnow()
+    await notifications.mark_subject_read(db, owner_id, request_tag(request.id))
     await db.commit()
     return _out(request, agency)
 
@@ -353,8 +358,12 @@ async def agency_requests(db: AsyncSession, user: User, case_number: str | None 
 
 
 async def agency_request(db: AsyncSession, user: User, request_id: uuid.UUID) -> RequestOut:
-    """One of the agency's requests (another agency's is a 404)."""
-    return _out(*await load_agency_request(db, user, request_id))
+    """One of the agency's requests (another agency's is a 404); the investigator's "clip received" notifications
+    of it are read."""
+    request, agency = await load_agency_request(db, user, request_id)
+    if await notifications.mark_subject_read(db, user.id, clips_tag(request.id)):
+        await db.commit()
+    return _out(request, agency)
 
 
 async def withdraw(db: AsyncSession, user: User, request_id: uuid.UUID) -> RequestOut:
@@ -365,7 +374,7 @@ async def withdraw(db: AsyncSession, user: User, request_id: uuid.UUID) -> Reque
         notifications.Message(
             request.owner_id, "Footage request withdrawn",
             "Police no longer need footage for this request. Nothing more to do.",
-            f"/requests/{request.id}", f"request-{request.id}",
+            f"/requests/{request.id}", request_tag(request.id),
         ),
     )  # fmt: skip
     await db.commit()
@@ -415,6 +424,13 @@ def _live_access(action: CustodyAction, detail: str, site: str) -> str:
 LIVE_ACTIONS = frozenset({CustodyAction.LIVE_VIEW, CustodyAction.LIVE_ACKNOWLEDGED, CustodyAction.LIVE_MORE_TIME})
 
 
+async def open_access_log(db: AsyncSession, owner_id: uuid.UUID) -> list[dict[str, object]]:
+    """The owner reads who accessed their information: the "police looked" notifications are read."""
+    if await notifications.mark_subject_read(db, owner_id, POLICE_ACCESS_TAG):
+        await db.commit()
+    return await access_log(db, owner_id)
+
+
 async def access_log(db: AsyncSession, owner_id: uuid.UUID) -> list[dict[str, object]]:
     """Every police access to this owner's information, newest first (the owner's "Who accessed" page); live-video
     accesses (share now) carry their share and what was done, in words."""
@@ -452,7 +468,7 @@ async def sweep(db: AsyncSession, now: dt.datetime | None = None) -> tuple[int, 
         db, Kind.REQUEST_REMINDER,
         [
             notifications.Message(r.owner_id, "Footage request expired", "The deadline passed; nothing more to do.",
-                                  f"/requests/{r.id}", f"request-{r.id}")
+                                  f"/requests/{r.id}", request_tag(r.id))
             for r in expired
         ],
     )  # fmt: skip
@@ -474,7 +490,7 @@ async def sweep(db: AsyncSession, now: dt.datetime | None = None) -> tuple[int, 
         db, Kind.REQUEST_REMINDER,
         [
             notifications.Message(r.owner_id, "A footage request ends in 24 hours",
-                                  "Share clips or answer in two taps.", f"/requests/{r.id}", f"request-{r.id}")
+                                  "Share clips or answer in two taps.", f"/requests/{r.id}", request_tag(r.id))
             for r in due
         ],
     )  # fmt: skip

@@ -11,6 +11,14 @@ var PUSH_SYNCED = "porchlight-push-synced";
     });
   }
 
+  // The app icon's badge follows the unread count this page was given: reading a notification here, or on
+  // another device, clears it at the next page.
+  var unread = document.body.getAttribute("data-unread");
+  if (navigator.setAppBadge && (unread !== null || document.body.hasAttribute("data-signed-out"))) {
+    var count = Number(unread || 0);
+    (count > 0 ? navigator.setAppBadge(count) : navigator.clearAppBadge()).catch(function () {});
+  }
+
   // After sign-out (or account deletion) nothing from the session may stay in this browser's caches.
   if (document.body.hasAttribute("data-signed-out") && "caches" in window) {
     caches.keys()
