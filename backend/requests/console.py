@@ -20,6 +20,7 @@ from litestar.response import Redirect, Template
 from msgspec import Meta
 
 from backend.errors import InvalidInput
+from backend.notifications import service as notifications
 from backend.registry.models import RECORDER_LABELS
 from backend.registry.schemas import Latitude, Longitude
 from backend.requests import evidence, service
@@ -161,8 +162,11 @@ class ConsolePages(Controller):
         )
 
     @get("/console/requests/{request_id:uuid}")
-    async def request_page(self, db: Db, investigator: SignedIn, request_id: FromPath[uuid.UUID]) -> Template:
+    async def request_page(
+        self, request: Request, db: Db, investigator: SignedIn, request_id: FromPath[uuid.UUID]
+    ) -> Template:
         footage = await service.agency_request(db, investigator, request_id)
+        request.state.unread = await notifications.unread_count(db, investigator.id)  # opening it read some
         return await _request_template(db, investigator, footage)
 
     @post("/console/requests/{request_id:uuid}/withdraw")

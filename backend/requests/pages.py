@@ -10,6 +10,7 @@ from litestar.params import FromPath, URLEncodedBody
 from litestar.response import Redirect, Template
 
 from backend.errors import InvalidInput
+from backend.notifications import service as notifications
 from backend.requests import evidence, service
 from backend.requests.models import QUICK_REPLY_LABELS, Answer, QuickReply
 from backend.requests.schemas import AnswerIn, ClipNoteIn, RequestOut
@@ -33,6 +34,7 @@ class OwnerRequestPages(Controller):
     @get("/requests/{request_id:uuid}")
     async def detail(self, request: Request, db: Db, owner: SignedIn, request_id: FromPath[uuid.UUID]) -> Template:
         footage = await service.open_for_owner(db, owner.id, request_id)
+        request.state.unread = await notifications.unread_count(db, owner.id)  # opening it read some
         return await self._detail(request, db, owner, footage)
 
     @staticmethod
@@ -82,6 +84,7 @@ class OwnerRequestPages(Controller):
     @get("/account/access")
     async def access_log(self, request: Request, db: Db, owner: SignedIn) -> Template:
         events = await service.open_access_log(db, owner.id)
+        request.state.unread = await notifications.unread_count(db, owner.id)  # opening it read some
         shares = await sharing.owner_shares(db, owner.id, policy_of(request))
         return Template(
             "requests/access_log.html", context={"events": events, "shares": shares, "time_zone": owner.time_zone}

@@ -58,8 +58,9 @@ async def test_answering_or_opening_a_request_reads_its_notifications_and_no_oth
     items = (await client.get("/api/v1/notifications")).json()["items"]
     assert {i["navigate"]: i["read"] for i in items} == {f"/requests/{first}": True, f"/requests/{second}": False}
 
-    page = await client.get(f"/requests/{second}")
+    page = await client.get(f"/requests/{second}")  # as from the push notification
     assert page.status_code == 200 and await unread(client) == 0
+    assert badge(page.text) == 0  # the page it opens already counts it read
 
 
 async def test_the_investigator_reads_clip_notifications_by_opening_the_request(
@@ -70,8 +71,8 @@ async def test_the_investigator_reads_clip_notifications_by_opening_the_request(
     await other_client.send_json("POST", f"/api/v1/requests/{request_id}/answer", {"answer": "accept"})
     await upload(other_client, request_id)
     assert await unread(client) == 1  # the investigator's "Clip received"
-    assert (await client.get(f"/console/requests/{request_id}")).status_code == 200
-    assert await unread(client) == 0
+    page = await client.get(f"/console/requests/{request_id}")
+    assert page.status_code == 200 and badge(page.text) == 0 and await unread(client) == 0
 
 
 async def test_the_access_log_reads_the_police_access_notifications(
@@ -82,7 +83,8 @@ async def test_the_access_log_reads_the_police_access_notifications(
     assert await send_receipts(db, dt.datetime.now(dt.UTC)) == 1
     await as_owner(client, "first@example.com")
     assert await unread(client) == 2  # the request, and "Police looked at your information"
-    assert (await client.get("/account/access")).status_code == 200
+    page = await client.get("/account/access")
+    assert page.status_code == 200 and badge(page.text) == 1
     items = (await client.get("/api/v1/notifications")).json()["items"]
     assert {i["navigate"]: i["read"] for i in items} == {"/account/access": True, f"/requests/{request_id}": False}
 
