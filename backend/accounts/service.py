@@ -29,6 +29,12 @@ if TYPE_CHECKING:
     from backend.requests.evidence import ClipStore
     from backend.sharing.service import SharePolicy
 
+# Wrong passwords for one account from one address pause sign-in for that pair only (a stranger typing someone's
+# email cannot lock them out), each pause longer than the last within a day: the person waits a minute, a guesser
+# is slowed to a crawl. Wrong second-factor codes (the password was right) lock the account.
+PAUSE_AFTER_FAILURES = 5
+PAUSES = (dt.timedelta(minutes=1), dt.timedelta(minutes=5), dt.timedelta(minutes=15), dt.timedelta(hours=1))
+PAUSE_MEMORY = dt.timedelta(hours=24)
 LOCK_AFTER_FAILURES = 5
 FAILURE_WINDOW = dt.timedelta(minutes=15)
 LOCK_DURATION = dt.timedelta(minutes=15)
@@ -140,22 +146,63 @@ async def _record_attempt(db: AsyncSession, email: str, ip: str, outcome: LoginO
 
 
 def _lock_message(until: dt.datetime) -> str:
-    minutes = max(1, round((until - utcnow()).total_seconds() / 60))
+    minutes = _minutes_until(until)
     return (
         f"This account is locked for {minutes} more minute{'s' if minutes != 1 else ''} after "
-        f"{LOCK_AFTER_FAILURES} wrong passwords. Wait, then try again; the lock lifts by itself."
+        f"{LOCK_AFTER_FAILURES} wrong codes. Wait, then try again; the lock lifts by itself."
     )
 
 
+def _minutes_until(until: dt.datetime) -> int:
+    return max(1, round((until - utcnow()).total_seconds() / 60))
+
+
+def _pause_after(failures: int) -> dt.timedelta:
+    """The pause after `failures` wrong passwords (a multiple of PAUSE_AFTER_FAILURES)."""
+    return PAUSES[min(failures // PAUSE_AFTER_FAILURES, len(PAUSES)) - 1]
+
+
+def _pause_message(until: dt.datetime) -> str:
+    minutes = _minutes_until(until)
+    return (
+        f"Too many wrong passwords: sign-in to this account from this network is paused for {minutes} more "
+        f"minute{'s' if minutes != 1 else ''}. Wait, then try again, or reset your password."
+    )
+
+
+async def _failures_here(db: AsyncSession, email: str, ip: str, now: dt.datetime) -> tuple[int, dt.datetime | None]:
+    """Wrong passwords for this email from this address in the last day, since the last sign-in from here, and
+    when the latest was (the same whether or not the email has an account, so nothing is given away)."""
+    here = (LoginAttempt.email == email, LoginAttempt.ip == ip)
+    last_success = await db.scalar(
+        select(func.max(LoginAttempt.at)).where(*here, LoginAttempt.outcome == LoginOutcome.SUCCEEDED)
+    )
+    since = max(now - PAUSE_MEMORY, last_success) if last_success else now - PAUSE_MEMORY
+    count, latest = (
+        await db.execute(
+            select(func.count(), func.max(LoginAttempt.at)).where(
+                *here,
+                LoginAttempt.at > since,
+                LoginAttempt.outcome.in_([LoginOutcome.WRONG_PASSWORD, LoginOutcome.UNKNOWN_EMAIL]),
+            )
+        )
+    ).one()
+    return count, latest
+
+
 async def authenticate(db: AsyncSession, email: str, password: str, ip: str) -> User:
-    """Check a sign-in; every attempt is recorded, and failures lead to locks and rate limits."""
+    """Check a sign-in; every attempt is recorded. Wrong passwords pause this email from this address (growing
+    pauses, with the tries left said before each); many failures from one address rate-limit it."""
     email = normalize_email(email)
     now = utcnow()
-    window_start = now - FAILURE_WINDOW
     failures_from_ip = await db.scalar(
         select(func.count())
         .select_from(LoginAttempt)
-        .where(LoginAttempt.ip == ip, LoginAttempt.at > window_start, LoginAttempt.outcome != LoginOutcome.SUCCEEDED)
+        .where(
+            LoginAttempt.ip == ip,
+            LoginAttempt.at > now - FAILURE_WINDOW,
+            LoginAttempt.outcome != LoginOutcome.SUCCEEDED,
+        )
     )
     if failures_from_ip >= IP_FAILURE_LIMIT:
         await _record_attempt(db, email, ip, LoginOutcome.RATE_LIMITED)
@@ -163,30 +210,30 @@ async def authenticate(db: AsyncSession, email: str, password: str, ip: str) -> 
             "Too many failed sign-ins from this network. Wait 15 minutes, then try again.",
             int(FAILURE_WINDOW.total_seconds()),
         )
+    failures, latest = await _failures_here(db, email, ip, now)
+    if failures and failures % PAUSE_AFTER_FAILURES == 0 and latest + _pause_after(failures) > now:
+        until = latest + _pause_after(failures)
+        await _record_attempt(db, email, ip, LoginOutcome.LOCKED)
+        raise TooManyAttempts(_pause_message(until), int((until - now).total_seconds()))
     user = await get_user_by_email(db, email)
     if user is not None and user.locked_until is not None and user.locked_until > now:
         await _record_attempt(db, email, ip, LoginOutcome.LOCKED)
         raise TooManyAttempts(_lock_message(user.locked_until), int((user.locked_until - now).total_seconds()))
     if user is None or not verify_password(user.password_hash, password):
         outcome = LoginOutcome.UNKNOWN_EMAIL if user is None else LoginOutcome.WRONG_PASSWORD
-        db.add(LoginAttempt(email=email, ip=ip, outcome=outcome))
-        if user is not None:
-            since = max(window_start, user.last_login_at or window_start)
-            recent_failures = await db.scalar(
-                select(func.count())
-                .select_from(LoginAttempt)
-                .where(
-                    LoginAttempt.email == email,
-                    LoginAttempt.at > since,
-                    LoginAttempt.outcome == LoginOutcome.WRONG_PASSWORD,
-                )
-            )
-            if recent_failures >= LOCK_AFTER_FAILURES:
-                user.locked_until = now + LOCK_DURATION
-                await db.commit()
-                raise TooManyAttempts(_lock_message(user.locked_until), int(LOCK_DURATION.total_seconds()))
-        await db.commit()
-        raise InvalidInput({"password": "Wrong email or password"})
+        await _record_attempt(db, email, ip, outcome)
+        failures += 1
+        if failures % PAUSE_AFTER_FAILURES == 0:
+            pause = _pause_after(failures)
+            raise TooManyAttempts(_pause_message(now + pause), int(pause.total_seconds()))
+        left = PAUSE_AFTER_FAILURES - failures % PAUSE_AFTER_FAILURES
+        next_pause = _pause_after(failures + left)
+        raise InvalidInput(
+            {
+                "password": f"Wrong email or password. {left} more {'try' if left == 1 else 'tries'} before sign-in "
+                f"pauses for {round(next_pause.total_seconds() / 60)} minute{'s' if next_pause > PAUSES[0] else ''}."
+            }
+        )
     if user.disabled_at is not None:  # said only to whoever knows the password
         await _record_attempt(db, email, ip, LoginOutcome.DISABLED)
         raise Forbidden("This account is disabled. Ask your agency's Porchlight administrator to enable it.")

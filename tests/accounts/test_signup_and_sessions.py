@@ -137,9 +137,12 @@ async def test_wrong_password_and_unknown_email_get_the_same_answer(client: Clie
     assert (
         wrong.json()["errors"]
         == unknown.json()["errors"]
-        == [{"field": "password", "message": "Wrong email or password"}]
+        == [{"field": "password", "message": WRONG_FIRST_TIME}]
     )
     assert (await client.get("/api/v1/me")).status_code == 401
+
+
+WRONG_FIRST_TIME = "Wrong email or password. 4 more tries before sign-in pauses for 1 minute."
 
 
 async def test_pages_sign_up_sign_out_and_sign_in(client: Client) -> None:
