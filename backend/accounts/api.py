@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Controller, Request, Response, delete, get, post
+from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.di import Provide
 from litestar.params import RequestBody
 
 from backend.accounts import service
-from backend.accounts.schemas import DeleteAccountIn, LoginIn, MeOut, PasswordChangeIn, SignupIn
+from backend.accounts.schemas import DeleteAccountIn, LoginIn, MeOut, PasswordChangeIn, SignupIn, TimeZoneIn
 from backend.requests.evidence import ClipStore
 from backend.web import Db, SignedIn, begin_session, client_ip, end_session, provide_user, settings_of
 
@@ -44,6 +44,12 @@ class MeController(Controller):
 
     @get("")
     async def me(self, db: Db, user: SignedIn) -> MeOut:
+        return await service.me(db, user)
+
+    @patch("")
+    async def update(self, db: Db, user: SignedIn, data: RequestBody[TimeZoneIn]) -> MeOut:
+        """Your time zone (an IANA name such as America/New_York): the one times are shown in."""
+        await service.set_time_zone(db, user, data.time_zone)
         return await service.me(db, user)
 
     @get("/export")

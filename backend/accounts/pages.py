@@ -23,6 +23,7 @@ from backend.accounts.schemas import (
     PasswordChangeIn,
     ResetPasswordIn,
     SignupIn,
+    TimeZoneIn,
 )
 from backend.demo import DEMO_LOGINS
 from backend.errors import InvalidInput, TooManyAttempts
@@ -210,12 +211,27 @@ class AccountPages(Controller):
         return await self._account(db, user)
 
     async def _account(
-        self, db: Db, user: User, errors: dict[str, str] | None = None, password_errors: dict[str, str] | None = None
-    ) -> Template:
-        """The account page; `errors` are the deletion form's, `password_errors` the password form's."""
+        self, db: Db, user: User, errors: dict[str, str] | None = None, password_errors: dict[str, str] | None = None,
+        zone_errors: dict[str, str] | None = None, zone_value: str = "",
+    ) -> Template:  # fmt: skip
+        """The account page; `errors` are the deletion form's, `password_errors` the password form's, `zone_errors`
+        the time zone's."""
         me, clips_kept = await service.me(db, user), await kept_after_deletion(db, user.id)
-        context = {"me": me, "errors": errors or {}, "password_errors": password_errors or {}, "clips_kept": clips_kept}
-        return Template("accounts/account.html", context=context, status_code=400 if errors or password_errors else 200)
+        context = {
+            "me": me, "errors": errors or {}, "password_errors": password_errors or {}, "clips_kept": clips_kept,
+            "zone_errors": zone_errors or {}, "zone_values": {"time_zone": zone_value or me.time_zone},
+            "time_zones": service.time_zones(),
+        }  # fmt: skip
+        failed = errors or password_errors or zone_errors
+        return Template("accounts/account.html", context=context, status_code=400 if failed else 200)
+
+    @post("/account/time-zone", dependencies={"user": provide_user})
+    async def time_zone(self, db: Db, user: SignedIn, data: Form) -> Template | Redirect:
+        try:
+            await service.set_time_zone(db, user, parse_form(TimeZoneIn, data).time_zone)
+        except InvalidInput as exc:
+            return await self._account(db, user, zone_errors=exc.errors, zone_value=str(data.get("time_zone", "")))
+        return Redirect("/account?time_zone_saved=1")
 
     @post("/account/password", dependencies={"user": provide_user})
     async def change_password(self, request: Request, db: Db, user: SignedIn, data: Form) -> Template | Response[Any]:

@@ -30,6 +30,10 @@ class LoginIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     totp_code: Annotated[str, Meta(max_length=10)] = ""
 
 
+class TimeZoneIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    time_zone: TimeZone
+
+
 class ForgotPasswordIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     email: Email
 

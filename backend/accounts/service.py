@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import functools
 import hmac
 import re
 import uuid
@@ -64,6 +65,21 @@ def _valid_time_zone(name: str) -> str:
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
         return DEFAULT_TIME_ZONE
     return name
+
+
+@functools.cache
+def time_zones() -> tuple[str, ...]:
+    """The IANA time zone names (places, not Etc/ offsets) this server knows, for the account page's list."""
+    return tuple(sorted(zone for zone in zoneinfo.available_timezones() if "/" in zone and not zone.startswith("Etc/")))
+
+
+async def set_time_zone(db: AsyncSession, user: User, name: str) -> None:
+    """Times in Porchlight (requests, clips, receipts) are shown to this person in `name`."""
+    name = name.strip()
+    if name not in time_zones() and name != "UTC":
+        raise InvalidInput({"time_zone": "Choose a time zone from the list, such as America/New_York"})
+    user.time_zone = name
+    await db.commit()
 
 
 async def get_user_by_email(db: AsyncSession, email: str) -> User | None:
