@@ -128,7 +128,10 @@ async def test_connections_cut_during_a_fan_out_lose_nothing(
         while cuts < 8:
             await asyncio.sleep(0.15)
             await db.execute(
-                text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'cut-me'")
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE application_name = 'cut-me' AND datname = current_database()"  # this test's, no other's
+                )
             )
             await db.commit()
             cuts += 1
