@@ -21,7 +21,7 @@ from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
 from litestar.template import TemplateConfig
-from sqlalchemy import text
+from sqlalchemy import literal, select
 
 from backend.accounts.api import AuthController, MeController
 from backend.accounts.models import AGENCY_ROLES
@@ -75,6 +75,9 @@ from backend.web import (
 logger = logging.getLogger("porchlight")
 
 
+_ONE = select(literal(1))
+
+
 @get(
     "/health",
     tags=["operations"],
@@ -86,7 +89,7 @@ logger = logging.getLogger("porchlight")
 async def health(db: Db) -> Response[dict[str, str]]:
     """200 when the app can reach its database, 503 when it cannot."""
     try:
-        await db.execute(text("SELECT 1"))
+        await db.execute(_ONE)  # a plain read: one round trip on PostgreSQL, no BEGIN or ROLLBACK
     except Exception:  # any database failure means "not healthy", never a 500 page
         logger.exception("health check: database unreachable")
         return Response({"status": "unavailable", "database": "unreachable"}, status_code=503)

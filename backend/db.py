@@ -18,13 +18,15 @@ from advanced_alchemy.extensions.litestar._utils import get_aa_scope_state
 from advanced_alchemy.extensions.litestar.plugins.init.config.common import SESSION_TERMINUS_ASGI_EVENTS
 from advanced_alchemy.types import DateTimeUTC
 from alembic.config import Config as AlembicConfig
+from litestar.datastructures import State
 from litestar.types import Message, Scope
-from sqlalchemy import CheckConstraint, MetaData, event
-from sqlalchemy.engine import Engine
+from sqlalchemy import CheckConstraint, MetaData, Select, event
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine.interfaces import DBAPIConnection, ExecutionContext
 from sqlalchemy.exc import DBAPIError, DisconnectionError, InvalidatePoolError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, SessionTransaction, mapped_column
 
 from backend.settings import PROJECT_ROOT, Settings
 
@@ -102,7 +104,53 @@ def make_engine(settings: Settings) -> AsyncEngine:
     engine = create_async_engine(settings.database_url, **engine_options(settings))
     install_sqlite_pragmas(engine)
     install_closed_connection_check(engine)
+    install_reads_outside_transaction(engine)
     return engine
+
+
+# A session marked so (a GET or HEAD request's) reads outside a transaction on PostgreSQL until its first write.
+READS_OUTSIDE_TRANSACTION = "reads_outside_transaction"
+_READING = "porchlight_reading_outside_transaction"  # on a pooled connection lent to such a session
+
+
+@event.listens_for(Session, "after_begin")
+def _read_outside_transaction(session: Session, _transaction: SessionTransaction, connection: Connection) -> None:
+    """A GET's reads on PostgreSQL go without BEGIN and ROLLBACK (two round trips of three on a one-query read):
+    under READ COMMITTED each statement sees its own snapshot either way. The first statement that is not a plain
+    read starts the transaction as before (see _begin_before_writing), and the session's commit or rollback ends it."""
+    if not session.info.get(READS_OUTSIDE_TRANSACTION) or connection.dialect.driver != "asyncpg":
+        return
+    driver = connection.connection.dbapi_connection
+    if driver is not None and not driver.autocommit and not connection.info.get(_READING):
+        driver.autocommit = True  # SQLAlchemy's asyncpg adapter: no BEGIN before the next statement
+        connection.info[_READING] = True
+
+
+def _plain_read(context: ExecutionContext, sql: str) -> bool:
+    """A SELECT that takes no lock and calls none of PostgreSQL's functions with effects past the statement
+    (pg_advisory_xact_lock, pg_notify: a transaction's end is what releases or sends them)."""
+    statement = getattr(context, "compiled", None) and context.compiled.statement  # type: ignore[attr-defined]
+    return isinstance(statement, Select) and statement._for_update_arg is None and "pg_" not in sql
+
+
+def _begin_before_writing(
+    connection: Connection, _cursor: Any, sql: str, _parameters: Any, context: ExecutionContext, _many: bool
+) -> None:
+    if connection.info.get(_READING) and not _plain_read(context, sql):
+        del connection.info[_READING]
+        connection.connection.dbapi_connection.autocommit = False  # type: ignore[union-attr]  # BEGIN, then this
+
+
+def _end_reading(dbapi_connection: DBAPIConnection, record: Any) -> None:
+    if record.info.pop(_READING, False) and dbapi_connection is not None:  # None: invalidated, closed
+        dbapi_connection.autocommit = False  # the next borrower starts as every connection does
+
+
+def install_reads_outside_transaction(engine: AsyncEngine | Engine) -> None:
+    sync_engine = engine.sync_engine if isinstance(engine, AsyncEngine) else engine
+    if sync_engine.dialect.driver == "asyncpg":
+        event.listen(sync_engine, "before_cursor_execute", _begin_before_writing)
+        event.listen(sync_engine, "checkin", _end_reading)
 
 
 # SQLSTATEs of a connection that is gone or not to be had: class 08 (connection exception), 57P01-57P03 (terminated
@@ -171,9 +219,19 @@ def request_session_closer(session_scope_key: str) -> Callable[[Message, Scope],
     return close_session
 
 
+class RequestSessionConfig(SQLAlchemyAsyncConfig):
+    """advanced-alchemy's config, whose request session for a GET or HEAD reads outside a transaction."""
+
+    def provide_session(self, state: State, scope: Scope) -> AsyncSession:
+        session = super().provide_session(state, scope)
+        if scope.get("method") in ("GET", "HEAD"):
+            session.info[READS_OUTSIDE_TRANSACTION] = True
+        return session
+
+
 def alchemy_config(settings: Settings, engine: AsyncEngine) -> SQLAlchemyAsyncConfig:
     """advanced-alchemy's Litestar config: one AsyncSession per request as the `db` dependency."""
-    config = SQLAlchemyAsyncConfig(
+    config = RequestSessionConfig(
         engine_instance=engine,
         session_dependency_key="db",
         session_config=AsyncSessionConfig(expire_on_commit=False),

@@ -22,12 +22,13 @@ from tests.requests.conftest import investigator, request_body
 from tests.requests.test_evidence import upload
 from tests.sharing.conftest import live_desk, online_device
 
-# Public on purpose: the app shell, sign-up and sign-in, a forgotten password, pairing a box, push-key and
-# subscription renewal (proved by the old subscription's secret), the API description, and in development without
-# SMTP the mailbox page (someone who forgot their password reads the email there; it does not exist in production).
+# Public on purpose: the app shell, sign-up and sign-in, a forgotten password, an emailed confirmation link,
+# pairing a box, push-key and subscription renewal (proved by the old subscription's secret), the API description,
+# and in development without SMTP the mailbox page (someone who forgot their password reads the email there; it
+# does not exist in production).
 PUBLIC = re.compile(
     r"^/(health|manifest\.webmanifest|offline|sw\.js|static/.*|login.*|signup|logout|account/deleted|dev/mailbox|"
-    r"password/(forgot|reset/.*)|"
+    r"password/(forgot|reset/.*)|account/email/confirm/.*|"
     r"api/v1/auth/.*|api/v1/push/key|api/v1/push/subscription-change|device/v1/(device_authorization|token)|"
     r"schema.*)?$"
 )
