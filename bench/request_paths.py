@@ -6,6 +6,8 @@ way (uvicorn, one process) in the same run, on PostgreSQL and on SQLite.
 The load generator is wrk (Debian's `wrk`), one thread and CONNECTIONS keep-alive connections, in its own process
 on the same machine. Each figure alternates with the peer: route, peer, route, peer... (ROUNDS times), and its ratio
 is the median of route/peer of each pair, so a neighbour's burst on this shared 2-core machine hits both alike.
+CPU ms/req is the server process's CPU time per request over its segments (median), which moves less with the
+neighbours than a rate does.
 The owners (OWNERS of them, taken in turn) have 2 sites of 3 cameras, 5 footage requests and their 5 notifications,
 as the demo owner has about.
 
@@ -77,6 +79,7 @@ class Figure:
     ours: list[float] = field(default_factory=list)
     peer: list[float] = field(default_factory=list)
     p99_ms: list[float] = field(default_factory=list)
+    cpu_ms: list[float] = field(default_factory=list)  # the server's CPU time per request: steadier than a rate
 
     @property
     def ratio(self) -> float:
@@ -154,9 +157,17 @@ def _check(base: str, route: Route, token: str) -> str:
     return next((c.split(";")[0].split("=", 1)[1] for c in cookies if c.startswith("csrftoken=")), "")
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User and system CPU time of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @contextmanager
-def _served(command: list[str], env: dict[str, str], log_path: Path, port: int, ready_path: str) -> Iterator[str]:
-    """A server process on `port`, once `ready_path` answers; stopped at the end."""
+def _served(
+    command: list[str], env: dict[str, str], log_path: Path, port: int, ready_path: str
+) -> Iterator[tuple[str, int]]:
+    """A server process on `port`, once `ready_path` answers (its address and process id); stopped at the end."""
     base = f"http://127.0.0.1:{port}"
     with log_path.open("wb") as log:
         process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
@@ -172,7 +183,7 @@ def _served(command: list[str], env: dict[str, str], log_path: Path, port: int, 
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"the server did not answer: {log_path.read_text()[-2000:]}") from None
                 time.sleep(0.2)
-        yield base
+        yield base, process.pid
     finally:
         process.terminate()
         try:
@@ -191,7 +202,7 @@ def _peer(var_dir: Path) -> Iterator[str]:
     command = [sys.executable, "-m", "uvicorn", "bench.request_paths:bare_litestar", "--host", "127.0.0.1",
                "--port", str(port), "--proxy-headers", "--log-level", "info"]  # fmt: skip
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
-    with _served(command, env, var_dir / "peer.log", port, "/hello") as base:
+    with _served(command, env, var_dir / "peer.log", port, "/hello") as (base, _pid):
         yield base
 
 
@@ -211,7 +222,7 @@ def measure_database(database: str, url: str, var_dir: Path, peer_base: str, sec
     command = [porchlight_command(), "serve", "--port", str(port), "--workers", "1"]
     peer_script = _script(var_dir, "peer", "/hello", [], html=False)
     figures = []
-    with _served(command, server_env(url, var_dir, port), var_dir / "serve.log", port, "/health") as base:
+    with _served(command, server_env(url, var_dir, port), var_dir / "serve.log", port, "/health") as (base, pid):
         scripts = []
         for n, route in enumerate(ROUTES):
             csrf = _check(base, route, tokens[0])
@@ -222,7 +233,9 @@ def measure_database(database: str, url: str, var_dir: Path, peer_base: str, sec
         figures = [Figure(route, database) for route in ROUTES]
         for _ in range(rounds):
             for figure, script in zip(figures, scripts, strict=True):
+                cpu_before = _cpu_seconds(pid)
                 ours = _wrk(base, script, seconds)
+                figure.cpu_ms.append(1000 * (_cpu_seconds(pid) - cpu_before) / ours["requests"])
                 figure.ours.append(ours["rate"])
                 figure.p99_ms.append(ours["p99_us"] / 1000)
                 figure.peer.append(_wrk(peer_base, peer_script, seconds)["rate"])
@@ -230,7 +243,8 @@ def measure_database(database: str, url: str, var_dir: Path, peer_base: str, sec
 
 
 def _report(figures: list[Figure]) -> None:
-    print(f"  {'figure':<44} {'ours req/s':>10} {'peer req/s':>10} {'ratio':>6} {'target':>7}  verdict")
+    print(f"  {'figure':<44} {'ours req/s':>10} {'peer req/s':>10} {'ratio':>6} {'target':>7}  {'verdict':<7} "
+          f"{'CPU ms/req':>10}")  # fmt: skip
     for f in figures:
         if f.ratio >= f.target:
             verdict = "met"
@@ -240,7 +254,7 @@ def _report(figures: list[Figure]) -> None:
             verdict = "MISSED"
         label = f"{f.route.label}, {f.database}"
         print(f"  {label:<44} {statistics.median(f.ours):>10,.0f} {statistics.median(f.peer):>10,.0f} "
-              f"{f.ratio:>6.3f} {f.target:>7.2f}  {verdict}")  # fmt: skip
+              f"{f.ratio:>6.3f} {f.target:>7.2f}  {verdict:<7} {statistics.median(f.cpu_ms):>10.2f}")  # fmt: skip
 
 
 def main() -> None:
