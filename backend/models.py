@@ -1,6 +1,14 @@
 """Every domain's models, imported once so metadata is complete (Alembic, tests)."""
 
-from backend.accounts.models import Agency, LoginAttempt, PasswordReset, User, UserRole, UserSession
+from backend.accounts.models import (
+    Agency,
+    EmailConfirmation,
+    LoginAttempt,
+    PasswordReset,
+    User,
+    UserRole,
+    UserSession,
+)
 from backend.db import Base
 from backend.devices.models import DeviceCamera, DeviceEvent, DeviceOutage, EdgeDevice, PairingCode, PairingFailure
 from backend.districts.models import District
@@ -19,6 +27,7 @@ __all__ = [
     "DeviceCamera",
     "DeviceEvent",
     "DeviceOutage",
+    "EmailConfirmation",
     "EdgeDevice",
     "FootageRequest",
     "District",

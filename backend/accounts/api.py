@@ -8,7 +8,7 @@ from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.di import Provide
 from litestar.params import RequestBody
 
-from backend.accounts import service
+from backend.accounts import confirmation, service
 from backend.accounts.schemas import DeleteAccountIn, LoginIn, MeOut, PasswordChangeIn, SignupIn, TimeZoneIn
 from backend.requests.evidence import ClipStore
 from backend.web import Db, SignedIn, begin_session, client_ip, end_session, provide_user, settings_of
@@ -20,8 +20,10 @@ class AuthController(Controller):
 
     @post("/signup", status_code=201)
     async def signup(self, request: Request, db: Db, data: RequestBody[SignupIn]) -> Response[MeOut]:
-        """Create a camera owner account and sign it in."""
+        """Create a camera owner account and sign it in; a link to confirm the address is emailed."""
         user = await service.signup(db, data)
+        await confirmation.send_confirmation(db, settings_of(request), user)
+        await db.commit()
         return await begin_session(request, db, user, Response(await service.me(db, user), status_code=201))
 
     @post("/login", status_code=200)

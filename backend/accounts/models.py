@@ -51,6 +51,8 @@ class User(Base):
     password_hash: Mapped[str | None] = mapped_column(String(255))
     display_name: Mapped[str] = mapped_column(String(100))
     time_zone: Mapped[str] = mapped_column(String(64), default="America/Chicago")
+    # When the person opened the link sent to `email` (None: not yet confirmed).
+    email_confirmed_at: Mapped[dt.datetime | None]
     agency_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("agencies.id", ondelete="RESTRICT"), index=True)
     district_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("districts.id", ondelete="SET NULL"), index=True)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
@@ -119,6 +121,22 @@ class PasswordReset(Base):
 
     id: Mapped[uuid.UUID] = uuid_pk()
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[dt.datetime]
+    used_at: Mapped[dt.datetime | None]
+
+
+class EmailConfirmation(Base):
+    """A link sent to an address to prove the person reads it: their own at sign-up, or the new one they asked to
+    change to (the account's email changes only when it is opened). Used once, within 7 days; only the token's
+    SHA-256 is stored."""
+
+    __tablename__ = "email_confirmations"
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    email: Mapped[str] = mapped_column(String(254))
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[dt.datetime]

@@ -12,12 +12,13 @@ from litestar import Controller, Request, Response, get, post
 from litestar.params import FromPath, QueryParameter, URLEncodedBody
 from litestar.response import Redirect, Template
 
-from backend.accounts import recovery, service
+from backend.accounts import confirmation, recovery, service
 from backend.accounts.models import Role, User
 from backend.accounts.schemas import (
     AgencyAccountIn,
     CodeIn,
     DeleteAccountIn,
+    EmailChangeIn,
     ForgotPasswordIn,
     LoginIn,
     PasswordChangeIn,
@@ -89,6 +90,8 @@ class AccountPages(Controller):
         except InvalidInput as exc:
             context = {"values": _form_values(data, "password"), "errors": exc.errors}
             return Template("accounts/signup.html", context=context, status_code=400)
+        await confirmation.send_confirmation(db, settings_of(request), user)
+        await db.commit()
         return await begin_session(request, db, user, Redirect("/sites?welcome=1"))
 
     @get("/login")
@@ -212,18 +215,59 @@ class AccountPages(Controller):
 
     async def _account(
         self, db: Db, user: User, errors: dict[str, str] | None = None, password_errors: dict[str, str] | None = None,
-        zone_errors: dict[str, str] | None = None, zone_value: str = "",
+        zone_errors: dict[str, str] | None = None, zone_value: str = "", email_errors: dict[str, str] | None = None,
+        new_email: str = "",
     ) -> Template:  # fmt: skip
-        """The account page; `errors` are the deletion form's, `password_errors` the password form's, `zone_errors`
-        the time zone's."""
+        """The account page; `errors` are the deletion form's, the others their own forms'."""
         me, clips_kept = await service.me(db, user), await kept_after_deletion(db, user.id)
         context = {
             "me": me, "errors": errors or {}, "password_errors": password_errors or {}, "clips_kept": clips_kept,
             "zone_errors": zone_errors or {}, "zone_values": {"time_zone": zone_value or me.time_zone},
-            "time_zones": service.time_zones(),
+            "time_zones": service.time_zones(), "email_errors": email_errors or {},
+            "email_values": {"new_email": new_email},
         }  # fmt: skip
-        failed = errors or password_errors or zone_errors
+        failed = errors or password_errors or zone_errors or email_errors
         return Template("accounts/account.html", context=context, status_code=400 if failed else 200)
+
+    @post("/account/email", dependencies={"user": provide_user})
+    async def change_email(self, request: Request, db: Db, user: SignedIn, data: Form) -> Template | Redirect:
+        """The address changes once the link sent to it is opened."""
+        try:
+            change = parse_form(EmailChangeIn, data)
+            await confirmation.ask_to_change_email(
+                db, settings_of(request), user, change.new_email, change.current_password
+            )
+        except InvalidInput as exc:
+            return await self._account(db, user, email_errors=exc.errors, new_email=str(data.get("new_email", "")))
+        return Redirect("/account?email_link_sent=1")
+
+    @post("/account/email/confirm-again", dependencies={"user": provide_user})
+    async def confirm_again(self, request: Request, db: Db, user: SignedIn) -> Redirect:
+        await confirmation.send_confirmation(db, settings_of(request), user)
+        await db.commit()
+        return Redirect("/account?email_link_sent=1")
+
+    @get(confirmation.CONFIRM_PATH + "{token:str}")
+    async def confirm_email_form(self, db: Db, token: FromPath[str]) -> Template:
+        """A page with a button, not a change on GET: mail scanners open links too."""
+        pending = await confirmation.pending_confirmation(db, token)
+        context = {
+            "token": token,
+            "email": pending.email if pending else "",
+            "error": "" if pending else confirmation.EXPIRED,
+        }
+        return Template("accounts/confirm_email.html", context=context, status_code=200 if pending else 410)
+
+    @post(confirmation.CONFIRM_PATH + "{token:str}")
+    async def confirm_email(self, db: Db, token: FromPath[str]) -> Template:
+        try:
+            address = await confirmation.confirm(db, token)
+        except InvalidInput as exc:
+            context = {"token": token, "email": "", "error": exc.errors["token"]}
+            return Template("accounts/confirm_email.html", context=context, status_code=410)
+        return Template(
+            "accounts/confirm_email.html", context={"token": "", "email": address, "error": "", "done": True}
+        )
 
     @post("/account/time-zone", dependencies={"user": provide_user})
     async def time_zone(self, db: Db, user: SignedIn, data: Form) -> Template | Redirect:

@@ -30,6 +30,11 @@ class LoginIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     totp_code: Annotated[str, Meta(max_length=10)] = ""
 
 
+class EmailChangeIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    new_email: Email
+    current_password: Password
+
+
 class TimeZoneIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     time_zone: TimeZone
 
@@ -84,3 +89,4 @@ class MeOut(msgspec.Struct, kw_only=True):
     time_zone: str
     agency: str | None
     created_at: dt.datetime
+    email_confirmed: bool = False

@@ -530,6 +530,7 @@ async def me(db: AsyncSession, user: User) -> MeOut:
         time_zone=user.time_zone,
         agency=agency.name if agency else None,
         created_at=user.created_at,
+        email_confirmed=user.email_confirmed_at is not None,
     )
 
 
