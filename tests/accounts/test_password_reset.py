@@ -48,6 +48,14 @@ def reset_path(smtp: Smtp, settings: Settings, index: int = -1) -> str:
     return link.removeprefix(settings.link(""))
 
 
+async def signed_up_with_a_reset_link(client: Client, worker: DeliveryWorker, smtp: Smtp, settings: Settings) -> str:
+    """pat@example.com signs up and asks for a reset link; the path of the link emailed."""
+    await sign_up(client, "pat@example.com")
+    await ask(client, "pat@example.com")
+    await deliver(worker, smtp)
+    return reset_path(smtp, settings)
+
+
 async def ask(client: Client, email: str, **headers: str):
     return await client.submit("/password/forgot", {"email": email}, headers=headers)
 
@@ -110,10 +118,7 @@ async def test_an_unknown_or_disabled_address_gets_the_same_answer_and_no_email(
 async def test_an_expired_link_is_refused_and_the_password_is_unchanged(
     app, client: Client, db: AsyncSession, worker: DeliveryWorker, smtp: Smtp, settings
 ) -> None:
-    await sign_up(client, "pat@example.com")
-    await ask(client, "pat@example.com")
-    await deliver(worker, smtp)
-    path = reset_path(smtp, settings)
+    path = await signed_up_with_a_reset_link(client, worker, smtp, settings)
     await db.execute(update(PasswordReset).values(expires_at=utcnow() - dt.timedelta(seconds=1)))
     await db.commit()
     refused = await client.submit(path, {"new_password": NEW_PASSWORD})
@@ -125,10 +130,7 @@ async def test_an_expired_link_is_refused_and_the_password_is_unchanged(
 async def test_a_refused_new_password_is_said_beside_the_field_and_the_link_still_works(
     app, client: Client, db: AsyncSession, worker: DeliveryWorker, smtp: Smtp, settings
 ) -> None:
-    await sign_up(client, "pat@example.com")
-    await ask(client, "pat@example.com")
-    await deliver(worker, smtp)
-    path = reset_path(smtp, settings)
+    path = await signed_up_with_a_reset_link(client, worker, smtp, settings)
     weak = await client.submit(path, {"new_password": "short"})
     assert weak.status_code == 400
     assert re.search(r'id="f-new_password-error">[^<]*at least 8 characters', weak.text)
