@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -182,18 +182,22 @@ async def owner_shares(
     return [await _share_out(db, share, policy, now) for share in shares]
 
 
+# Asked on every signed-in page (the banner of a share on now): built once, so its cache key is computed once.
+_OPEN_SHARE = (
+    select(ShareSession.id)
+    .where(
+        ShareSession.owner_id == bindparam("owner_id"),
+        ShareSession.state.in_(sorted(OPEN_STATES)),
+        ShareSession.ends_at > bindparam("now"),
+    )
+    .order_by(ShareSession.started_at.desc())
+    .limit(1)
+)
+
+
 async def open_share_of(db: AsyncSession, owner_id: uuid.UUID, now: dt.datetime | None = None) -> uuid.UUID | None:
     """The owner's share that is on now (the home screen shows its countdown), if any."""
-    return await db.scalar(
-        select(ShareSession.id)
-        .where(
-            ShareSession.owner_id == owner_id,
-            ShareSession.state.in_(list(OPEN_STATES)),
-            ShareSession.ends_at > (now or utcnow()),
-        )
-        .order_by(ShareSession.started_at.desc())
-        .limit(1)
-    )
+    return await db.scalar(_OPEN_SHARE, {"owner_id": owner_id, "now": now or utcnow()})
 
 
 def _online_cameras():  # type: ignore[no-untyped-def]
