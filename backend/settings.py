@@ -64,7 +64,7 @@ class Settings:
     # Messages a delivery worker sends at once. Each is a possible repeat if the worker dies before recording its
     # outcome (a Topic makes a repeat replace the first on the phone rather than stack); raise it when the push
     # services answer slowly and fan-outs take too long.
-    push_concurrency: int = 16
+    push_concurrency: int = 12
     # Outgoing email: the SMTP server (smtp+starttls://user:password@host:587, smtps://…:465, or smtp://host for a
     # relay on the same host); empty: emails are saved to var/mailbox and listed at /dev/mailbox (not in production).
     smtp_url: str = ""
@@ -119,7 +119,7 @@ class Settings:
             push_extra_hosts=tuple(h.strip() for h in _env("PUSH_EXTRA_HOSTS", "").split(",") if h.strip()),
             push_ca_file=_env("PUSH_CA_FILE", ""),
             push_lease_seconds=float(_env("PUSH_LEASE_SECONDS", "20")),
-            push_concurrency=int(_env("PUSH_CONCURRENCY", "16")),
+            push_concurrency=int(_env("PUSH_CONCURRENCY", "12")),
             smtp_url=_env("SMTP_URL", ""),
             mail_from=_env("MAIL_FROM", "Porchlight <no-reply@porchlight.example.org>"),
             public_url=_env("PUBLIC_URL", ""),

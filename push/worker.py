@@ -41,7 +41,7 @@ class DeliveryWorker:
         *,
         mailer: Mailer | None = None,
         batch_size: int = 500,
-        concurrency: int = 16,
+        concurrency: int = 12,
         lease: dt.timedelta = dt.timedelta(seconds=20),
         idle_poll_seconds: float = 0.25,
         lanes: int = 2,
