@@ -21,9 +21,7 @@ class AuthController(Controller):
     @post("/signup", status_code=201)
     async def signup(self, request: Request, db: Db, data: RequestBody[SignupIn]) -> Response[MeOut]:
         """Create a camera owner account and sign it in; a link to confirm the address is emailed."""
-        user = await service.signup(db, data)
-        await confirmation.send_confirmation(db, settings_of(request), user)
-        await db.commit()
+        user = await confirmation.sign_up(db, settings_of(request), data)
         return await begin_session(request, db, user, Response(await service.me(db, user), status_code=201))
 
     @post("/login", status_code=200)

@@ -10,7 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.accounts.models import EmailConfirmation, User
 from backend.accounts.passwords import verify_password
-from backend.accounts.service import get_user_by_email, normalize_email
+from backend.accounts.schemas import SignupIn
+from backend.accounts.service import get_user_by_email, normalize_email, signup
 from backend.db import utcnow
 from backend.errors import InvalidInput
 from backend.notifications.mail import send_email
@@ -23,9 +24,16 @@ EXPIRED = "This link has expired or was already used. Ask for a new one on your 
 TAKEN = "Another account uses this address"
 
 
+async def sign_up(db: AsyncSession, settings: Settings, data: SignupIn) -> User:
+    """A new camera owner, and a link emailed to confirm their address."""
+    user = await signup(db, data)
+    await send_confirmation(db, settings, user)
+    return user
+
+
 async def send_confirmation(db: AsyncSession, settings: Settings, user: User, email: str | None = None) -> None:
-    """Email a confirmation link to `email` (a new address) or to the account's own, in the caller's transaction
-    (the caller commits). A change also tells the current address, so a stolen session cannot move it quietly."""
+    """Email a confirmation link to `email` (a new address) or to the account's own. A change also tells the
+    current address, so a stolen session cannot move it quietly."""
     address = normalize_email(email or user.email)
     token = new_token()
     db.add(
@@ -52,6 +60,7 @@ async def send_confirmation(db: AsyncSession, settings: Settings, user: User, em
             ),
         )  # fmt: skip
     await send_email(db, to=address, user_id=user.id, subject=subject, text=text, ttl=CONFIRMATION_LIFETIME)
+    await db.commit()
 
 
 async def ask_to_change_email(db: AsyncSession, settings: Settings, user: User, new_email: str, password: str) -> str:
@@ -68,7 +77,6 @@ async def ask_to_change_email(db: AsyncSession, settings: Settings, user: User, 
     if errors:
         raise InvalidInput(errors)
     await send_confirmation(db, settings, user, new_email)
-    await db.commit()
     return new_email
 
 

@@ -86,12 +86,10 @@ class AccountPages(Controller):
     @post("/signup")
     async def signup(self, request: Request, db: Db, data: Form) -> Response[Any]:
         try:
-            user = await service.signup(db, parse_form(SignupIn, data))
+            user = await confirmation.sign_up(db, settings_of(request), parse_form(SignupIn, data))
         except InvalidInput as exc:
             context = {"values": _form_values(data, "password"), "errors": exc.errors}
             return Template("accounts/signup.html", context=context, status_code=400)
-        await confirmation.send_confirmation(db, settings_of(request), user)
-        await db.commit()
         return await begin_session(request, db, user, Redirect("/sites?welcome=1"))
 
     @get("/login")
@@ -244,7 +242,6 @@ class AccountPages(Controller):
     @post("/account/email/confirm-again", dependencies={"user": provide_user})
     async def confirm_again(self, request: Request, db: Db, user: SignedIn) -> Redirect:
         await confirmation.send_confirmation(db, settings_of(request), user)
-        await db.commit()
         return Redirect("/account?email_link_sent=1")
 
     @get(confirmation.CONFIRM_PATH + "{token:str}")

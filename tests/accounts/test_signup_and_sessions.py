@@ -134,11 +134,7 @@ async def test_wrong_password_and_unknown_email_get_the_same_answer(client: Clie
         "POST", "/api/v1/auth/login", {"email": "who@example.com", "password": "nope-nope"}
     )
     assert wrong.status_code == unknown.status_code == 400
-    assert (
-        wrong.json()["errors"]
-        == unknown.json()["errors"]
-        == [{"field": "password", "message": WRONG_FIRST_TIME}]
-    )
+    assert wrong.json()["errors"] == unknown.json()["errors"] == [{"field": "password", "message": WRONG_FIRST_TIME}]
     assert (await client.get("/api/v1/me")).status_code == 401
 
 
