@@ -193,13 +193,18 @@ async def mark_subject_read(db: AsyncSession, user_id: uuid.UUID, tag: str) -> b
 
 
 async def open_notification(db: AsyncSession, user_id: uuid.UUID, notification_id: uuid.UUID) -> str:
-    """The person opens one of their notifications: it is read, and they go where it points."""
+    """The person opens one of their notifications: it is read (once: a second opening keeps the first time), and
+    they go where it points."""
     navigate = await db.scalar(
-        select(Notification.navigate).where(Notification.id == notification_id, Notification.user_id == user_id)
+        update(Notification)
+        .where(Notification.id == notification_id, Notification.user_id == user_id)
+        .values(read_at=func.coalesce(Notification.read_at, utcnow()))
+        .returning(Notification.navigate)
+        .execution_options(synchronize_session=False)
     )
     if navigate is None:
         raise NotFound("No such notification among yours")
-    await mark_read(db, user_id, notification_id)
+    await db.commit()
     return navigate if navigate.startswith("/") and not navigate.startswith("//") else "/notifications"
 
 
