@@ -34,7 +34,7 @@ from backend.devices.pages import DevicePages
 from backend.devices.service import HeartbeatBatcher
 from backend.errors import ServiceError
 from backend.notifications.api import NotificationController, PushController
-from backend.notifications.delivery import allowed_push_hosts, check_push_settings, running_worker, vapid_keys
+from backend.notifications.delivery import allowed_push_hosts, check_delivery_settings, running_worker, vapid_keys
 from backend.notifications.pages import DevMailboxPage, NotificationPages, PushAdminPages
 from backend.openapi import StrictStructSchemaPlugin, declare_answers
 from backend.pwa import PwaRoutes
@@ -140,7 +140,7 @@ def _duration(seconds: float) -> str:
 def create_app(settings: Settings | None = None, *, relay_only: bool = False) -> Litestar:
     """The app; with `relay_only`, just the live relay's WHIP/WHEP endpoints (`porchlight relay`)."""
     settings = settings or Settings.from_env()
-    check_push_settings(settings)
+    check_delivery_settings(settings)
     engine = make_engine(settings)
     database = alchemy_config(settings, engine)
     version = assets_version()

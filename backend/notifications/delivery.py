@@ -22,7 +22,7 @@ def vapid_keys(settings: Settings) -> VapidKeys:
     return VapidKeys.load_or_create(settings.var_dir / "vapid_private_key.pem", settings.vapid_private_key)
 
 
-def check_push_settings(settings: Settings) -> None:
+def check_delivery_settings(settings: Settings) -> None:
     """Refuse to start in production with a VAPID subject push services would reject, without a way to send email
     (password resets and invitations would be lost) or without the https address its links start with; refuse a
     malformed SMTP URL anywhere."""

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from backend.accounts import service as accounts
 from backend.accounts.models import Role
 from backend.db import utcnow
-from backend.notifications.delivery import check_push_settings
+from backend.notifications.delivery import check_delivery_settings
 from backend.notifications.mail import MailboxFolder, SmtpMailer, SmtpServer, send_email
 from backend.settings import Settings
 from push.models import Channel, Delivery, DeliveryStatus
@@ -204,7 +204,7 @@ def test_startup_refuses_production_without_smtp_or_public_url_and_a_malformed_s
     settings: Settings, overrides: dict[str, str], says: str
 ) -> None:
     with pytest.raises(RuntimeError, match=says.replace("+", r"\+")):
-        check_push_settings(replace(settings, vapid_subject="mailto:push@porchlight.example.org", **overrides))
+        check_delivery_settings(replace(settings, vapid_subject="mailto:push@porchlight.example.org", **overrides))
 
 
 def test_smtp_urls_give_the_security_and_port_people_expect() -> None:

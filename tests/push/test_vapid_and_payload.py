@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from backend.notifications.delivery import check_push_settings
+from backend.notifications.delivery import check_delivery_settings
 from backend.settings import Settings
 from push.payload import MAX_PLAINTEXT_BYTES, PayloadTooLarge, declarative_payload
 from push.vapid import RENEW_BEFORE_SECONDS, TOKEN_LIFETIME_SECONDS, VapidKeys, VapidSigner, subject_problem
@@ -42,10 +42,10 @@ def test_production_refuses_to_start_with_a_localhost_subject(tmp_path: Path) ->
         database_url="sqlite+aiosqlite://", secret_key="x", var_dir=tmp_path, environment="production",
         smtp_url="smtp+starttls://u:p@mail.example.org", public_url="https://cameras.example.gov",
     )  # fmt: skip
-    check_push_settings(settings)  # the default subject is fine
+    check_delivery_settings(settings)  # the default subject is fine
     with pytest.raises(RuntimeError, match="PORCHLIGHT_VAPID_SUBJECT"):
-        check_push_settings(replace(settings, vapid_subject="mailto:admin@localhost"))
-    check_push_settings(replace(settings, environment="development", vapid_subject="mailto:admin@localhost"))
+        check_delivery_settings(replace(settings, vapid_subject="mailto:admin@localhost"))
+    check_delivery_settings(replace(settings, environment="development", vapid_subject="mailto:admin@localhost"))
 
 
 def test_payload_is_declarative_and_bounded_by_rfc_8291() -> None:
