@@ -30,6 +30,7 @@ async def _measure(directory: Path) -> list[tuple[str, float, float]]:
         headers = {"x-csrftoken": client.cookies["csrftoken"]}
         owner = {"email": "bench@example.com", "password": "bench-lantern-42", "display_name": "Bench"}
         await client.post("/api/v1/auth/signup", json=owner, headers=headers)
+        headers = {"x-csrftoken": client.cookies["csrftoken"]}  # signing in gives a new CSRF token
         site = {
             "name": "Shop",
             "address": "1 Main St",
