@@ -56,19 +56,19 @@ class DeliveryWorker:
         self._lease = lease
         self._idle_poll = idle_poll_seconds
         self._lanes = lanes
+        self._stopping = asyncio.Event()  # run()'s stop: outcomes that cannot be written are then left to the lease
 
     async def _send(self, item: outbox.Claimed) -> SendResult:
-        async with self._slots:
-            try:
-                if item.channel is Channel.EMAIL and self._mailer is not None:
-                    return await self._mailer.send(item.recipient, item.payload)
-                return await self._sender.send(
-                    item.endpoint, item.p256dh, item.auth, item.payload,
-                    ttl=item.ttl_seconds, urgency=item.urgency, topic=item.topic,
-                )  # fmt: skip
-            except Exception as exc:  # one bad row must not sink the batch; it is retried, then marked failed
-                logger.exception("push: sending delivery %s failed", item.delivery_id)
-                return SendResult(Outcome.RETRY, f"error: {type(exc).__name__}")
+        try:
+            if item.channel is Channel.EMAIL and self._mailer is not None:
+                return await self._mailer.send(item.recipient, item.payload)
+            return await self._sender.send(
+                item.endpoint, item.p256dh, item.auth, item.payload,
+                ttl=item.ttl_seconds, urgency=item.urgency, topic=item.topic,
+            )  # fmt: skip
+        except Exception as exc:  # one bad row must not sink the batch; it is retried, then marked failed
+            logger.exception("push: sending delivery %s failed", item.delivery_id)
+            return SendResult(Outcome.RETRY, f"error: {type(exc).__name__}")
 
     async def run_once(self) -> int:
         """Claim one batch, send it, record every result. Returns how many deliveries were attempted."""
@@ -76,7 +76,7 @@ class DeliveryWorker:
             batch = await outbox.claim(db, limit=self._batch_size, lease=self._lease, channels=self._channels)
         if not batch:
             return 0
-        recorder = _Recorder(self._session_factory, batch)
+        recorder = _Recorder(self._session_factory, batch, self._stopping)
         keeper = asyncio.create_task(self._keep_lease(recorder), name="push-lease")
         try:
             await asyncio.gather(*(self._send_and_record(item, recorder) for item in batch))
@@ -88,7 +88,10 @@ class DeliveryWorker:
         return len(batch)
 
     async def _send_and_record(self, item: outbox.Claimed, recorder: _Recorder) -> None:
-        recorder.add(item, await self._send(item))
+        # A slot is held until the outcome is written, so that a crash repeats at most `concurrency` messages (sent,
+        # not recorded), and sending pauses while outcomes cannot be written (a database cut).
+        async with self._slots:
+            await recorder.record(item, await self._send(item))
 
     async def _keep_lease(self, recorder: _Recorder) -> None:
         """While sends are under way, the rows whose outcome is not written yet stay ours."""
@@ -104,6 +107,7 @@ class DeliveryWorker:
     async def run(self, stop: asyncio.Event) -> None:
         """Deliver until `stop` is set. Several lanes share the connection pool and the concurrency limit,
         so one lane's database work (claiming, recording) overlaps another's sending."""
+        self._stopping = stop
         await asyncio.gather(*(self._lane(stop) for _ in range(self._lanes)))
 
     async def drain(self) -> None:
@@ -135,22 +139,32 @@ class DeliveryWorker:
 class _Recorder:
     """Writes send outcomes as they come: whatever has arrived is written in one short transaction as soon as the
     previous write is done (no fixed interval to wait out). A write that fails (the connection dropped) is tried
-    again with what arrived meanwhile; outcomes never written are repeated after the lease, nothing is lost."""
+    again with what arrived meanwhile, until the database answers; once the worker is stopping, after five tries.
+    Outcomes never written are repeated after the lease, nothing is lost."""
 
-    RETRY_SECONDS = 0.5  # between tries of a write that failed; five failures after the sends ended give up
+    RETRY_SECONDS = 0.5  # between tries of a write that failed
 
-    def __init__(self, session_factory: Callable[[], AsyncSession], batch: list[outbox.Claimed]) -> None:
+    def __init__(
+        self, session_factory: Callable[[], AsyncSession], batch: list[outbox.Claimed], stopping: asyncio.Event
+    ) -> None:
         self._session_factory = session_factory
         self.unrecorded = {item.delivery_id for item in batch}
-        self._arrived: list[tuple[outbox.Claimed, SendResult]] = []
+        self._arrived: list[tuple[outbox.Claimed, SendResult, asyncio.Future[None]]] = []
         self._wake = asyncio.Event()
+        self._stopping = stopping
         self._closing = False
         self._failing = False
+        self._gave_up = False
         self._task = asyncio.create_task(self._run(), name="push-recorder")
 
-    def add(self, item: outbox.Claimed, result: SendResult) -> None:
-        self._arrived.append((item, result))
+    async def record(self, item: outbox.Claimed, result: SendResult) -> None:
+        """Once the outcome is written, or given up on (it is then repeated after the lease)."""
+        if self._gave_up:
+            return
+        written = asyncio.get_running_loop().create_future()
+        self._arrived.append((item, result, written))
         self._wake.set()
+        await written
 
     async def close(self) -> None:
         """Write what is left; give up after a few tries (the lease then hands the rows to a worker again)."""
@@ -159,30 +173,39 @@ class _Recorder:
         await self._task
 
     async def _run(self) -> None:
-        failed_while_closing = 0
+        failed_while_stopping = 0
         while True:
             await self._wake.wait()
             self._wake.clear()
-            results, self._arrived = self._arrived, []
-            if results:
+            arrived, self._arrived = self._arrived, []
+            if arrived:
                 try:
-                    await self._write(results)
-                    self.unrecorded.difference_update(item.delivery_id for item, _ in results)
-                    self._failing = False
+                    await self._write([(item, result) for item, result, _ in arrived])
                 except Exception as exc:
-                    self._arrived[:0] = results
+                    self._arrived[:0] = arrived
                     if not self._failing:
-                        logger.warning("push: could not record %d outcomes (%s); trying again", len(results), exc)
+                        logger.warning("push: could not record %d outcomes (%s); trying again", len(arrived), exc)
                     self._failing = True
-                    failed_while_closing += self._closing
-                    if failed_while_closing >= 5:
-                        logger.warning("push: %d outcomes unrecorded; sent again after the lease", len(results))
+                    failed_while_stopping += self._closing or self._stopping.is_set()
+                    if failed_while_stopping >= 5:
+                        logger.warning("push: %d outcomes unrecorded; sent again after the lease", len(arrived))
+                        self._gave_up = True
+                        self._written(self._arrived)
                         return
                     await asyncio.sleep(self.RETRY_SECONDS)
                     self._wake.set()
                     continue
+                self.unrecorded.difference_update(item.delivery_id for item, _, _ in arrived)
+                self._failing = False
+                self._written(arrived)
             if self._closing and not self._arrived:
                 return
+
+    @staticmethod
+    def _written(arrived: list[tuple[outbox.Claimed, SendResult, asyncio.Future[None]]]) -> None:
+        for _, _, written in arrived:
+            if not written.done():
+                written.set_result(None)
 
     async def _write(self, results: list[tuple[outbox.Claimed, SendResult]]) -> None:
         gone = {item.subscription_id for item, result in results if result.outcome is Outcome.GONE}

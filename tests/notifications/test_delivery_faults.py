@@ -152,3 +152,42 @@ async def test_connections_cut_during_a_fan_out_lose_nothing(
     counts = receipts(push_service)
     assert cuts == 8 and len(counts) == 600  # lost: 0
     assert sum(counts.values()) - len(counts) <= 20
+
+
+@pytest.mark.skipif(not POSTGRES_URL, reason="holding a table lock from another session is PostgreSQL's")
+async def test_sending_pauses_while_outcomes_cannot_be_written(
+    db: AsyncSession, push_service: FakePushService, push_settings: Settings
+) -> None:
+    """A send holds its place among those at once until its outcome is written, so at most `concurrency` messages
+    are ever sent and unrecorded: what a crash can repeat. While outcomes cannot be written (here the table they
+    touch is locked by another session), the worker stops after that many, then goes on when it can write."""
+    user = await owner(db)
+    for _ in range(30):
+        await device(db, push_service, user, push_settings)
+    await footage_request(db, user)
+    engine = create_async_engine(push_settings.database_url)
+    signer = VapidSigner(vapid_keys(push_settings), push_settings.vapid_subject)
+    locker = await engine.connect()
+    await locker.begin()
+    await locker.execute(text("LOCK TABLE push_subscriptions IN EXCLUSIVE MODE"))  # reads go on, updates wait
+    async with PushSender(signer, ssl_context=ssl_context(push_settings)) as sender:
+        worker = DeliveryWorker(async_sessionmaker(engine, expire_on_commit=False), sender, concurrency=4)
+        stop = asyncio.Event()
+        running = asyncio.create_task(worker.run(stop))
+        try:
+            await wait_for(lambda: _received(push_service, 4))
+            await asyncio.sleep(1.0)  # time enough for the other 26 to be sent, if nothing held them back
+            assert len(push_service.messages()) == 4
+            await locker.rollback()
+            await wait_for(lambda: _at_least(db, 30))
+        finally:
+            await locker.close()  # (first: a write waiting on the lock would keep the worker from stopping)
+            stop.set()
+            await running
+    await engine.dispose()
+    counts = receipts(push_service)
+    assert len(counts) == 30 and set(counts.values()) == {1}
+
+
+async def _received(push_service: FakePushService, count: int) -> bool:
+    return len(push_service.messages()) >= count
