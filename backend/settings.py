@@ -20,6 +20,19 @@ def _env_bool(name: str, default: bool) -> bool:
     return _env(name, "1" if default else "0").strip().lower() in {"1", "true", "yes", "on"}
 
 
+def _program_area(text: str) -> tuple[float, float, float] | None:
+    """PORCHLIGHT_PROGRAM_AREA as "latitude,longitude,radius_km" (empty: none)."""
+    if not text.strip():
+        return None
+    try:
+        latitude, longitude, radius_km = (float(part) for part in text.split(","))
+    except ValueError as exc:
+        raise RuntimeError(f"PORCHLIGHT_PROGRAM_AREA must be latitude,longitude,radius_km (got {text!r})") from exc
+    if not (-90 <= latitude <= 90 and -180 <= longitude <= 180 and radius_km > 0):
+        raise RuntimeError("PORCHLIGHT_PROGRAM_AREA: latitude -90..90, longitude -180..180, radius_km above 0")
+    return latitude, longitude, radius_km
+
+
 def _secret_key(var_dir: Path, environment: str) -> str:
     """The configured secret, else (outside production) one generated once into var/ (never committed)."""
     configured = os.environ.get("PORCHLIGHT_SECRET_KEY")
@@ -85,6 +98,12 @@ class Settings:
     ice_servers: tuple[dict[str, Any], ...] = ()
     # The live relay inside the app process; off when `porchlight relay` runs it (same database).
     relay_in_process: bool = True
+    # The program's area as (latitude, longitude, radius_km): a site placed outside it is saved with a warning.
+    # None: only a site at 0, 0 is warned about.
+    program_area: tuple[float, float, float] | None = None
+    # A Nominatim-compatible search URL (https://nominatim.example.org/search): the site form offers to find a
+    # position from the address. Empty: no address search, and no call to any outside service.
+    geocoder_url: str = ""
 
     @property
     def evidence_path(self) -> Path:
@@ -130,4 +149,6 @@ class Settings:
             share_max_minutes=int(_env("SHARE_MAX_MINUTES", "240")),
             ice_servers=tuple(json.loads(_env("ICE_SERVERS", "[]"))),
             relay_in_process=_env_bool("RELAY_IN_PROCESS", True),
+            program_area=_program_area(_env("PROGRAM_AREA", "")),
+            geocoder_url=_env("GEOCODER_URL", ""),
         )

@@ -3,39 +3,53 @@
 from __future__ import annotations
 
 import uuid
+from typing import TypeAlias
 
-from litestar import Controller, delete, get, patch, post
-from litestar.di import Provide
+from litestar import Controller, Request, delete, get, patch, post
+from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, RequestBody
 
 from backend.registry import service
 from backend.registry.schemas import CameraIn, CameraOut, CameraPatch, SiteIn, SiteOut, SitePatch
 from backend.validation import set_fields
-from backend.web import Db, SignedIn, provide_owner
+from backend.web import Db, SignedIn, provide_owner, settings_of
+
+
+def provide_program_area(request: Request) -> service.ProgramArea | None:
+    """The program's area from the settings: a site outside it is saved with a warning."""
+    return service.ProgramArea.of(settings_of(request))
+
+
+Area: TypeAlias = NamedDependency[service.ProgramArea | None]
 
 
 class SiteController(Controller):
     path = "/api/v1/sites"
     tags = ["registry"]
-    dependencies = {"owner": Provide(provide_owner)}
+    dependencies = {
+        "owner": Provide(provide_owner),
+        "area": Provide(provide_program_area, sync_to_thread=False),
+    }
 
     @get("")
-    async def list_sites(self, db: Db, owner: SignedIn) -> list[SiteOut]:
-        return await service.list_sites(db, owner.id)
+    async def list_sites(self, db: Db, owner: SignedIn, area: Area) -> list[SiteOut]:
+        return await service.list_sites(db, owner.id, area)
 
     @post("")
-    async def create_site(self, db: Db, owner: SignedIn, data: RequestBody[SiteIn]) -> SiteOut:
-        return await service.create_site(db, owner.id, data)
+    async def create_site(self, db: Db, owner: SignedIn, area: Area, data: RequestBody[SiteIn]) -> SiteOut:
+        """Saved even where the position looks wrong (0, 0, or outside the program's area): `position_warning`
+        then says why."""
+        return await service.create_site(db, owner.id, data, area)
 
     @get("/{site_id:uuid}")
-    async def get_site(self, db: Db, owner: SignedIn, site_id: FromPath[uuid.UUID]) -> SiteOut:
-        return await service.get_site(db, owner.id, site_id)
+    async def get_site(self, db: Db, owner: SignedIn, area: Area, site_id: FromPath[uuid.UUID]) -> SiteOut:
+        return await service.get_site(db, owner.id, site_id, area)
 
     @patch("/{site_id:uuid}")
     async def update_site(
-        self, db: Db, owner: SignedIn, site_id: FromPath[uuid.UUID], data: RequestBody[SitePatch]
+        self, db: Db, owner: SignedIn, area: Area, site_id: FromPath[uuid.UUID], data: RequestBody[SitePatch]
     ) -> SiteOut:
-        return await service.update_site(db, owner.id, site_id, set_fields(data))
+        return await service.update_site(db, owner.id, site_id, set_fields(data), area)
 
     @delete("/{site_id:uuid}")
     async def delete_site(self, db: Db, owner: SignedIn, site_id: FromPath[uuid.UUID]) -> None:

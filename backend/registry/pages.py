@@ -7,17 +7,19 @@ from typing import Any
 
 import msgspec
 from litestar import Controller, Request, get, post
+from litestar.di import Provide
 from litestar.params import FromPath, FromQuery, URLEncodedBody
 from litestar.response import Redirect, Template
 
 from backend.errors import InvalidInput
 from backend.registry import service
+from backend.registry.api import Area, provide_program_area
 from backend.registry.models import Placement, Recorder, SiteKind
 from backend.registry.schemas import CameraIn, SiteIn
 from backend.sharing.api import policy_of
 from backend.sharing.pages import open_share
 from backend.validation import parse_form
-from backend.web import Db, SignedIn, provide_owner
+from backend.web import Db, SignedIn, provide_owner, settings_of
 
 Form = URLEncodedBody[dict[str, Any]]
 
@@ -34,17 +36,35 @@ def _form(template: str, values: dict[str, Any], errors: dict[str, str] | None =
 
 
 def _values(form: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in form.items() if k != "_csrf_token"}
+    return {k: v for k, v in form.items() if k not in {"_csrf_token", "find_position"}}
+
+
+async def _found_position(request: Request, db: Db, data: dict[str, Any], site: Any) -> Template | None:
+    """ "Find the position from the address" (only where a geocoder is configured): the form again, its position
+    filled from the address, nothing saved. None for any other press of the form."""
+    geocoder_url = settings_of(request).geocoder_url
+    if not geocoder_url or "find_position" not in data:
+        return None
+    values = _values(data)
+    await db.commit()  # nothing to write: it ends the transaction, so none is open while the geocoder answers
+    try:
+        place = await service.position_of_address(geocoder_url, str(values.get("address", "")))
+    except InvalidInput as exc:
+        return _form("registry/site_form.html", values, exc.errors, site=site)
+    values.update(latitude=round(place.latitude, 6), longitude=round(place.longitude, 6))
+    return _form("registry/site_form.html", values, site=site, found=place.label)
 
 
 class RegistryPages(Controller):
     include_in_schema = False
-    dependencies = {"owner": provide_owner}
+    dependencies = {"owner": provide_owner, "area": Provide(provide_program_area, sync_to_thread=False)}
 
     @get("/sites")
-    async def overview(self, request: Request, db: Db, owner: SignedIn, welcome: FromQuery[bool] = False) -> Template:
+    async def overview(
+        self, request: Request, db: Db, owner: SignedIn, area: Area, welcome: FromQuery[bool] = False
+    ) -> Template:
         """The owner's home: "Share now" (or the share that is on) above their sites."""
-        sites = await service.list_sites(db, owner.id)
+        sites = await service.list_sites(db, owner.id, area)
         on = await open_share(db, owner.id, policy_of(request))
         return Template("registry/sites.html", context={"sites": sites, "welcome": welcome, "open_share": on})
 
@@ -53,16 +73,22 @@ class RegistryPages(Controller):
         return _form("registry/site_form.html", {"kind": "home"}, site=None)
 
     @post("/sites/new")
-    async def create_site(self, db: Db, owner: SignedIn, data: Form) -> Template | Redirect:
+    async def create_site(
+        self, request: Request, db: Db, owner: SignedIn, area: Area, data: Form
+    ) -> Template | Redirect:
+        if found := await _found_position(request, db, data, None):
+            return found
         try:
-            site = await service.create_site(db, owner.id, parse_form(SiteIn, data))
+            site = await service.create_site(db, owner.id, parse_form(SiteIn, data), area)
         except InvalidInput as exc:
             return _form("registry/site_form.html", _values(data), exc.errors, site=None)
         return Redirect(f"/sites/{site.id}?saved=site")
 
     @get("/sites/{site_id:uuid}")
-    async def site(self, db: Db, owner: SignedIn, site_id: FromPath[uuid.UUID], saved: FromQuery[str] = "") -> Template:
-        site = await service.get_site(db, owner.id, site_id)
+    async def site(
+        self, db: Db, owner: SignedIn, area: Area, site_id: FromPath[uuid.UUID], saved: FromQuery[str] = ""
+    ) -> Template:
+        site = await service.get_site(db, owner.id, site_id, area)
         return Template("registry/site.html", context={"site": site, "saved": saved})
 
     @get("/sites/{site_id:uuid}/edit")
@@ -72,8 +98,12 @@ class RegistryPages(Controller):
 
     @post("/sites/{site_id:uuid}/edit")
     async def update_site(
-        self, db: Db, owner: SignedIn, site_id: FromPath[uuid.UUID], data: Form
+        self, request: Request, db: Db, owner: SignedIn, site_id: FromPath[uuid.UUID], data: Form
     ) -> Template | Redirect:
+        if "find_position" in data:
+            site = await service.get_site(db, owner.id, site_id)  # another owner's site is a 404
+            if found := await _found_position(request, db, data, site):
+                return found
         try:
             changes = msgspec.structs.asdict(parse_form(SiteIn, data))
             await service.update_site(db, owner.id, site_id, changes)

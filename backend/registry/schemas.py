@@ -82,6 +82,9 @@ class SiteOut(msgspec.Struct, kw_only=True):
     created_at: dt.datetime
     updated_at: dt.datetime
     cameras: list[CameraOut]
+    # Set when the position looks wrong: at 0, 0, or outside the program's area (PORCHLIGHT_PROGRAM_AREA). The site
+    # is saved all the same.
+    position_warning: str | None = None
 
 
 class NearbyCamera(msgspec.Struct, kw_only=True, gc=False):

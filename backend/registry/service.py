@@ -7,7 +7,7 @@ import math
 import re
 import uuid
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 from sqlalchemy import (
@@ -32,15 +32,67 @@ from sqlalchemy.orm import Bundle, selectinload
 
 from backend.db import utcnow
 from backend.errors import InvalidInput, NotFound
-from backend.registry import geo
+from backend.registry import geo, geocoder
 from backend.registry.models import Camera, Placement, Recorder, Site, SiteKind
 from backend.registry.schemas import CameraIn, CameraOut, CameraSearch, NearbyCamera, SiteIn, SiteOut
+from backend.settings import Settings
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _TEXT_FIELDS = ("name", "address", "contact_phone", "contact_email", "contact_hours", "investigator_note", "note")
 SEARCH_RADIUS_M = (25, 2000)
 _PLACEMENTS = {placement.value: placement for placement in Placement}
 _RECORDERS = {recorder.value: recorder for recorder in Recorder}
+
+
+class ProgramArea(NamedTuple):
+    """Where the program's cameras are expected: a circle (PORCHLIGHT_PROGRAM_AREA)."""
+
+    latitude: float
+    longitude: float
+    radius_km: float
+
+    @classmethod
+    def of(cls, settings: Settings) -> ProgramArea | None:
+        return cls(*settings.program_area) if settings.program_area else None
+
+
+# A position this close to 0, 0 is a position never filled in (an empty GPS fix, a blank form), not a camera.
+_NULL_ISLAND_DEG = 0.001
+
+
+def position_warning(latitude: float, longitude: float, area: ProgramArea | None) -> str | None:
+    """Why a saved position looks wrong, if it does. A warning, not a refusal: the owner knows where they are."""
+    if abs(latitude) < _NULL_ISLAND_DEG and abs(longitude) < _NULL_ISLAND_DEG:
+        return (
+            "The position is 0, 0, in the ocean off West Africa: usually a position that was never filled in. "
+            "Investigators searching near this site will not find its cameras until you correct it."
+        )
+    if area is not None:
+        distance_km = geo.haversine_m(latitude, longitude, area.latitude, area.longitude) / 1000
+        if distance_km > area.radius_km:
+            return (
+                f"The position is {distance_km:,.0f} km from the centre of the program's area, which reaches "
+                f"{area.radius_km:g} km. Check the latitude and longitude: investigators search near incidents "
+                "in the area, so they may never find cameras placed outside it."
+            )
+    return None
+
+
+async def position_of_address(geocoder_url: str, address: str) -> geocoder.Place:
+    """The configured geocoder's best place for an address, or an error beside the address field."""
+    if not address.strip():
+        raise InvalidInput({"address": "Type the street address first, then find its position"})
+    try:
+        places = await geocoder.search(geocoder_url, address.strip())
+    except geocoder.GeocoderUnavailable as exc:
+        raise InvalidInput(
+            {"address": "Address search is not available just now: give the latitude and longitude by hand"}
+        ) from exc
+    if not places:
+        raise InvalidInput(
+            {"address": "No place found for this address: check it, or give the latitude and longitude by hand"}
+        )
+    return places[0]
 
 
 def camera_out(camera: Camera) -> CameraOut:
@@ -64,8 +116,9 @@ def camera_out(camera: Camera) -> CameraOut:
     )
 
 
-def site_out(site: Site, cameras: list[CameraOut] | None = None) -> SiteOut:
-    """A site as the API gives it: an ORM object with its cameras, or a row and the cameras read beside it."""
+def site_out(site: Site, cameras: list[CameraOut] | None = None, area: ProgramArea | None = None) -> SiteOut:
+    """A site as the API gives it: an ORM object with its cameras, or a row and the cameras read beside it, and a
+    warning if its position looks wrong (at 0, 0, or outside the program's area)."""
     return SiteOut(
         id=site.id,
         name=site.name,
@@ -80,6 +133,7 @@ def site_out(site: Site, cameras: list[CameraOut] | None = None) -> SiteOut:
         created_at=site.created_at,
         updated_at=site.updated_at,
         cameras=[camera_out(c) for c in site.cameras] if cameras is None else cameras,
+        position_warning=position_warning(site.latitude, site.longitude, area),
     )
 
 
@@ -122,28 +176,32 @@ _OWNER_SITES = (
 )
 
 
-async def list_sites(db: AsyncSession, owner_id: uuid.UUID) -> list[SiteOut]:
+async def list_sites(db: AsyncSession, owner_id: uuid.UUID, area: ProgramArea | None = None) -> list[SiteOut]:
     sites: dict[uuid.UUID, tuple[Row, list[CameraOut]]] = {}
     for site, camera in await db.execute(_OWNER_SITES, {"owner_id": owner_id}):
         cameras = sites.setdefault(site.id, (site, []))[1]
         if camera.id is not None:
             cameras.append(camera_out(camera))
-    return [site_out(site, cameras) for site, cameras in sites.values()]
+    return [site_out(site, cameras, area) for site, cameras in sites.values()]
 
 
-async def get_site(db: AsyncSession, owner_id: uuid.UUID, site_id: uuid.UUID) -> SiteOut:
-    return site_out(await _own_site(db, owner_id, site_id))
+async def get_site(
+    db: AsyncSession, owner_id: uuid.UUID, site_id: uuid.UUID, area: ProgramArea | None = None
+) -> SiteOut:
+    return site_out(await _own_site(db, owner_id, site_id), area=area)
 
 
-async def create_site(db: AsyncSession, owner_id: uuid.UUID, data: SiteIn) -> SiteOut:
+async def create_site(db: AsyncSession, owner_id: uuid.UUID, data: SiteIn, area: ProgramArea | None = None) -> SiteOut:
     site = Site(owner_id=owner_id, cameras=[], **_clean(msgspec.structs.asdict(data)))
     _check_contact(site)
     db.add(site)
     await db.commit()
-    return site_out(site)
+    return site_out(site, area=area)
 
 
-async def update_site(db: AsyncSession, owner_id: uuid.UUID, site_id: uuid.UUID, changes: dict[str, Any]) -> SiteOut:
+async def update_site(
+    db: AsyncSession, owner_id: uuid.UUID, site_id: uuid.UUID, changes: dict[str, Any], area: ProgramArea | None = None
+) -> SiteOut:
     site = await _own_site(db, owner_id, site_id)
     for key, value in _clean(changes).items():
         setattr(site, key, value)
@@ -154,7 +212,7 @@ async def update_site(db: AsyncSession, owner_id: uuid.UUID, site_id: uuid.UUID,
         raise
     await db.commit()
     await db.refresh(site, ["cameras"])
-    return site_out(site)
+    return site_out(site, area=area)
 
 
 async def delete_site(db: AsyncSession, owner_id: uuid.UUID, site_id: uuid.UUID) -> None:
@@ -414,3 +472,41 @@ async def find_cameras_near(
         total=len(found) if len(rows) == total else total,
         cameras=[_nearby(row, latitude, longitude, distance) for distance, row in found[:limit]],
     )
+
+
+# "2401 N Holton St" -> house number 2401, street "N Holton St" (a range like 2401-2405 or a letter like 12B too).
+_HOUSE_NUMBER = re.compile(r"^\s*(\d{1,6})[A-Za-z]?(?:\s*[-–]\s*\d{1,6}[A-Za-z]?)?\s+(\S.*)$")
+# What follows a street in an address line and narrows it to one home: "#3", "Apt 4", "Unit B", "Suite 200".
+_UNIT = re.compile(r"\s*(?:#|\b(?:apt|apartment|unit|suite|ste|fl|floor)\b\.?).*$", re.IGNORECASE)
+
+
+def block_of(address: str) -> str:
+    """The block an address is on, as police name it ("2400 block of N Holton St"): enough to tell two cameras
+    apart, never the house. Empty when no part of the address starts with a house number."""
+    for part in address.split(","):
+        match = _HOUSE_NUMBER.match(part)
+        if match:
+            street = _UNIT.sub("", match.group(2)).strip()
+            if street:
+                return f"{int(match.group(1)) // 100 * 100} block of {street}"
+    return ""
+
+
+class PolicePlace(NamedTuple):
+    """What police may see of where a camera stands beyond its position: its owner (to group one request per
+    owner) and its block. Never the owner's name, contact, or house number."""
+
+    owner_id: uuid.UUID
+    block: str
+
+
+async def police_places(db: AsyncSession, camera_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, PolicePlace]:
+    """The owner and the block of each of these cameras (found by a search), by camera id."""
+    if not camera_ids:
+        return {}
+    rows = await db.execute(
+        select(Camera.id, Site.owner_id, Site.address)
+        .join(Site, Site.id == Camera.site_id)
+        .where(Camera.id.in_(list(camera_ids)))
+    )
+    return {camera_id: PolicePlace(owner_id, block_of(address)) for camera_id, owner_id, address in rows}
