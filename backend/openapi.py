@@ -84,6 +84,8 @@ EXTRA_STATUSES: dict[tuple[str, str], set[int]] = {
     ("POST", "/api/v1/push/subscription-change"): {404},  # no such old subscription
     ("POST", "/api/v1/requests/{request_id}/answer"): {409},
     ("POST", "/api/v1/agency/requests/{request_id}/withdraw"): {409},
+    ("POST", "/api/v1/requests/{request_id}/messages"): {409},  # the request is closed
+    ("POST", "/api/v1/agency/requests/{request_id}/messages"): {409, 410},  # closed; the owner deleted their account
     ("GET", "/api/v1/agency/requests/{request_id}/contact"): {410},  # the owner deleted their account
     ("POST", "/api/v1/requests/{request_id}/uploads"): _TUS | {409, 413},  # not accepted; larger than allowed
     ("HEAD", "/api/v1/uploads/{clip_id}"): _TUS,

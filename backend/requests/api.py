@@ -26,6 +26,8 @@ from backend.requests.schemas import (
     ClipNoteIn,
     ClipOut,
     ContactCardOut,
+    MessageIn,
+    MessageOut,
     RequestOut,
 )
 from backend.web import Db, SignedIn, client_ip, provide_investigator, provide_owner, settings_of
@@ -60,6 +62,19 @@ class AgencyRequestController(Controller):
         """The owner's contact card. Opening it is recorded and shown to the owner."""
         return await service.contact_card(db, investigator, request_id, ip=client_ip(request))
 
+    @get("/{request_id:uuid}/messages")
+    async def messages(self, db: Db, investigator: SignedIn, request_id: FromPath[uuid.UUID]) -> list[MessageOut]:
+        """The request's conversation with its owner, oldest first; reading it marks the owner's messages read."""
+        return await service.agency_conversation(db, investigator, request_id)
+
+    @post("/{request_id:uuid}/messages", status_code=201)
+    async def write(
+        self, db: Db, investigator: SignedIn, request_id: FromPath[uuid.UUID], data: RequestBody[MessageIn]
+    ) -> MessageOut:
+        """Write to the request's owner (at most 2,000 characters); they are notified. 409 once the request is
+        closed."""
+        return await service.investigator_writes(db, investigator, request_id, data.text)
+
 
 class OwnerRequestController(Controller):
     path = "/api/v1/requests"
@@ -82,6 +97,19 @@ class OwnerRequestController(Controller):
         """`accept` to share clips, or a quick reply (no_footage, not_recording, not_covered, need_more_info,
         decline). Declining carries no penalty."""
         return await service.answer(db, owner.id, request_id, data)
+
+    @get("/{request_id:uuid}/messages")
+    async def messages(self, db: Db, owner: SignedIn, request_id: FromPath[uuid.UUID]) -> list[MessageOut]:
+        """The request's conversation with the investigator, oldest first; reading it marks their messages read."""
+        return await service.owner_conversation(db, owner.id, request_id)
+
+    @post("/{request_id:uuid}/messages", status_code=201)
+    async def write(
+        self, db: Db, owner: SignedIn, request_id: FromPath[uuid.UUID], data: RequestBody[MessageIn]
+    ) -> MessageOut:
+        """Write to the investigator (a question, or an answer to their reply; at most 2,000 characters); they are
+        notified and the request shows it is their turn. 409 once the request is closed."""
+        return await service.owner_writes(db, owner.id, request_id, data.text)
 
     @get("/access-log")
     async def access_log(self, db: Db, owner: SignedIn) -> list[dict[str, Any]]:

@@ -25,8 +25,8 @@ from backend.registry.models import RECORDER_LABELS
 from backend.registry.schemas import Latitude, Longitude
 from backend.requests import evidence, service
 from backend.requests.models import QUICK_REPLY_LABELS, REQUEST_TYPE_LABELS, RequestType
-from backend.requests.schemas import AreaRequestIn, CameraSearchIn, CaseNumber, RequestOut
-from backend.requests.states import OPEN_STATES
+from backend.requests.schemas import MESSAGE_MAX_CHARS, AreaRequestIn, CameraSearchIn, CaseNumber, RequestOut
+from backend.requests.states import CONVERSATION_STATES, OPEN_STATES
 from backend.validation import parse_form
 from backend.web import Db, SignedIn, client_ip, provide_investigator
 
@@ -182,6 +182,18 @@ class ConsolePages(Controller):
         footage = await service.agency_request(db, investigator, request_id)
         return await _request_template(db, investigator, footage, card=card)
 
+    @post("/console/requests/{request_id:uuid}/messages")
+    async def write(
+        self, request: Request, db: Db, investigator: SignedIn, request_id: FromPath[uuid.UUID]
+    ) -> Template | Redirect:
+        text = str((await request.form()).get("text", ""))
+        try:
+            await service.investigator_writes(db, investigator, request_id, text)
+        except InvalidInput as exc:
+            footage = await service.agency_request(db, investigator, request_id)
+            return await _request_template(db, investigator, footage, errors=exc.errors, text=text)
+        return Redirect(f"/console/requests/{request_id}?written=1#conversation")
+
     @get("/console/clips/{clip_id:uuid}")
     async def clip(self, request: Request, db: Db, investigator: SignedIn, clip_id: FromPath[uuid.UUID]) -> Template:
         clip = await evidence.view_clip(db, investigator, clip_id, ip=client_ip(request))
@@ -193,9 +205,18 @@ def _labels(investigator: SignedIn) -> dict[str, Any]:
     return {"reply_labels": QUICK_REPLY_LABELS, "open_states": OPEN_STATES, "time_zone": investigator.time_zone}
 
 
-async def _request_template(db: Db, investigator: SignedIn, footage: RequestOut, card: Any = None) -> Template:
+async def _request_template(
+    db: Db, investigator: SignedIn, footage: RequestOut, card: Any = None, errors: dict[str, str] | None = None,
+    text: str = "",
+) -> Template:  # fmt: skip
     clips = await evidence.agency_clips(db, investigator, footage.id)
+    messages = await service.agency_conversation(db, investigator, footage.id)
     return Template(
         "console/request.html",
-        context={"footage": footage, "clips": clips, "card": card, **_labels(investigator)},
-    )
+        context={
+            "footage": footage, "clips": clips, "card": card, "messages": messages, "errors": errors or {},
+            "text": text, "max_chars": MESSAGE_MAX_CHARS, "conversation_states": CONVERSATION_STATES,
+            **_labels(investigator),
+        },
+        status_code=400 if errors else 200,
+    )  # fmt: skip

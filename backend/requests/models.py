@@ -8,7 +8,7 @@ from sqlalchemy import BigInteger, Float, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from backend.db import Base, enum_check, utcnow, uuid_pk
-from backend.requests.states import RequestState
+from backend.requests.states import RequestState, Side
 
 
 class RequestType(enum.StrEnum):
@@ -71,6 +71,7 @@ class FootageRequest(Base):
     __table_args__ = (
         enum_check("state", RequestState, "state_known"),
         enum_check("request_type", RequestType, "request_type_known"),
+        enum_check("waiting_on", Side, "waiting_on_known"),
         Index("ix_footage_requests_open_deadline", "state", "deadline_at"),
     )
 
@@ -96,6 +97,9 @@ class FootageRequest(Base):
     answered_at: Mapped[dt.datetime | None]
     reminded_at: Mapped[dt.datetime | None]
     closed_at: Mapped[dt.datetime | None]
+    # Whose turn it is in the request's conversation: the investigator's after the owner wrote, the owner's after
+    # the investigator did; None when nobody's (no message yet, or the owner answered since).
+    waiting_on: Mapped[str | None] = mapped_column(String(20))
 
     cameras: Mapped[list[RequestedCamera]] = relationship(
         cascade="all, delete-orphan", passive_deletes=True, lazy="selectin", order_by="RequestedCamera.name"
@@ -114,6 +118,28 @@ class RequestedCamera(Base):
     name: Mapped[str] = mapped_column(String(100))
     retention_days: Mapped[int] = mapped_column(Integer)
     distance_m: Mapped[float] = mapped_column(Float)
+
+
+class RequestMessage(Base):
+    """One message of a request's conversation between its owner and its agency's investigators, in order."""
+
+    __tablename__ = "request_messages"
+    __table_args__ = (
+        enum_check("author", Side, "author_known"),
+        Index("ix_request_messages_request_created", "request_id", "created_at"),
+    )
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    request_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("footage_requests.id", ondelete="CASCADE"))
+    author: Mapped[str] = mapped_column(String(20))
+    author_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    # An investigator's name as the owner reads it; empty for the owner (their name reaches an agency only through
+    # the contact card, whose opening is recorded).
+    author_name: Mapped[str] = mapped_column(String(100), default="")
+    text: Mapped[str] = mapped_column(String(2000))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # When the other side first opened the request after this message.
+    read_at: Mapped[dt.datetime | None]
 
 
 class CustodyEvent(Base):

@@ -13,7 +13,8 @@ from backend.errors import InvalidInput
 from backend.notifications import service as notifications
 from backend.requests import evidence, service
 from backend.requests.models import QUICK_REPLY_LABELS, Answer, QuickReply
-from backend.requests.schemas import AnswerIn, ClipNoteIn, RequestOut
+from backend.requests.schemas import MESSAGE_MAX_CHARS, AnswerIn, ClipNoteIn, RequestOut
+from backend.requests.states import CONVERSATION_STATES
 from backend.sharing import service as sharing
 from backend.sharing.api import policy_of
 from backend.validation import parse_form
@@ -40,7 +41,7 @@ class OwnerRequestPages(Controller):
     @staticmethod
     async def _detail(
         request: Request, db: Db, owner: SignedIn, footage: RequestOut, errors: dict[str, str] | None = None,
-        message: str = "",
+        message: str = "", text: str = "",
     ) -> Template:  # fmt: skip
         store = evidence.ClipStore(settings_of(request).evidence_path)
         return Template(
@@ -48,9 +49,13 @@ class OwnerRequestPages(Controller):
             context={
                 "footage": footage,
                 "clips": await evidence.owner_clips(db, store, owner.id, footage.id),
+                "messages": await service.owner_conversation(db, owner.id, footage.id),
+                "conversation_states": CONVERSATION_STATES,
                 "time_zone": owner.time_zone,
                 "errors": errors or {},
                 "message": message,
+                "text": text,
+                "max_chars": MESSAGE_MAX_CHARS,
                 "quick_replies": [(r, QUICK_REPLY_LABELS[r]) for r in QuickReply if r is not QuickReply.NEED_MORE_INFO],
             },  # fmt: skip
             status_code=400 if errors else 200,
@@ -59,21 +64,36 @@ class OwnerRequestPages(Controller):
     @post("/requests/{request_id:uuid}/answer")
     async def answer(
         self, request: Request, db: Db, owner: SignedIn, request_id: FromPath[uuid.UUID], data: Form
-    ) -> Any:
-        message = str(data.get("message", ""))[:2000]
+    ) -> Template | Redirect:
+        message = str(data.get("message", ""))
         try:
-            await service.answer(db, owner.id, request_id, AnswerIn(answer=Answer(data.get("answer")), message=message))
+            answer = Answer(data.get("answer"))
+            await service.answer(db, owner.id, request_id, AnswerIn(answer=answer, message=message))
         except (InvalidInput, ValueError) as exc:
             errors = exc.errors if isinstance(exc, InvalidInput) else {"answer": "Choose one of the answers"}
             footage = await service.open_for_owner(db, owner.id, request_id)
             return await self._detail(request, db, owner, footage, errors, message)
+        if answer is Answer.NEED_MORE_INFO:  # the question opened the conversation: show it, with its confirmation
+            return Redirect(f"/requests/{request_id}?written=1#conversation")
         return Redirect(f"/requests/{request_id}")
+
+    @post("/requests/{request_id:uuid}/messages")
+    async def write(
+        self, request: Request, db: Db, owner: SignedIn, request_id: FromPath[uuid.UUID], data: Form
+    ) -> Template | Redirect:
+        text = str(data.get("text", ""))
+        try:
+            await service.owner_writes(db, owner.id, request_id, text)
+        except InvalidInput as exc:
+            footage = await service.open_for_owner(db, owner.id, request_id)
+            return await self._detail(request, db, owner, footage, exc.errors, text=text)
+        return Redirect(f"/requests/{request_id}?written=1#conversation")
 
     @post("/requests/{request_id:uuid}/clips/{clip_id:uuid}/note")
     async def note(
         self, request: Request, db: Db, owner: SignedIn, request_id: FromPath[uuid.UUID],
         clip_id: FromPath[uuid.UUID], data: Form,
-    ) -> Any:  # fmt: skip
+    ) -> Template | Redirect:  # fmt: skip
         try:
             await evidence.set_note(db, owner.id, clip_id, parse_form(ClipNoteIn, data).note)
         except InvalidInput as exc:

@@ -10,7 +10,7 @@ from msgspec import Meta
 from backend.registry.models import Placement, Recorder
 from backend.registry.schemas import Latitude, Longitude
 from backend.requests.models import Answer, CustodyAction, QuickReply, RequestType
-from backend.requests.states import RequestState
+from backend.requests.states import RequestState, Side
 
 CaseNumber = Annotated[str, Meta(min_length=1, max_length=50, pattern=r"\S")]
 
@@ -109,6 +109,30 @@ class RequestOut(msgspec.Struct, kw_only=True):
     reply_message: str
     created_at: dt.datetime
     cameras: list[RequestedCameraOut]
+    # Whose turn it is in the request's conversation (a question or a reply awaits its answer), or null.
+    waiting_on: Side | None = None
+
+
+MESSAGE_MAX_CHARS = 2000
+
+
+class MessageIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """A message in a request's conversation: a question for the investigator, or a reply to the owner."""
+
+    text: Annotated[str, Meta(min_length=1, max_length=MESSAGE_MAX_CHARS)]
+
+
+class MessageOut(msgspec.Struct, kw_only=True):
+    """One message of a request's conversation, oldest first. The owner's messages carry no name."""
+
+    id: uuid.UUID
+    author: Side
+    # The investigator's name for their messages; empty for the owner's.
+    author_name: str
+    text: str
+    created_at: dt.datetime
+    # When the other side first opened the request after it; null while unread.
+    read_at: dt.datetime | None
 
 
 class ContactCardOut(msgspec.Struct, kw_only=True):

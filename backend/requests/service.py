@@ -10,7 +10,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Iterable
 
-from sqlalchemy import ColumnElement, Row, Select, bindparam, select
+from sqlalchemy import ColumnElement, Row, Select, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Bundle
 
@@ -25,6 +25,7 @@ from backend.registry import service as registry
 from backend.registry.models import Camera, Site
 from backend.requests import audit
 from backend.requests.models import (
+    QUICK_REPLY_LABELS,
     REQUEST_TYPE_LABELS,
     Answer,
     CustodyAction,
@@ -32,20 +33,32 @@ from backend.requests.models import (
     FootageRequest,
     QuickReply,
     RequestedCamera,
+    RequestMessage,
     RequestType,
 )
 from backend.requests.receipts import POLICE_ACCESS_TAG, clips_tag, request_tag
 from backend.requests.schemas import (
+    MESSAGE_MAX_CHARS,
     AnswerIn,
     AreaRequestIn,
     CameraSearchIn,
     CameraSearchOut,
     ContactCardOut,
     FoundCamera,
+    MessageOut,
     RequestedCameraOut,
     RequestOut,
 )
-from backend.requests.states import LABELS, OPEN_STATES, IllegalTransition, RequestState, next_state
+from backend.requests.states import (
+    CONVERSATION_STATES,
+    LABELS,
+    OPEN_STATES,
+    IllegalTransition,
+    RequestState,
+    Side,
+    next_state,
+    state_label,
+)
 from backend.sharing.models import ShareSession
 
 MAX_WINDOW = dt.timedelta(days=7)
@@ -63,6 +76,8 @@ def move(request: FootageRequest, wanted: RequestState) -> None:
         raise Conflict(str(exc)) from exc
     if wanted not in OPEN_STATES and wanted is not RequestState.UPLOADED:
         request.closed_at = utcnow()
+    if wanted is not RequestState.SEEN:  # the owner answered (or the request closed): nobody's turn to write
+        request.waiting_on = None
 
 
 def overwritten_at(window_start: dt.datetime, retention_days: int) -> dt.datetime:
@@ -71,9 +86,14 @@ def overwritten_at(window_start: dt.datetime, retention_days: int) -> dt.datetim
 
 
 def _out(
-    request: FootageRequest | Row, agency_name: str, cameras: Iterable[RequestedCamera | Row] | None = None
+    request: FootageRequest | Row,
+    agency_name: str,
+    reader: Side,
+    cameras: Iterable[RequestedCamera | Row] | None = None,
 ) -> RequestOut:
-    """A request as the API gives it: an ORM object with its cameras, or a row and the camera rows read beside it."""
+    """A request as the API gives it to one side (its owner, or its agency): an ORM object with its cameras, or a
+    row and the camera rows read beside it."""
+    waiting_on = Side(request.waiting_on) if request.waiting_on else None
     return RequestOut(
         id=request.id,
         agency=agency_name,
@@ -81,7 +101,8 @@ def _out(
         request_type=RequestType(request.request_type),
         request_type_label=REQUEST_TYPE_LABELS[RequestType(request.request_type)],
         state=RequestState(request.state),
-        state_label=LABELS[RequestState(request.state)],
+        state_label=state_label(RequestState(request.state), waiting_on, reader),
+        waiting_on=waiting_on,
         incident_latitude=request.incident_latitude,
         incident_longitude=request.incident_longitude,
         incident_address=request.incident_address,
@@ -256,7 +277,7 @@ async def send_area_request(db: AsyncSession, investigator: User, data: AreaRequ
         )
     await notifications.notify_many(db, Kind.FOOTAGE_REQUEST, messages)
     await db.commit()
-    return [_out(r, agency.name) for r in created]
+    return [_out(r, agency.name, Side.INVESTIGATOR) for r in created]
 
 
 def _with_agency_name() -> Select[tuple[FootageRequest, str]]:
@@ -309,44 +330,188 @@ async def owner_requests(db: AsyncSession, owner_id: uuid.UUID) -> list[RequestO
         cameras = requests.setdefault(request.id, (request, agency, []))[2]
         if camera.camera_id is not None:
             cameras.append(camera)
-    return [_out(request, agency, cameras) for request, agency, cameras in requests.values()]
+    return [_out(request, agency, Side.OWNER, cameras) for request, agency, cameras in requests.values()]
 
 
 async def open_for_owner(db: AsyncSession, owner_id: uuid.UUID, request_id: uuid.UUID) -> RequestOut:
-    """The owner opens a request: the first time, it becomes "seen"; its notifications are read."""
+    """The owner opens a request: the first time, it becomes "seen"; its notifications and the investigator's
+    messages are read."""
     request, agency = await load_owner_request(db, owner_id, request_id)
-    changed = await notifications.mark_subject_read(db, owner_id, request_tag(request.id))
+    changed = await _read_by(db, request, Side.OWNER, owner_id)
     if request.state == RequestState.SENT:
         move(request, RequestState.SEEN)
         request.seen_at = utcnow()
         changed = True
     if changed:
         await db.commit()
-    return _out(request, agency)
+    return _out(request, agency, Side.OWNER)
 
 
 async def answer(db: AsyncSession, owner_id: uuid.UUID, request_id: uuid.UUID, data: AnswerIn) -> RequestOut:
-    """Share clips (accept) or a quick reply. Declining carries no penalty."""
+    """Share clips (accept) or a quick reply; the investigator is told. Declining carries no penalty. "Need more
+    information" is a question: it opens (or continues) the request's conversation and keeps the request open."""
     request, agency = await load_owner_request(db, owner_id, request_id)
-    if data.answer is Answer.ACCEPT:
-        move(request, RequestState.ACCEPTED)
+    if data.answer is Answer.NEED_MORE_INFO:
+        text = _message_text(data.message, "message", "Say what you need to know; the investigator sees your message")
+        if RequestState(request.state) not in OPEN_STATES:
+            raise Conflict(f"This request is {LABELS[RequestState(request.state)].lower()}; it cannot be answered")
+        if request.state == RequestState.SENT:
+            move(request, RequestState.SEEN)
+        await _write(db, request, Side.OWNER, owner_id, "", text)
+        request.reply = QuickReply.NEED_MORE_INFO
     else:
-        reply = QuickReply(data.answer)
-        if reply is QuickReply.NEED_MORE_INFO:
-            if not data.message.strip():
-                raise InvalidInput({"message": "Say what you need to know; the investigator sees your message"})
-            if RequestState(request.state) not in OPEN_STATES:
-                raise Conflict(f"This request is {LABELS[RequestState(request.state)].lower()}; it cannot be answered")
-            if request.state == RequestState.SENT:
-                move(request, RequestState.SEEN)
+        if data.answer is Answer.ACCEPT:
+            move(request, RequestState.ACCEPTED)
         else:
+            reply = QuickReply(data.answer)
             move(request, RequestState.NO_FOOTAGE if reply in NO_FOOTAGE_REPLIES else RequestState.DECLINED)
-        request.reply = reply
+            request.reply = reply
+        await _tell_investigator(db, request, "An owner answered", f"{ANSWER_NEWS[data.answer]}.")
     request.reply_message = data.message.strip()
     request.answered_at = utcnow()
-    await notifications.mark_subject_read(db, owner_id, request_tag(request.id))
+    await _read_by(db, request, Side.OWNER, owner_id)
     await db.commit()
-    return _out(request, agency)
+    return _out(request, agency, Side.OWNER)
+
+
+# What the investigator is told of each answer (the quick reply's words, or what accepting means).
+ANSWER_NEWS = {
+    Answer.ACCEPT: "Accepted: clips will follow",
+    **{Answer(reply.value): label for reply, label in QUICK_REPLY_LABELS.items()},
+}
+
+
+async def _tell_investigator(db: AsyncSession, request: FootageRequest, title: str, news: str) -> None:
+    """An in-app notification to the investigator who sent the request, about it (opening the request in the
+    console reads it, with its clip notifications)."""
+    if request.investigator_id is None:
+        return  # their account was deleted; the agency's other investigators see the request's state
+    cameras = ", ".join(c.name for c in request.cameras)
+    await notifications.notify(
+        db, Kind.FOOTAGE_REQUEST,
+        notifications.Message(
+            request.investigator_id, title, f"Case {request.case_number} ({cameras}): {news}"[:300],
+            f"/console/requests/{request.id}", clips_tag(request.id),
+        ),
+    )  # fmt: skip
+
+
+# --- the conversation of a request ------------------------------------------------------------------------
+
+
+def _message_text(text: str, field: str, empty: str) -> str:
+    text = text.strip()
+    if not text:
+        raise InvalidInput({field: empty})
+    if len(text) > MESSAGE_MAX_CHARS:
+        raise InvalidInput({field: f"Write at most {MESSAGE_MAX_CHARS:,} characters; this message has {len(text):,}"})
+    return text
+
+
+async def _write(
+    db: AsyncSession, request: FootageRequest, author: Side, author_id: uuid.UUID, author_name: str, text: str
+) -> RequestMessage:
+    """Add a message to the request's conversation; it becomes the other side's turn, and the other side is told
+    (the owner in-app and on their phones, the investigator in-app). No message text goes into a notification."""
+    state = RequestState(request.state)
+    if state not in CONVERSATION_STATES:
+        raise Conflict(f"This request is {LABELS[state].lower()}; its conversation is closed")
+    if request.owner_id is None:
+        raise Gone("The owner deleted their account; the clips they sent stay with this case")
+    message = RequestMessage(
+        id=uuid.uuid4(), request_id=request.id, author=author, author_id=author_id, author_name=author_name,
+        text=text, created_at=utcnow(),
+    )  # fmt: skip
+    db.add(message)
+    if author is Side.OWNER:
+        request.waiting_on = Side.INVESTIGATOR
+        await _tell_investigator(db, request, "An owner wrote to you", "open the request to read and reply.")
+    else:
+        request.waiting_on = Side.OWNER
+        agency = await db.get_one(Agency, request.agency_id)
+        await notifications.notify(
+            db, Kind.FOOTAGE_REQUEST,
+            notifications.Message(
+                request.owner_id, f"{agency.name} wrote to you"[:120],
+                "A reply about their footage request. Open to read it.", f"/requests/{request.id}",
+                request_tag(request.id),
+            ),
+        )  # fmt: skip
+    await db.flush()
+    return message
+
+
+async def _read_by(db: AsyncSession, request: FootageRequest, reader: Side, user_id: uuid.UUID) -> bool:
+    """One side opened the request: the other side's messages and this person's notifications about it are read.
+    In the caller's transaction; says whether anything was unread."""
+    tag = request_tag(request.id) if reader is Side.OWNER else clips_tag(request.id)
+    changed = await notifications.mark_subject_read(db, user_id, tag)
+    done = await db.execute(
+        update(RequestMessage)
+        .where(
+            RequestMessage.request_id == request.id,
+            RequestMessage.author != reader,
+            RequestMessage.read_at.is_(None),
+        )
+        .values(read_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    return changed or done.rowcount > 0
+
+
+def _message_out(message: RequestMessage) -> MessageOut:
+    return MessageOut(
+        id=message.id, author=Side(message.author), author_name=message.author_name, text=message.text,
+        created_at=message.created_at, read_at=message.read_at,
+    )  # fmt: skip
+
+
+async def _conversation(
+    db: AsyncSession, request: FootageRequest, reader: Side, user_id: uuid.UUID
+) -> list[MessageOut]:
+    if await _read_by(db, request, reader, user_id):
+        await db.commit()
+    messages = await db.scalars(
+        select(RequestMessage)
+        .where(RequestMessage.request_id == request.id)
+        .order_by(RequestMessage.created_at, RequestMessage.id)
+    )
+    return [_message_out(m) for m in messages]
+
+
+async def owner_conversation(db: AsyncSession, owner_id: uuid.UUID, request_id: uuid.UUID) -> list[MessageOut]:
+    """The messages of a request sent to this owner, oldest first; the investigator's are read now."""
+    request, _ = await load_owner_request(db, owner_id, request_id)
+    return await _conversation(db, request, Side.OWNER, owner_id)
+
+
+async def agency_conversation(db: AsyncSession, user: User, request_id: uuid.UUID) -> list[MessageOut]:
+    """The messages of one of the agency's requests, oldest first; the owner's are read now."""
+    request, _ = await load_agency_request(db, user, request_id)
+    return await _conversation(db, request, Side.INVESTIGATOR, user.id)
+
+
+async def owner_writes(db: AsyncSession, owner_id: uuid.UUID, request_id: uuid.UUID, text: str) -> MessageOut:
+    """The owner writes to the investigator (a question, or an answer to their reply)."""
+    request, _ = await load_owner_request(db, owner_id, request_id)
+    text = _message_text(text, "text", "Write your message first")
+    if request.state == RequestState.SENT:
+        move(request, RequestState.SEEN)
+        request.seen_at = utcnow()
+    message = await _write(db, request, Side.OWNER, owner_id, "", text)
+    await _read_by(db, request, Side.OWNER, owner_id)
+    await db.commit()
+    return _message_out(message)
+
+
+async def investigator_writes(db: AsyncSession, user: User, request_id: uuid.UUID, text: str) -> MessageOut:
+    """An investigator of the request's agency writes to its owner (a reply to their question)."""
+    request, _ = await load_agency_request(db, user, request_id)
+    text = _message_text(text, "text", "Write your reply first")
+    message = await _write(db, request, Side.INVESTIGATOR, user.id, user.display_name[:100], text)
+    await _read_by(db, request, Side.INVESTIGATOR, user.id)
+    await db.commit()
+    return _message_out(message)
 
 
 async def agency_requests(db: AsyncSession, user: User, case_number: str | None = None) -> list[RequestOut]:
@@ -354,16 +519,16 @@ async def agency_requests(db: AsyncSession, user: User, case_number: str | None 
     query = _with_agency_name().where(FootageRequest.agency_id == agency_id).order_by(FootageRequest.created_at.desc())
     if case_number:
         query = query.where(FootageRequest.case_number == case_number)
-    return [_out(request, agency) for request, agency in await db.execute(query)]
+    return [_out(request, agency, Side.INVESTIGATOR) for request, agency in await db.execute(query)]
 
 
 async def agency_request(db: AsyncSession, user: User, request_id: uuid.UUID) -> RequestOut:
-    """One of the agency's requests (another agency's is a 404); the investigator's "clip received" notifications
-    of it are read."""
+    """One of the agency's requests (another agency's is a 404); the investigator's notifications of it (clips,
+    answers, messages) and the owner's messages are read."""
     request, agency = await load_agency_request(db, user, request_id)
-    if await notifications.mark_subject_read(db, user.id, clips_tag(request.id)):
+    if await _read_by(db, request, Side.INVESTIGATOR, user.id):
         await db.commit()
-    return _out(request, agency)
+    return _out(request, agency, Side.INVESTIGATOR)
 
 
 async def withdraw(db: AsyncSession, user: User, request_id: uuid.UUID) -> RequestOut:
@@ -378,7 +543,7 @@ async def withdraw(db: AsyncSession, user: User, request_id: uuid.UUID) -> Reque
         ),
     )  # fmt: skip
     await db.commit()
-    return _out(request, agency)
+    return _out(request, agency, Side.INVESTIGATOR)
 
 
 async def contact_card(db: AsyncSession, user: User, request_id: uuid.UUID, *, ip: str) -> ContactCardOut:

@@ -17,6 +17,16 @@ class RequestState(enum.StrEnum):
 
 
 OPEN_STATES = frozenset({RequestState.SENT, RequestState.SEEN, RequestState.ACCEPTED})
+# Until a request closes, its owner and its investigator can write to each other (clips may still follow).
+CONVERSATION_STATES = OPEN_STATES | {RequestState.UPLOADED}
+
+
+class Side(enum.StrEnum):
+    """A side of a request's conversation: who wrote a message, who reads a request, whose turn it is."""
+
+    OWNER = "owner"
+    INVESTIGATOR = "investigator"
+
 
 TRANSITIONS: dict[RequestState, frozenset[RequestState]] = {
     RequestState.SENT: frozenset(
@@ -56,6 +66,22 @@ LABELS = {
     RequestState.EXPIRED: "Expired",
     RequestState.WITHDRAWN: "Withdrawn",
 }
+
+
+# While a question or a reply awaits its answer, the request shows whose turn it is: (whose turn, who reads).
+WAITING_LABELS = {
+    (Side.INVESTIGATOR, Side.OWNER): "Waiting for the investigator",
+    (Side.OWNER, Side.OWNER): "Waiting for you",
+    (Side.OWNER, Side.INVESTIGATOR): "Waiting for the owner",
+    (Side.INVESTIGATOR, Side.INVESTIGATOR): "Waiting for you",
+}
+
+
+def state_label(state: RequestState, waiting_on: Side | None, reader: Side) -> str:
+    """A request's state as one side reads it: whose turn it is in its conversation, else the state."""
+    if waiting_on is not None and state in CONVERSATION_STATES:
+        return WAITING_LABELS[(waiting_on, reader)]
+    return LABELS[state]
 
 
 class IllegalTransition(Exception):

@@ -70,7 +70,7 @@ async def test_the_investigator_reads_clip_notifications_by_opening_the_request(
     await as_owner(other_client, "first@example.com")
     await other_client.send_json("POST", f"/api/v1/requests/{request_id}/answer", {"answer": "accept"})
     await upload(other_client, request_id)
-    assert await unread(client) == 1  # the investigator's "Clip received"
+    assert await unread(client) == 2  # the investigator's "An owner answered" (accepted) and "Clip received"
     page = await client.get(f"/console/requests/{request_id}")
     assert page.status_code == 200 and badge(page.text) == 0 and await unread(client) == 0
 
