@@ -76,6 +76,9 @@ async def first_party(owner: Client, detective: Client, app: Litestar, db: Async
     request_id = sent.json()[0]["id"]
     assert (await owner.send_json("POST", f"/api/v1/requests/{request_id}/answer", {"answer": "accept"})).is_success
     clip = await upload(owner, request_id)
+    # A message in the request's conversation: nobody else reads it (its text is one of the secrets).
+    written = await owner.send_json("POST", f"/api/v1/requests/{request_id}/messages", {"text": "Firstparty question"})
+    assert written.status_code == 201, written.text
     detail = (await owner.get(f"/api/v1/devices/{device.id}")).json()
     me = (await owner.get("/api/v1/me")).json()
     ids = {
@@ -84,7 +87,7 @@ async def first_party(owner: Client, detective: Client, app: Litestar, db: Async
         "device_camera_id": detail["cameras"][0]["id"], "user_id": me["id"],
     }  # fmt: skip
     secrets = ["first-party@example.com", "Fiona Firstparty", "Firstparty Bakery", "Firstparty door", "555-0100",
-               *ids.values()]  # fmt: skip
+               "Firstparty question", *ids.values()]  # fmt: skip
     return {"ids": ids, "secrets": secrets}
 
 
@@ -141,4 +144,6 @@ async def test_no_route_gives_one_party_another_partys_data(
     assert (await client.get(f"/api/v1/cameras/{ids['camera_id']}")).json()["name"] == "Firstparty door"
     assert (await client.get(f"/api/v1/shares/{ids['share_id']}")).json()["state"] != "ended"
     assert (await client.get(f"/api/v1/requests/{ids['request_id']}")).json()["state"] == "uploaded"
+    conversation = (await client.get(f"/api/v1/requests/{ids['request_id']}/messages")).json()
+    assert [m["text"] for m in conversation] == ["Firstparty question"]
     assert (await client.get(f"/api/v1/devices/{ids['device_id']}")).status_code == 200

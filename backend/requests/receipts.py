@@ -35,7 +35,8 @@ def request_tag(request_id: object) -> str:
 
 
 def clips_tag(request_id: object) -> str:
-    """An investigator's "clip received" notifications of one request."""
+    """An investigator's notifications about one request: a clip received, the owner's answer, the owner's messages
+    (the name is from when clips were all they were told of; the tags of notifications already sent keep it)."""
     return f"clips-{request_id}"
 
 
