@@ -31,8 +31,8 @@ class Mailer(Protocol):
 class DeliveryWorker:
     """Claims due deliveries in a short transaction, sends them with bounded concurrency holding no database
     connection, and records each outcome as soon as it is known. A crash or a lost connection repeats at most the
-    messages in flight and the outcomes not yet written; a crashed worker's rows are taken over when its lease
-    (20 s, renewed while it works) runs out."""
+    messages in flight and the outcomes not yet written, `unrecorded` (20) at most; a crashed worker's rows are taken
+    over when its lease (20 s, renewed while it works) runs out."""
 
     def __init__(
         self,
@@ -42,6 +42,7 @@ class DeliveryWorker:
         mailer: Mailer | None = None,
         batch_size: int = 500,
         concurrency: int = 12,
+        unrecorded: int = 20,
         lease: dt.timedelta = dt.timedelta(seconds=20),
         idle_poll_seconds: float = 0.25,
         lanes: int = 2,
@@ -52,7 +53,8 @@ class DeliveryWorker:
         # Without a mailer, emails are left to a worker that has one.
         self._channels = (Channel.PUSH, Channel.EMAIL) if mailer else (Channel.PUSH,)
         self._batch_size = batch_size
-        self._slots = asyncio.Semaphore(concurrency)
+        self._slots = asyncio.Semaphore(concurrency)  # sends under way
+        self._window = asyncio.Semaphore(max(unrecorded, concurrency))  # sent or sending, outcome not yet written
         self._lease = lease
         self._idle_poll = idle_poll_seconds
         self._lanes = lanes
@@ -88,10 +90,13 @@ class DeliveryWorker:
         return len(batch)
 
     async def _send_and_record(self, item: outbox.Claimed, recorder: _Recorder) -> None:
-        # A slot is held until the outcome is written, so that a crash repeats at most `concurrency` messages (sent,
-        # not recorded), and sending pauses while outcomes cannot be written (a database cut).
-        async with self._slots:
-            await recorder.record(item, await self._send(item))
+        # A place in the window is held until the outcome is written, so that a crash repeats at most `unrecorded`
+        # messages, and sending pauses while outcomes cannot be written (a database cut). The send's slot is given
+        # back as soon as it is answered: waiting for the write there cost half the fan-out rate.
+        async with self._window:
+            async with self._slots:
+                result = await self._send(item)
+            await recorder.record(item, result)
 
     async def _keep_lease(self, recorder: _Recorder) -> None:
         """While sends are under way, the rows whose outcome is not written yet stay ours."""

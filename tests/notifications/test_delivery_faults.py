@@ -158,9 +158,9 @@ async def test_connections_cut_during_a_fan_out_lose_nothing(
 async def test_sending_pauses_while_outcomes_cannot_be_written(
     db: AsyncSession, push_service: FakePushService, push_settings: Settings
 ) -> None:
-    """A send holds its place among those at once until its outcome is written, so at most `concurrency` messages
-    are ever sent and unrecorded: what a crash can repeat. While outcomes cannot be written (here the table they
-    touch is locked by another session), the worker stops after that many, then goes on when it can write."""
+    """At most `unrecorded` messages are ever sent (or being sent) with their outcome not yet written: what a crash
+    can repeat. While outcomes cannot be written (here the table they touch is locked by another session), the
+    worker stops after that many, then goes on when it can write."""
     user = await owner(db)
     for _ in range(30):
         await device(db, push_service, user, push_settings)
@@ -171,13 +171,13 @@ async def test_sending_pauses_while_outcomes_cannot_be_written(
     await locker.begin()
     await locker.execute(text("LOCK TABLE push_subscriptions IN EXCLUSIVE MODE"))  # reads go on, updates wait
     async with PushSender(signer, ssl_context=ssl_context(push_settings)) as sender:
-        worker = DeliveryWorker(async_sessionmaker(engine, expire_on_commit=False), sender, concurrency=4)
+        worker = DeliveryWorker(async_sessionmaker(engine, expire_on_commit=False), sender, concurrency=4, unrecorded=6)
         stop = asyncio.Event()
         running = asyncio.create_task(worker.run(stop))
         try:
-            await wait_for(lambda: _received(push_service, 4))
-            await asyncio.sleep(1.0)  # time enough for the other 26 to be sent, if nothing held them back
-            assert len(push_service.messages()) == 4
+            await wait_for(lambda: _received(push_service, 6))
+            await asyncio.sleep(1.0)  # time enough for the other 24 to be sent, if nothing held them back
+            assert len(push_service.messages()) == 6
             await locker.rollback()
             await wait_for(lambda: _at_least(db, 30))
         finally:
