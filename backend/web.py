@@ -81,11 +81,29 @@ async def provide_viewer(request: Request, db: Db) -> User | None:
     return request.state.viewer
 
 
+# A handler's `opt` flag: it serves a person who must still replace the first password an administrator gave them.
+BEFORE_PASSWORD_CHOSEN = "before_password_chosen"
+CHOOSE_PASSWORD_PATH = "/password/choose"
+
+
+class PasswordChangeRequired(Forbidden):
+    """Pages redirect to the page where the person chooses their password; the API answers this 403."""
+
+    title = "Choose your password first"
+
+
 async def provide_user(request: Request, db: Db) -> User:
-    """The signed-in user; anonymous requests get 401 (API) or go to the sign-in page."""
+    """The signed-in user; anonymous requests get 401 (API) or go to the sign-in page. Someone whose first password
+    was given by an administrator reaches nothing but the page to choose their own (the user row is already
+    loaded with the session: no extra query)."""
     user = await provide_viewer(request, db)
     if user is None:
         raise NotAuthenticated("Sign in to continue")
+    if user.must_change_password_since is not None and not request.route_handler.opt.get(BEFORE_PASSWORD_CHOSEN):
+        raise PasswordChangeRequired(
+            "This account still has the first password an administrator gave it. Choose your own password on the "
+            f"web at {CHOOSE_PASSWORD_PATH} (or POST /api/v1/me/password) before anything else."
+        )
     return user
 
 
@@ -301,6 +319,8 @@ def handle_service_error(request: Request, exc: ServiceError) -> Response[Any]:
         if isinstance(exc, InvalidInput):
             extra["errors"] = [{"field": field, "message": message} for field, message in exc.errors.items()]
         return _problem(request, exc.status_code, exc.title, exc.detail, **extra)
+    if isinstance(exc, PasswordChangeRequired):
+        return Redirect(CHOOSE_PASSWORD_PATH)
     if isinstance(exc, NotAuthenticated):
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return Redirect(f"/login?next={quote(target, safe='')}")

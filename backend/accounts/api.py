@@ -11,7 +11,16 @@ from litestar.params import RequestBody
 from backend.accounts import confirmation, service
 from backend.accounts.schemas import DeleteAccountIn, LoginIn, MeOut, PasswordChangeIn, SignupIn, TimeZoneIn
 from backend.requests.evidence import ClipStore
-from backend.web import Db, SignedIn, begin_session, client_ip, end_session, provide_user, settings_of
+from backend.web import (
+    BEFORE_PASSWORD_CHOSEN,
+    Db,
+    SignedIn,
+    begin_session,
+    client_ip,
+    end_session,
+    provide_user,
+    settings_of,
+)
 
 
 class AuthController(Controller):
@@ -60,11 +69,12 @@ class MeController(Controller):
             headers={"Content-Disposition": 'attachment; filename="porchlight-my-data.json"'},
         )
 
-    @post("/password", status_code=204)
+    @post("/password", status_code=204, opt={BEFORE_PASSWORD_CHOSEN: True})
     async def change_password(
         self, request: Request, db: Db, user: SignedIn, data: RequestBody[PasswordChangeIn]
     ) -> Response[None]:
-        """Change your password. Every session of yours ends; this one continues with a new session cookie."""
+        """Change your password. Every session of yours ends; this one continues with a new session cookie. An
+        account whose first password an administrator gave can call nothing else until it has done this."""
         await service.change_password(db, user, data.current_password, data.new_password)
         return await begin_session(request, db, user, Response(None, status_code=204))
 

@@ -20,6 +20,8 @@ class Role(enum.StrEnum):
 
 # Roles that act for a police agency: a user holding one must belong to an agency.
 AGENCY_ROLES = frozenset({Role.INVESTIGATOR, Role.LIVE_DESK})
+# Roles an administrator gives and takes on the accounts page (owners sign themselves up).
+MANAGED_ROLES = (Role.INVESTIGATOR, Role.LIVE_DESK, Role.COORDINATOR, Role.ADMIN)
 
 
 class LoginOutcome(enum.StrEnum):
@@ -60,6 +62,9 @@ class User(Base):
     locked_until: Mapped[dt.datetime | None]
     # Set by an administrator: the account cannot sign in until enabled again.
     disabled_at: Mapped[dt.datetime | None]
+    # Set when an administrator created the account with a first password they know: the person must choose their
+    # own before using Porchlight. None once they have.
+    must_change_password_since: Mapped[dt.datetime | None]
     # Agency accounts sign in with a TOTP second factor: the base32 secret (set up by QR code at the first
     # sign-in), when setup was confirmed, and the last time step used (a code works once).
     totp_secret: Mapped[str | None] = mapped_column(String(64))
@@ -76,6 +81,10 @@ class User(Base):
 
     def has_role(self, role: Role) -> bool:
         return role in self.role_names
+
+    @property
+    def must_change_password(self) -> bool:
+        return self.must_change_password_since is not None
 
 
 class UserRole(Base):

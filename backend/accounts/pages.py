@@ -19,6 +19,7 @@ from backend.accounts.schemas import (
     CodeIn,
     DeleteAccountIn,
     EmailChangeIn,
+    FirstPasswordIn,
     ForgotPasswordIn,
     LoginIn,
     PasswordChangeIn,
@@ -27,10 +28,12 @@ from backend.accounts.schemas import (
     TimeZoneIn,
 )
 from backend.demo import DEMO_LOGINS
-from backend.errors import InvalidInput, TooManyAttempts
+from backend.errors import Forbidden, InvalidInput, TooManyAttempts
 from backend.requests.evidence import ClipStore, kept_after_deletion
 from backend.validation import parse_form
 from backend.web import (
+    BEFORE_PASSWORD_CHOSEN,
+    CHOOSE_PASSWORD_PATH,
     Db,
     SignedIn,
     Viewer,
@@ -203,6 +206,22 @@ class AccountPages(Controller):
             return Template("accounts/reset.html", context=context, status_code=410 if expired else 400)
         return Redirect("/login?password_reset=1")
 
+    @get(CHOOSE_PASSWORD_PATH, dependencies={"user": provide_user}, opt={BEFORE_PASSWORD_CHOSEN: True})
+    async def choose_password_form(self, user: SignedIn) -> Template | Redirect:
+        """Where an account whose first password an administrator gave lands, until it has chosen its own."""
+        if not user.must_change_password:
+            return Redirect(home_for(user))
+        return Template("accounts/choose_password.html", context={"email": user.email, "errors": {}})
+
+    @post(CHOOSE_PASSWORD_PATH, dependencies={"user": provide_user}, opt={BEFORE_PASSWORD_CHOSEN: True})
+    async def choose_password(self, request: Request, db: Db, user: SignedIn, data: Form) -> Response[Any]:
+        try:
+            await service.choose_first_password(db, user, parse_form(FirstPasswordIn, data).new_password)
+        except InvalidInput as exc:
+            context = {"email": user.email, "errors": exc.errors}
+            return Template("accounts/choose_password.html", context=context, status_code=400)
+        return await begin_session(request, db, user, Redirect(f"{home_for(user)}?password_chosen=1"))
+
     @post("/logout")
     async def logout(self, request: Request, db: Db) -> Response[Any]:
         return await end_session(request, db, Redirect("/login?signed_out=1"))
@@ -312,19 +331,24 @@ class AccountPages(Controller):
 
 
 class AdminUserPages(Controller):
-    """Administrators create agency accounts and reset a lost second factor."""
+    """Administrators create agency accounts, reset a lost second factor (after a confirmation), disable and enable
+    accounts and change their roles."""
 
     include_in_schema = False
     dependencies = {"admin": provide_admin}
 
     @staticmethod
-    async def _page(db: Db, admin: SignedIn, values: dict[str, Any], errors: dict[str, str] | None = None) -> Template:
-        return Template(
-            "accounts/admin_users.html",
-            context={"accounts": await service.agency_accounts(db), "values": values, "errors": errors or {},
-                     "time_zone": admin.time_zone},
-            status_code=400 if errors else 200,
-        )  # fmt: skip
+    async def _page(
+        db: Db, admin: SignedIn, values: dict[str, Any], errors: dict[str, str] | None = None,
+        refused: tuple[uuid.UUID, str] | None = None, status_code: int = 200,
+    ) -> Template:  # fmt: skip
+        """The list and the new-account form; `errors` are the form's, `refused` an action refused on one row."""
+        context = {
+            "accounts": await service.agency_accounts(db), "agencies": await service.agency_names(db),
+            "values": values, "errors": errors or {}, "time_zone": admin.time_zone, "admin_id": admin.id,
+            "refused": {"id": refused[0], "message": refused[1]} if refused else None,
+        }  # fmt: skip
+        return Template("accounts/admin_users.html", context=context, status_code=400 if errors else status_code)
 
     @get("/admin/users")
     async def users(self, db: Db, admin: SignedIn) -> Template:
@@ -334,30 +358,49 @@ class AdminUserPages(Controller):
     async def create(self, db: Db, admin: SignedIn, data: Form) -> Template | Redirect:
         try:
             account = parse_form(AgencyAccountIn, data)
-            await service.create_user(
-                db, email=account.email, password=account.password, display_name=account.display_name.strip(),
-                roles=[Role(account.role)], agency_name=account.agency.strip(),
-            )  # fmt: skip
+        except InvalidInput as exc:  # said together with what is wrong with the agency chosen, in the form's order
+            agency = await service.agency_choice_errors(
+                db, str(data.get("agency", "")), str(data.get("new_agency", ""))
+            )
+            errors = service.in_form_order({**agency, **exc.errors})
+            return await self._page(db, admin, _form_values(data, "password"), errors)
+        try:
+            await service.create_agency_account(db, admin, account)
         except InvalidInput as exc:
             return await self._page(db, admin, _form_values(data, "password"), exc.errors)
         return Redirect(f"/admin/users?{urlencode({'created': account.email})}")
 
+    @get("/admin/users/{user_id:uuid}/reset-second-factor")
+    async def confirm_reset_second_factor(self, db: Db, admin: SignedIn, user_id: FromPath[uuid.UUID]) -> Template:
+        """A page that asks first: resetting signs the person out and they must scan a new QR code."""
+        user = await service.agency_account(db, user_id)
+        return Template("accounts/admin_reset_second_factor.html", context={"account": user})
+
     @post("/admin/users/{user_id:uuid}/reset-second-factor")
     async def reset_second_factor(self, db: Db, admin: SignedIn, user_id: FromPath[uuid.UUID]) -> Redirect:
-        user = await service.reset_second_factor(db, user_id)
+        user = await service.reset_second_factor(db, user_id, admin_id=admin.id)
         return Redirect(f"/admin/users?{urlencode({'reset': user.email})}")
 
     @post("/admin/users/{user_id:uuid}/disable")
-    async def disable(self, db: Db, admin: SignedIn, user_id: FromPath[uuid.UUID]) -> Redirect:
-        user = await service.set_disabled(db, user_id, disabled=True)
+    async def disable(self, db: Db, admin: SignedIn, user_id: FromPath[uuid.UUID]) -> Template | Redirect:
+        try:
+            user = await service.set_disabled(db, user_id, True, admin_id=admin.id)
+        except Forbidden as exc:
+            return await self._page(db, admin, {"role": "investigator"}, refused=(user_id, exc.detail), status_code=403)
         return Redirect(f"/admin/users?{urlencode({'disabled': user.email})}")
 
     @post("/admin/users/{user_id:uuid}/enable")
     async def enable(self, db: Db, admin: SignedIn, user_id: FromPath[uuid.UUID]) -> Redirect:
-        user = await service.set_disabled(db, user_id, disabled=False)
+        user = await service.set_disabled(db, user_id, False, admin_id=admin.id)
         return Redirect(f"/admin/users?{urlencode({'enabled': user.email})}")
 
-    @post("/admin/users/{user_id:uuid}/remove-role")
-    async def remove_role(self, db: Db, admin: SignedIn, user_id: FromPath[uuid.UUID], data: Form) -> Redirect:
-        user = await service.remove_role(db, user_id, str(data.get("role", "")))
-        return Redirect(f"/admin/users?{urlencode({'role_removed': user.email})}")
+    @post("/admin/users/{user_id:uuid}/roles")
+    async def roles(self, db: Db, admin: SignedIn, user_id: FromPath[uuid.UUID], data: Form) -> Template | Redirect:
+        """The ticked boxes are the roles the account holds from now on."""
+        ticked = data.get("roles", [])
+        try:
+            user = await service.set_roles(db, admin, user_id, [ticked] if isinstance(ticked, str) else ticked)
+        except InvalidInput as exc:
+            return await self._page(db, admin, {"role": "investigator"}, refused=(user_id, exc.errors["roles"]),
+                                    status_code=400)  # fmt: skip
+        return Redirect(f"/admin/users?{urlencode({'roles_changed': user.email})}")

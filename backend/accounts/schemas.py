@@ -57,19 +57,30 @@ class AgencyAccountIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     email: Email
     display_name: DisplayName
     role: Literal["investigator", "live_desk"]
-    agency: Annotated[str, Meta(min_length=1, max_length=200, pattern=r"\S")]
+    # An agency from the list (its exact name), or a new one named on purpose in `new_agency`: one of the two.
+    agency: Annotated[str, Meta(max_length=200)] = ""
+    new_agency: Annotated[str, Meta(max_length=200)] = ""
     password: Password
 
 
 class AgencyAccountOut(msgspec.Struct, kw_only=True):
+    """An account on the administrators' list: an agency's, a coordinator's or an administrator's."""
+
     id: uuid.UUID
     email: str
     display_name: str
     roles: list[str]
-    agency: str
+    agency: str | None
     second_factor_set_up: bool
     last_login_at: dt.datetime | None
     disabled: bool
+    must_change_password: bool = False
+    # Which roles the administrator may tick for this account (agency roles need an agency, coordinator a district).
+    assignable_roles: list[str] = msgspec.field(default_factory=list)
+
+
+class FirstPasswordIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    new_password: Password
 
 
 class PasswordChangeIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

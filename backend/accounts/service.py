@@ -6,6 +6,7 @@ import base64
 import datetime as dt
 import functools
 import hmac
+import logging
 import re
 import uuid
 import zoneinfo
@@ -13,14 +14,24 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 import pyotp
-from sqlalchemy import bindparam, delete, func, select, update
+from sqlalchemy import bindparam, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
-from backend.accounts.models import AGENCY_ROLES, Agency, LoginAttempt, LoginOutcome, Role, User, UserRole, UserSession
+from backend.accounts.models import (
+    AGENCY_ROLES,
+    MANAGED_ROLES,
+    Agency,
+    LoginAttempt,
+    LoginOutcome,
+    Role,
+    User,
+    UserRole,
+    UserSession,
+)
 from backend.accounts.passwords import hash_password, needs_rehash, password_problem, verify_password
-from backend.accounts.schemas import AgencyAccountOut, MeOut, SignupIn
+from backend.accounts.schemas import AgencyAccountIn, AgencyAccountOut, MeOut, SignupIn
 from backend.db import utcnow
 from backend.districts.models import District
 from backend.errors import Forbidden, InvalidInput, NotFound, TooManyAttempts
@@ -53,6 +64,9 @@ DEFAULT_TIME_ZONE = "America/Chicago"
 SECOND_FACTOR_WINDOW = dt.timedelta(minutes=10)
 TOTP_ISSUER = "Porchlight"
 _CODE = re.compile(r"^\d{6}$")
+
+# What administrators do to accounts, by whom and to whom (ids only: never a password or contact detail).
+admin_log = logging.getLogger("porchlight.admin")
 
 
 def normalize_email(email: str) -> str:
@@ -118,8 +132,12 @@ async def create_user(
     roles: Iterable[Role],
     agency_name: str | None = None,
     district_name: str | None = None,
+    create_agency: bool = True,
+    must_change_password: bool = False,
 ) -> User:
-    """Any kind of account (CLI, admin, demo). Agency roles need an agency; it is created if new."""
+    """Any kind of account (CLI, admin, demo). Agency roles need an agency; an agency not known yet is created only
+    with `create_agency` (the command line names agencies by hand; the administrators' page says so explicitly).
+    `must_change_password`: the password was chosen by someone else, and the person replaces it at first sign-in."""
     roles = sorted(set(roles))
     if not roles:
         raise InvalidInput({"roles": "Give at least one role"})
@@ -137,14 +155,54 @@ async def create_user(
         password_hash=hash_password(password) if password is not None else None,
         display_name=display_name,
         roles=[UserRole(role=role) for role in roles],
+        must_change_password_since=utcnow() if must_change_password else None,
     )
     if agency_name:
-        user.agency_id = (await _get_or_create(db, Agency, agency_name)).id
+        user.agency_id = (await agency_named(db, agency_name, create=create_agency)).id
     if district_name:
         user.district_id = (await _get_or_create(db, District, district_name)).id
     db.add(user)
     await db.commit()
     return user
+
+
+async def agency_names(db: AsyncSession) -> list[str]:
+    """Every agency, by name: the list an administrator picks from."""
+    return list(await db.scalars(select(Agency.name).order_by(Agency.name)))
+
+
+UNKNOWN_AGENCY = "Choose the agency from the list. To add an agency, name it under “New agency” instead"
+
+
+async def agency_named(db: AsyncSession, name: str, *, create: bool) -> Agency:
+    """The agency called exactly `name`; a new one only when `create` (a typo must not make a second agency)."""
+    found = await db.scalar(select(Agency).where(Agency.name == name))
+    if found is not None:
+        return found
+    if not create:
+        raise InvalidInput({"agency": UNKNOWN_AGENCY})
+    agency = Agency(name=name)
+    db.add(agency)
+    await db.flush()
+    return agency
+
+
+async def agency_choice_errors(db: AsyncSession, agency: str, new_agency: str) -> dict[str, str]:
+    """What is wrong with the agency an administrator gave a new account: one from the list, or a new one named on
+    purpose (not one that exists already under another spelling of the same letters)."""
+    agency, new_agency = agency.strip(), " ".join(new_agency.split())
+    if agency and new_agency:
+        return {"new_agency": "Choose an agency from the list or name a new one, not both"}
+    if new_agency:
+        same = await db.scalar(select(Agency.name).where(func.lower(Agency.name) == new_agency.lower()))
+        if same is not None:
+            return {"new_agency": f"The agency {same} exists already: choose it from the list"}
+        return {}
+    if not agency:
+        return {"agency": "Choose the agency from the list, or name a new agency below"}
+    if await db.scalar(select(Agency.id).where(Agency.name == agency)) is None:
+        return {"agency": UNKNOWN_AGENCY}
+    return {}
 
 
 async def _get_or_create(db: AsyncSession, model: type[Agency] | type[District], name: str) -> Any:
@@ -360,60 +418,191 @@ async def authenticate_with_code(db: AsyncSession, email: str, password: str, co
     return user
 
 
+# The order of the fields on the new-account form: its error summary lists them so.
+_NEW_ACCOUNT_FIELDS = ("display_name", "email", "agency", "new_agency", "role", "password")
+
+
+def in_form_order(errors: dict[str, str]) -> dict[str, str]:
+    return dict(
+        sorted(errors.items(), key=lambda e: _NEW_ACCOUNT_FIELDS.index(e[0]) if e[0] in _NEW_ACCOUNT_FIELDS else 99)
+    )
+
+
+def _log_admin_action(action: str, admin_id: uuid.UUID | None, target_id: uuid.UUID, detail: str = "") -> None:
+    admin_log.info("admin %s: %s account %s%s", admin_id, action, target_id, f" ({detail})" if detail else "")
+
+
+async def create_agency_account(db: AsyncSession, admin: User, account: AgencyAccountIn) -> User:
+    """An administrator creates an investigator's or live desk operator's account with a first password they give
+    in person; the person chooses their own at the first sign-in. Every problem is reported at once; nothing is
+    saved unless all is right."""
+    errors = await agency_choice_errors(db, account.agency, account.new_agency)
+    email = normalize_email(account.email)
+    if problem := password_problem(account.password, email):
+        errors["password"] = problem
+    if await get_user_by_email(db, email):
+        errors["email"] = f"An account with the email {email} already exists"
+    if errors:
+        raise InvalidInput(in_form_order(errors))
+    new_agency = " ".join(account.new_agency.split())
+    user = await create_user(
+        db, email=email, password=account.password, display_name=account.display_name.strip(),
+        roles=[Role(account.role)], agency_name=new_agency or account.agency.strip(), create_agency=bool(new_agency),
+        must_change_password=True,
+    )  # fmt: skip
+    _log_admin_action("created", admin.id, user.id, f"role {account.role}" + (", new agency" if new_agency else ""))
+    return user
+
+
+def _assignable_roles(user: User) -> list[str]:
+    allowed = []
+    for role in MANAGED_ROLES:
+        if role in AGENCY_ROLES and user.agency_id is None:
+            continue
+        if role == Role.COORDINATOR and user.district_id is None:
+            continue
+        allowed.append(role.value)
+    return allowed
+
+
+# An account the administrators' page manages: one of an agency or a district, or holding a staff role. Owners who
+# signed themselves up are not on it (their contact details stay off lists).
+_MANAGED = or_(
+    User.agency_id.is_not(None),
+    User.district_id.is_not(None),
+    User.id.in_(select(UserRole.user_id).where(UserRole.role.in_([Role.ADMIN.value, Role.COORDINATOR.value]))),
+)
+
+
 async def agency_accounts(db: AsyncSession) -> list[AgencyAccountOut]:
-    """Every account that acts for an agency, by agency then name (the administrators' list)."""
+    """Every account the administrators manage: agency accounts by agency then name, then the others by name."""
     rows = await db.execute(
-        select(User, Agency.name).join(Agency, Agency.id == User.agency_id).order_by(Agency.name, User.display_name)
+        select(User, Agency.name)
+        .outerjoin(Agency, Agency.id == User.agency_id)
+        .where(_MANAGED)
+        .order_by(Agency.name.is_(None), Agency.name, User.display_name)
     )
     return [
         AgencyAccountOut(
             id=user.id, email=user.email, display_name=user.display_name, roles=sorted(user.role_names),
             agency=agency, second_factor_set_up=user.totp_confirmed_at is not None, last_login_at=user.last_login_at,
-            disabled=user.disabled_at is not None,
+            disabled=user.disabled_at is not None, must_change_password=user.must_change_password,
+            assignable_roles=_assignable_roles(user),
         )
         for user, agency in rows
     ]  # fmt: skip
 
 
-async def _agency_account(db: AsyncSession, user_id: uuid.UUID) -> User:
+async def managed_account(db: AsyncSession, user_id: uuid.UUID) -> User:
+    """An account on the administrators' list (an owner's id is a 404, as an unknown one)."""
+    user = await db.scalar(select(User).where(User.id == user_id, _MANAGED))
+    if user is None:
+        raise NotFound("No such account on the administrators' list")
+    return user
+
+
+async def agency_account(db: AsyncSession, user_id: uuid.UUID) -> User:
     user = await db.get(User, user_id)
     if user is None or user.agency_id is None:
         raise NotFound("No such agency account")
     return user
 
 
-async def reset_second_factor(db: AsyncSession, user_id: uuid.UUID) -> User:
+async def reset_second_factor(db: AsyncSession, user_id: uuid.UUID, *, admin_id: uuid.UUID | None = None) -> User:
     """An administrator clears a lost authenticator: the person sets it up again at the next sign-in."""
-    user = await _agency_account(db, user_id)
+    user = await agency_account(db, user_id)
     user.totp_secret = user.totp_confirmed_at = user.totp_last_step = None
     await end_all_sessions(db, user.id)  # whoever holds the lost authenticator may hold a session too
     await db.commit()
+    _log_admin_action("reset the second factor of", admin_id, user.id)
     return user
 
 
-async def set_disabled(db: AsyncSession, user_id: uuid.UUID, disabled: bool) -> User:
-    """An administrator disables an agency account (it is signed out everywhere and cannot sign in) or enables it."""
-    user = await _agency_account(db, user_id)
+async def set_disabled(
+    db: AsyncSession, user_id: uuid.UUID, disabled: bool, *, admin_id: uuid.UUID | None = None
+) -> User:
+    """An administrator disables an account (it is signed out everywhere and cannot sign in) or enables it; not
+    their own (nobody would be left to enable it)."""
+    if disabled and admin_id == user_id:
+        raise Forbidden("You cannot disable your own account; ask another administrator")
+    user = await managed_account(db, user_id)
     user.disabled_at = (user.disabled_at or utcnow()) if disabled else None
     if disabled:
         await end_all_sessions(db, user.id)
     await db.commit()
+    _log_admin_action("disabled" if disabled else "enabled", admin_id, user.id)
     return user
 
 
-async def remove_role(db: AsyncSession, user_id: uuid.UUID, role_name: str) -> User:
+async def set_roles(db: AsyncSession, admin: User, user_id: uuid.UUID, role_names: Iterable[str]) -> User:
+    """An administrator sets which of the managed roles an account holds (any other role, such as owner, stays).
+    Agency roles need an agency, coordinator a district; nobody removes their own administrator role. If a role was
+    taken away, the person is signed out everywhere, so no session keeps it (unless it is the administrator)."""
+    user = await managed_account(db, user_id)
+    wanted = set(role_names)
+    if unknown := wanted - {r.value for r in MANAGED_ROLES}:
+        raise InvalidInput({"roles": f"Not a role given here: {', '.join(sorted(unknown))}"})
+    chosen = {Role(name) for name in wanted}
+    if not_allowed := {r.value for r in chosen} - set(_assignable_roles(user)):
+        reason = "belongs to no district" if not_allowed == {Role.COORDINATOR.value} else "belongs to no agency"
+        raise InvalidInput({"roles": f"This account {reason}: it cannot be {', '.join(sorted(not_allowed))}"})
+    if user.id == admin.id and Role.ADMIN not in chosen:
+        raise InvalidInput({"roles": "You cannot remove your own administrator role; ask another administrator"})
+    kept = user.role_names - set(MANAGED_ROLES)
+    if not chosen | kept:
+        raise InvalidInput({"roles": "Tick at least one role. To stop someone signing in, disable the account"})
+    before = user.role_names
+    removed = before - chosen - kept
+    added = chosen - before
+    if not removed and not added:
+        return user
+    if removed:
+        await db.execute(
+            delete(UserRole).where(UserRole.user_id == user.id, UserRole.role.in_([r.value for r in removed]))
+        )
+        if user.id != admin.id:
+            await end_all_sessions(db, user.id)
+    db.add_all(UserRole(user_id=user.id, role=role.value) for role in added)
+    await db.commit()
+    await db.refresh(user, ["roles"])
+    _log_admin_action(
+        "changed the roles of", admin.id, user.id,
+        f"added {', '.join(sorted(added)) or 'none'}; removed {', '.join(sorted(removed)) or 'none'}",
+    )  # fmt: skip
+    return user
+
+
+async def remove_role(
+    db: AsyncSession, user_id: uuid.UUID, role_name: str, *, admin_id: uuid.UUID | None = None
+) -> User:
     """An administrator takes an agency role away; the person is signed out everywhere, so no session keeps it."""
     if role_name not in {r.value for r in AGENCY_ROLES}:
         raise InvalidInput({"role": "Choose investigator or live desk"})
     role = Role(role_name)
-    user = await _agency_account(db, user_id)
+    user = await agency_account(db, user_id)
     if not user.has_role(role):
         raise InvalidInput({"role": f"This account does not have the role {role.value.replace('_', ' ')}"})
     await db.execute(delete(UserRole).where(UserRole.user_id == user.id, UserRole.role == role.value))
     await end_all_sessions(db, user.id)
     await db.commit()
     await db.refresh(user, ["roles"])
+    _log_admin_action("changed the roles of", admin_id, user.id, f"removed {role.value}")
     return user
+
+
+async def choose_first_password(db: AsyncSession, user: User, new: str) -> None:
+    """The person replaces the first password an administrator gave them. Every session of theirs ends (the
+    caller signs this browser in again with a new one): the administrator knew the old password."""
+    if not user.must_change_password:
+        raise Forbidden("Your password is your own already; change it on your account page")
+    if problem := password_problem(new, user.email):
+        raise InvalidInput({"new_password": problem})
+    if verify_password(user.password_hash, new):
+        raise InvalidInput({"new_password": "Choose a password different from the one you were given"})
+    user.password_hash = hash_password(new)
+    user.must_change_password_since = None
+    await end_all_sessions(db, user.id)
+    await db.commit()
 
 
 async def change_password(db: AsyncSession, user: User, current: str, new: str) -> None:
@@ -429,6 +618,7 @@ async def change_password(db: AsyncSession, user: User, current: str, new: str) 
     if errors:
         raise InvalidInput(errors)
     user.password_hash = hash_password(new)
+    user.must_change_password_since = None  # a password they chose themselves
     await end_all_sessions(db, user.id)
     await db.commit()
 
