@@ -74,6 +74,7 @@ async def reset_password(db: AsyncSession, token: str, new_password: str) -> Use
     if problem := password_problem(new_password, user.email):
         raise InvalidInput({"new_password": problem})
     user.password_hash = hash_password(new_password)
+    user.must_change_password_since = None  # a password they chose themselves, as on the first-password page
     await db.execute(
         update(PasswordReset)
         .where(PasswordReset.user_id == user.id, PasswordReset.used_at.is_(None))

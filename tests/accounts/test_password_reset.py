@@ -173,3 +173,22 @@ async def test_a_reset_does_not_skip_an_agency_accounts_second_factor(
     signed = await client.submit("/login", {"email": "det@example.com", "password": NEW_PASSWORD})
     assert signed.url.path in ("/login/setup", "/login/code")  # the code comes next, not the console
     assert (await client.get("/api/v1/me")).status_code == 401
+
+
+async def test_a_password_chosen_through_the_link_is_the_persons_own(
+    app, client: Client, db: AsyncSession, worker: DeliveryWorker, smtp: Smtp, settings
+) -> None:
+    """An account given its first password by an administrator, reset by the emailed link before its first sign-in:
+    the password was chosen by the person, so the first-password page is not asked for again."""
+    user = await accounts.create_user(
+        db, email="coord@example.com", password=PASSWORD, display_name="Coord", roles=[Role.OWNER],
+        must_change_password=True,
+    )  # fmt: skip
+    await ask(client, "coord@example.com")
+    await deliver(worker, smtp)
+    assert (await client.submit(reset_path(smtp, settings), {"new_password": NEW_PASSWORD})).url.path == "/login"
+    await db.refresh(user)
+    assert user.must_change_password_since is None
+    signed = await client.submit("/login", {"email": "coord@example.com", "password": NEW_PASSWORD})
+    assert signed.url.path != "/password/choose"
+    assert (await client.get("/api/v1/me")).status_code == 200
