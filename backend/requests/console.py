@@ -23,7 +23,7 @@ from backend.errors import InvalidInput
 from backend.notifications import service as notifications
 from backend.registry.models import RECORDER_LABELS
 from backend.registry.schemas import Latitude, Longitude
-from backend.requests import evidence, service
+from backend.requests import evidence, search, service
 from backend.requests.models import QUICK_REPLY_LABELS, REQUEST_TYPE_LABELS, RequestType
 from backend.requests.schemas import MESSAGE_MAX_CHARS, AreaRequestIn, CameraSearchIn, CaseNumber, RequestOut
 from backend.requests.states import CONVERSATION_STATES, OPEN_STATES
@@ -81,16 +81,20 @@ class ConsolePages(Controller):
 
     @staticmethod
     async def _search_page(
-        db: Db, investigator: SignedIn, values: Mapping[str, Any], *, send_values: Mapping[str, Any] | None = None,
+        db: Db, investigator: SignedIn, values: Mapping[str, Any], filters: search.Filters, *, ticks: str = "view",
+        ticked_ids: set[uuid.UUID] | None = None, send_values: Mapping[str, Any] | None = None,
         errors: dict[str, str] | None = None,
     ) -> Template:  # fmt: skip
-        """The search form, and its results whenever the search fields hold a search."""
+        """The search form, and its results whenever the search fields hold a search: filtered, and ticked as asked
+        (or as the form sent back had them)."""
         results = None
         errors = dict(errors or {})
         if any(values.get(name) for name in ("latitude", "longitude")):
             try:
                 query = _search_query(values, investigator.time_zone)
-                results = await service.search_cameras(db, investigator, query)
+                results = await search.console_search(
+                    db, investigator, query, filters, ticks=ticks, ticked_ids=ticked_ids
+                )
             except InvalidInput as exc:
                 errors.update(exc.errors)
         return Template(
@@ -98,7 +102,8 @@ class ConsolePages(Controller):
             context={
                 "values": values, "send_values": send_values or {"request_type": RequestType.VOLUNTARY.value},
                 "errors": errors, "results": results, "request_types": REQUEST_TYPES,
-                "recorder_labels": RECORDER_LABELS, "time_zone": investigator.time_zone,
+                "recorder_labels": RECORDER_LABELS, "time_zone": investigator.time_zone, "filters": filters,
+                "filter_labels": search.FILTER_LABELS,
             },
             status_code=400 if errors else 200,
         )  # fmt: skip
@@ -113,18 +118,23 @@ class ConsolePages(Controller):
                 window_start=_local_value(now - dt.timedelta(hours=1), investigator.time_zone),
                 window_end=_local_value(now, investigator.time_zone),
             )
-        return await self._search_page(db, investigator, values)
+        filters = search.Filters.of(request.query_params)
+        return await self._search_page(db, investigator, values, filters, ticks=request.query_params.get("ticks", ""))
 
     @post("/console/requests")
     async def send(self, request: Request, db: Db, investigator: SignedIn) -> Template | Redirect:
         form = await request.form()
         values = {name: form.get(name, "") for name in SEARCH_FIELDS}
         send_values = {name: form.get(name, "") for name in ("case_number", "request_type", "message", "deadline_at")}
+        filters, ticked_ids = search.Filters.of(form), set()
         try:
+            camera_ids = [uuid.UUID(value) for value in form.getall("camera_ids", [])]
+            ticked_ids = set(camera_ids)  # a send that comes back keeps them ticked
             query = _search_query(values, investigator.time_zone)
             fields = parse_form(SendForm, send_values)
-            camera_ids = [uuid.UUID(value) for value in form.getall("camera_ids", [])]
             only = form.get("only_owner_of")
+            if only and uuid.UUID(only) not in ticked_ids:
+                camera_ids.append(uuid.UUID(only))  # "Ask only this owner" asks about this camera, ticked or not
             if not camera_ids:
                 raise InvalidInput({"camera_ids": "Tick at least one camera whose owner to ask"})
             deadline = (
@@ -145,7 +155,9 @@ class ConsolePages(Controller):
             )  # fmt: skip
         except (InvalidInput, ValueError) as exc:
             errors = exc.errors if isinstance(exc, InvalidInput) else {"camera_ids": "Choose cameras from the list"}
-            return await self._search_page(db, investigator, values, send_values=send_values, errors=errors)
+            return await self._search_page(
+                db, investigator, values, filters, ticked_ids=ticked_ids, send_values=send_values, errors=errors
+            )
         return Redirect(
             "/console/requests?" + urlencode({"case_number": fields.case_number.strip(), "sent": len(sent)})
         )

@@ -378,3 +378,30 @@ function setUpMap(map) {
     if (notice) notice.hidden = false;
   }
 })();
+
+// Console search: "Tick all" and "Tick none" tick the list in place (without them the server does it), and the
+// send button counts the owners the ticks would ask (one request each).
+(function () {
+  var form = document.querySelector("[data-send-form]");
+  if (!form) return;
+  var boxes = form.querySelectorAll('input[name="camera_ids"]');
+  var button = form.querySelector("[data-send-button]");
+  var summary = document.querySelector('[data-testid="ticked-summary"]');
+  function count() {
+    var owners = {};
+    boxes.forEach(function (box) { if (box.checked) owners[box.getAttribute("data-owner")] = true; });
+    var n = Object.keys(owners).length;
+    button.textContent = n ? "Send request to " + n + " owner" + (n === 1 ? "" : "s") : "Send request (no camera ticked)";
+  }
+  form.addEventListener("change", count);
+  document.querySelectorAll("[data-tick]").forEach(function (tick) {
+    tick.addEventListener("click", function (event) {
+      event.preventDefault();
+      var all = tick.getAttribute("data-tick") === "all";
+      boxes.forEach(function (box) { box.checked = all; });
+      if (summary) summary.textContent = all ? "All cameras listed are ticked." : "No camera is ticked: tick those whose owners to ask.";
+      count();
+    });
+  });
+  count();
+})();

@@ -118,7 +118,7 @@ async def test_search_page_shows_results_and_sends_one_request_per_owner(
     assert page.text.count('data-testid="camera"') == 2 and "Garage" not in page.text
     assert page.text.index("Back door") < page.text.index("Alley")
     assert "Probably overwritten since" in page.text and "W (270°)" in page.text
-    assert "Send request to 2 owners" in page.text
+    assert "Send request (no camera ticked)" in page.text  # neither camera sees the incident point
     assert "Pat Owner" not in page.text and "555-0100" not in page.text
 
     camera_ids = [area["back"]["id"], area["second"]["id"]]
