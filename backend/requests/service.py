@@ -412,7 +412,9 @@ async def _write(
     db: AsyncSession, request: FootageRequest, author: Side, author_id: uuid.UUID, author_name: str, text: str
 ) -> RequestMessage:
     """Add a message to the request's conversation; it becomes the other side's turn, and the other side is told
-    (the owner in-app and on their phones, the investigator in-app). No message text goes into a notification."""
+    (the owner in-app and on their phones, the investigator in-app). No message text goes into a notification.
+    Not a custody event, as an answer or a withdrawal is not: it is neither a police access to the owner's data nor
+    evidence, and the conversation itself is the record both sides see."""
     state = RequestState(request.state)
     if state not in CONVERSATION_STATES:
         raise Conflict(f"This request is {LABELS[state].lower()}; its conversation is closed")

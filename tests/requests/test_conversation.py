@@ -95,8 +95,9 @@ async def test_owner_asks_investigator_replies_and_each_side_is_told_and_sees_wh
         f"/requests/{request_id}",
     )
     await worker.run_once()
-    pushed = [m.json()["notification"] for m in push_service.messages(browser)]
-    assert pushed[-1]["title"] == "Milwaukee PD wrote to you" and pushed[-1]["navigate"] == f"/requests/{request_id}"
+    pushed = {m.json()["notification"]["title"]: m.json()["notification"] for m in push_service.messages(browser)}
+    assert set(pushed) == {"Police request footage", "Milwaukee PD wrote to you"}  # sent at once: in any order
+    assert pushed["Milwaukee PD wrote to you"]["navigate"] == f"/requests/{request_id}"
     assert REPLY not in str(pushed)
     opened = await owner.get(f"/api/v1/requests/{request_id}")
     assert opened.json()["waiting_on"] == "owner" and opened.json()["state_label"] == "Waiting for you"
