@@ -1,6 +1,7 @@
 """A question and its answer: on a phone 360 px wide, the owner asks the investigator through "Need more
 information…" and sees it sent; at a desk the investigator reads it and replies; the owner, told by a notification,
-reads the reply, and each side sees whose turn it is. Nothing is wider than the phone's screen."""
+reads the reply, and each side sees whose turn it is. Nothing is wider than the phone's screen, and axe finds
+nothing on either side's page with its conversation."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from playwright.sync_api import Page, expect
 
 from tests.e2e import seed
 from tests.e2e.helpers import DESK, DETECTIVE_PASSWORD, PASSWORD, Owner, log_in, log_in_agency, watch_for_problems
+from tests.e2e.test_accessibility import violations
 
 pytestmark = pytest.mark.e2e
 
@@ -62,6 +64,7 @@ def test_owner_asks_on_a_phone_the_investigator_replies_and_the_owner_reads_it(
     desk.get_by_role("button", name="Send", exact=True).click()
     expect(desk.get_by_test_id("sent-notice")).to_be_visible()
     expect(desk.get_by_test_id("state")).to_have_text("Waiting for the owner")
+    assert violations(desk) == []
 
     # The owner is told, opens the notification, and reads the reply under their question.
     phone.goto("/notifications")
@@ -75,4 +78,5 @@ def test_owner_asks_on_a_phone_the_investigator_replies_and_the_owner_reads_it(
     expect(phone.get_by_test_id("state")).to_have_text("Waiting for you")
     expect(phone.get_by_label("Your message to the investigator")).to_be_visible()
     assert fits_the_screen(phone)
+    assert violations(phone) == []
     assert not problems, f"the pages reported problems: {problems}"
