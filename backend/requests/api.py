@@ -7,13 +7,15 @@ import datetime as dt
 import uuid
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
+from urllib.parse import quote
 
 from litestar import Controller, HttpMethod, Request, Response, delete, get, head, patch, post, route
 from litestar.di import Provide
 from litestar.exceptions import ClientException
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import OpenAPIMediaType, OpenAPIResponse, OpenAPIType, Operation, Schema
 from litestar.params import FromPath, FromQuery, QueryParameter, RequestBody
-from litestar.response import File
+from litestar.response import File, Stream
 
 from backend.accounts.models import User
 from backend.errors import InvalidInput
@@ -31,6 +33,12 @@ from backend.requests.schemas import (
     RequestOut,
 )
 from backend.web import Db, SignedIn, client_ip, provide_investigator, provide_owner, settings_of
+
+
+def _inline(file_name: str) -> str:
+    """Content-Disposition for a file shown in the page, its name kept (RFC 6266: ASCII, and UTF-8 beside it)."""
+    plain = "".join(ch if ch.isascii() and ch.isprintable() and ch not in '"\\' else "_" for ch in file_name)
+    return f"inline; filename=\"{plain}\"; filename*=UTF-8''{quote(file_name, safe='')}"
 
 
 class AgencyRequestController(Controller):
@@ -306,6 +314,38 @@ class AgencyController(Controller):
             content_disposition_type="attachment",
             headers={"Repr-Digest": f"sha-256=:{digest}:", "Cache-Control": "no-store"},
         )
+
+    @get(
+        "/clips/{clip_id:uuid}/play",
+        responses={
+            206: ResponseSpec(
+                bytes, description="The byte range asked for (Range: bytes=...)", media_type="video/*",
+                generate_examples=False,
+            )
+        },  # fmt: skip
+    )
+    async def play(self, request: Request, db: Db, investigator: SignedIn, clip_id: FromPath[uuid.UUID]) -> Stream:
+        """The clip's video for a browser's player, shown inline with its media type; answers byte ranges (206, or
+        416 for a range outside the file) so the player can seek. Recorded in custody as a view and shown to the
+        owner, once per opening rather than once per range."""
+        media = await evidence.play_clip(
+            db, _store(request), investigator, clip_id, ip=client_ip(request),
+            range_header=request.headers.get("range"), if_range=request.headers.get("if-range"),
+        )  # fmt: skip
+        size = media.clip.size_bytes
+        part = media.byte_range
+        headers = {
+            "Accept-Ranges": "bytes",
+            "Content-Length": str(part.length if part else size),
+            "Content-Disposition": _inline(media.clip.file_name),
+            "ETag": media.etag,
+            "Cache-Control": "no-store",
+            "Cross-Origin-Resource-Policy": "same-origin",
+        }
+        if part is not None:
+            headers["Content-Range"] = part.content_range(size)
+        body = evidence.read_range(media.path, part.start if part else 0, part.length if part else size)
+        return Stream(body, status_code=206 if part else 200, media_type=media.media_type, headers=headers)
 
     @get("/custody-report", operation_class=_CsvOrJson)
     async def custody_report(

@@ -208,9 +208,10 @@ class ConsolePages(Controller):
 
     @get("/console/clips/{clip_id:uuid}")
     async def clip(self, request: Request, db: Db, investigator: SignedIn, clip_id: FromPath[uuid.UUID]) -> Template:
-        clip = await evidence.view_clip(db, investigator, clip_id, ip=client_ip(request))
+        clip, media_type = await evidence.open_clip(db, investigator, clip_id, ip=client_ip(request))
         footage = await service.agency_request(db, investigator, clip.request_id)
-        return Template("console/clip.html", context={"clip": clip, "footage": footage, **_labels(investigator)})
+        context = {"clip": clip, "media_type": media_type, "footage": footage, **_labels(investigator)}
+        return Template("console/clip.html", context=context)
 
 
 def _labels(investigator: SignedIn) -> dict[str, Any]:

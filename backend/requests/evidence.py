@@ -30,6 +30,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.accounts.models import Agency, User
+from backend.byte_ranges import ByteRange, requested_range
 from backend.db import utcnow
 from backend.errors import Conflict, InvalidInput, Locked, NotFound, TooLarge, Unprocessable
 from backend.notifications import service as notifications
@@ -428,6 +429,98 @@ async def download_clip(
     await record_custody(db, CustodyAction.DOWNLOAD, user, request, ip, detail=_clip_detail(clip), sha256=clip.sha256)
     await db.commit()
     return path, clip_out(clip)
+
+
+# What a browser may be told a clip is: a video type and nothing a browser would render as a page or run. What the
+# upload declared wins; otherwise the file name's extension says it.
+_VIDEO_TYPE = re.compile(r"^video/[a-z0-9][a-z0-9.+-]{0,60}$")
+VIDEO_EXTENSIONS = {
+    ".mp4": "video/mp4", ".m4v": "video/mp4", ".webm": "video/webm", ".mov": "video/quicktime",
+    ".mkv": "video/x-matroska", ".avi": "video/x-msvideo", ".ts": "video/mp2t", ".ogv": "video/ogg",
+    ".3gp": "video/3gpp",
+}  # fmt: skip
+UNKNOWN_MEDIA_TYPE = "application/octet-stream"
+# Playing a clip is recorded once per opening, not once per range request (a player asks for many while it
+# buffers and seeks): a play within this time of the same investigator's last recorded view of the clip is part of
+# that view. Opening the clip page records a view, so the player on it adds nothing; a play with no view that recent
+# (the address opened on its own, or long after) is recorded as a view itself. Deciding by time, not by "the range
+# starts at 0", leaves no way to fetch the bytes unrecorded (a first range starting at byte 1 would have).
+PLAY_COVERED_BY_VIEW = dt.timedelta(minutes=30)
+
+
+def clip_media_type(file_name: str, declared: str) -> str:
+    """The clip's media type for a player: a video type the upload declared, else the one its extension names."""
+    declared = declared.split(";", 1)[0].strip().lower()
+    if _VIDEO_TYPE.match(declared):
+        return declared
+    return VIDEO_EXTENSIONS.get(PurePosixPath(file_name.lower()).suffix, UNKNOWN_MEDIA_TYPE)
+
+
+@dataclass(frozen=True)
+class ClipMedia:
+    """What the player gets: the clip's file, its media type and version tag, and the bytes asked for (None: all)."""
+
+    path: Path
+    clip: ClipOut
+    media_type: str
+    etag: str
+    byte_range: ByteRange | None
+
+
+async def _viewed_lately(db: AsyncSession, user: User, clip: EvidenceClip, request: FootageRequest) -> bool:
+    since = utcnow() - PLAY_COVERED_BY_VIEW
+    found = await db.scalar(
+        select(CustodyEvent.id)
+        .where(
+            CustodyEvent.agency_id == request.agency_id,
+            CustodyEvent.case_number == request.case_number,
+            CustodyEvent.request_id == request.id,
+            CustodyEvent.actor_id == user.id,
+            CustodyEvent.action == CustodyAction.VIEW,
+            CustodyEvent.sha256 == clip.sha256,
+            CustodyEvent.at >= since,
+        )  # fmt: skip
+        .limit(1)
+    )
+    return found is not None
+
+
+async def play_clip(
+    db: AsyncSession, store: ClipStore, user: User, clip_id: uuid.UUID, *, ip: str, range_header: str | None = None,
+    if_range: str | None = None,
+) -> ClipMedia:  # fmt: skip
+    """A clip for the browser's player, whole or the byte range asked for, to the requesting agency only. Recorded
+    in custody as a view (shown to the owner) unless this investigator's view of it a moment ago covers it; a range
+    outside the file is refused (416) before anything is recorded."""
+    clip, request = await _agency_clip(db, user, clip_id)
+    path = store.final(clip.id)
+    if not path.exists():
+        raise NotFound("This clip's file is missing from the evidence store; tell your administrator")
+    etag = f'"{clip.sha256}"'  # a received clip never changes: its SHA-256 names its one version
+    byte_range = requested_range(range_header, clip.size_bytes, if_range=if_range, etag=etag)
+    if not await _viewed_lately(db, user, clip, request):
+        detail = f"played in the browser: {_clip_detail(clip)}"
+        await record_custody(db, CustodyAction.VIEW, user, request, ip, detail=detail, sha256=clip.sha256)
+        await db.commit()
+    media_type = clip_media_type(clip.file_name, clip.content_type)
+    return ClipMedia(path, clip_out(clip), media_type, etag, byte_range)
+
+
+async def open_clip(db: AsyncSession, user: User, clip_id: uuid.UUID, *, ip: str) -> tuple[ClipOut, str]:
+    """The clip page: the clip opened (recorded as a view, as `view_clip`) and its media type for the player."""
+    clip, request = await _agency_clip(db, user, clip_id)
+    await record_custody(db, CustodyAction.VIEW, user, request, ip, detail=_clip_detail(clip), sha256=clip.sha256)
+    await db.commit()
+    return clip_out(clip), clip_media_type(clip.file_name, clip.content_type)
+
+
+async def read_range(path: Path, start: int, length: int) -> AsyncIterator[bytes]:
+    """The bytes of a file from `start`, `length` of them, a block at a time (never the whole clip in memory)."""
+    with path.open("rb") as file:
+        await asyncio.to_thread(file.seek, start)
+        while length > 0 and (block := await asyncio.to_thread(file.read, min(_READ_BLOCK, length))):
+            length -= len(block)
+            yield block
 
 
 async def custody_report(db: AsyncSession, user: User, case_number: str) -> list[CustodyRowOut]:
