@@ -32,7 +32,9 @@ from backend.devices.api import DeviceApi, DeviceController
 from backend.devices.desired import listening
 from backend.devices.pages import DevicePages
 from backend.devices.service import HeartbeatBatcher
+from backend.districts.pages import DistrictPages
 from backend.errors import ServiceError
+from backend.navigation import navigation_for
 from backend.notifications.api import NotificationController, PushController
 from backend.notifications.delivery import allowed_push_hosts, check_delivery_settings, running_worker, vapid_keys
 from backend.notifications.pages import DevMailboxPage, NotificationPages, PushAdminPages
@@ -166,6 +168,7 @@ def create_app(settings: Settings | None = None, *, relay_only: bool = False) ->
             recorder_labels=RECORDER_LABELS,
             is_agency_account=lambda user: bool(user.role_names & AGENCY_ROLES),
             agency_idle_seconds=int(AGENCY_IDLE_LIMIT.total_seconds()),
+            navigation_for=navigation_for,
         )
         engine_.engine.filters["local_time"] = _local_time
         engine_.engine.filters["file_size"] = _file_size
@@ -205,6 +208,7 @@ def create_app(settings: Settings | None = None, *, relay_only: bool = False) ->
         LiveDeskController,
         LiveDeskPages,
         SharePages,
+        DistrictPages,
         *([LiveController] if settings.relay_in_process else []),
     ]
     app = Litestar(
@@ -243,6 +247,8 @@ def create_app(settings: Settings | None = None, *, relay_only: bool = False) ->
                 "vapid_public_key": vapid_keys(settings).public_key,
                 "push_hosts": allowed_push_hosts(settings),
                 "heartbeats": HeartbeatBatcher(engine),
+                # Error pages look up who is signed in on a session of their own (web.ErrorPage).
+                "sessions": database.create_session_maker(),
             }
         ),
         lifespan=[background_work],

@@ -9,7 +9,7 @@ from typing import Any
 from litestar import Controller, Request, Response, get
 from litestar.response import Template
 
-from backend.web import STATIC_DIR
+from backend.web import STATIC_DIR, Viewer, provide_viewer
 
 APP_NAME = "Porchlight"
 THEME_COLOR = "#0b3a5b"
@@ -69,6 +69,9 @@ class PwaRoutes(Controller):
         # The browser must always fetch the worker fresh so a new release takes over.
         return Response(body.encode(), media_type="text/javascript", headers={"Cache-Control": "no-cache"})
 
-    @get("/offline", cache=False)
-    async def offline(self) -> Template:
+    @get("/offline", cache=False, dependencies={"viewer": provide_viewer})
+    async def offline(self, request: Request, viewer: Viewer) -> Template:
+        """With the header of whoever is signed in, so the page the worker keeps matches their navigation; never
+        an unread count (the kept copy would show a stale one)."""
+        request.state.unread = 0
         return Template("offline.html")

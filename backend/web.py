@@ -120,6 +120,7 @@ def _provide_role(role: Role, refusal: str) -> Callable[[Request, AsyncSession],
 provide_owner = _provide_role(Role.OWNER, "Only camera owners manage sites and cameras")
 provide_admin = _provide_role(Role.ADMIN, "Only administrators see this page")
 provide_investigator = _provide_role(Role.INVESTIGATOR, "Only investigators send and follow footage requests")
+provide_coordinator = _provide_role(Role.COORDINATOR, "Only district coordinators see this page")
 
 
 def set_session_cookie(response: Response, token: str, settings: Settings, agency: bool = False) -> None:
@@ -358,12 +359,45 @@ def handle_http_exception(request: Request, exc: HTTPException) -> Response[Any]
 def error_page(
     request: Request, status: int, title: str, detail: str, headers: dict[str, str] | None = None
 ) -> Response[Any]:
-    return Template(
+    return ErrorPage(
         "error.html",
-        context={"title": title, "detail": detail, "status": status, "viewer": request.state.get("viewer")},
+        context={"title": title, "detail": detail, "status": status},
         status_code=status,
         headers=headers,
     )
+
+
+class ErrorPage(Template):
+    """An error page with the signed-in header and navigation. A path no route serves (404, 405) never ran a
+    handler that loads the viewer: the page looks the session up itself before it renders."""
+
+    def to_asgi_response(self, app: Any, request: Request, **kwargs: Any) -> ASGIApp:  # type: ignore[override]
+        async def respond(scope: Scope, receive: Receive, send: Send) -> None:
+            await load_viewer_for_error_page(request)
+            await Template.to_asgi_response(self, app, request, **kwargs)(scope, receive, send)
+
+        return respond
+
+
+async def load_viewer_for_error_page(request: Request) -> None:
+    """The viewer of a request whose handler never loaded it, on a short session of its own (the request's may be
+    the one that failed); not after a lost database connection. It never stops the error page: at worst the page
+    shows the signed-out header."""
+    if "viewer" in request.state or request.state.get(_DATABASE_LOST):
+        return
+    request.state.viewer, request.state.unread = None, 0
+    token = request.cookies.get(SESSION_COOKIE)
+    open_session = request.app.state.get("sessions")
+    if not token or open_session is None:
+        return
+    try:
+        async with open_session() as db:
+            found = await accounts.user_for_session(db, token, days=settings_of(request).session_days, touch=False)
+            if found is not None:
+                request.state.viewer = found[0]
+                request.state.unread = await notifications.unread_count(db, found[0].id)
+    except Exception:  # noqa: BLE001 - the error page is shown whatever happens here
+        logger.warning("error page for %s %s shown without its viewer", request.method, request.url.path, exc_info=True)
 
 
 DATABASE_RETRY_AFTER_SECONDS = 3

@@ -13,7 +13,7 @@ from litestar.params import FromPath, QueryParameter, URLEncodedBody
 from litestar.response import Redirect, Template
 
 from backend.accounts import confirmation, recovery, service
-from backend.accounts.models import Role, User
+from backend.accounts.models import User
 from backend.accounts.schemas import (
     AgencyAccountIn,
     CodeIn,
@@ -29,6 +29,7 @@ from backend.accounts.schemas import (
 )
 from backend.demo import DEMO_LOGINS
 from backend.errors import Forbidden, InvalidInput, TooManyAttempts
+from backend.navigation import home_for
 from backend.requests.evidence import ClipStore, kept_after_deletion
 from backend.validation import parse_form
 from backend.web import (
@@ -49,14 +50,6 @@ from backend.web import (
 Form = URLEncodedBody[dict[str, Any]]
 # Between a right password and the code, the browser holds a signed ticket (no session yet).
 TICKET_COOKIE = "porchlight_2fa"
-
-
-def home_for(user: SignedIn) -> str:
-    """Where a signed-in person starts: owners at their cameras, the live desk at its shares, everyone else at
-    their console."""
-    if user.has_role(Role.OWNER):
-        return "/sites"
-    return "/live" if user.has_role(Role.LIVE_DESK) else "/console"
 
 
 def safe_next(target: str | None, user: SignedIn) -> str:
@@ -326,8 +319,9 @@ class AccountPages(Controller):
         return Template("accounts/deleted.html")
 
     @get("/console", dependencies={"user": provide_user})
-    async def console(self, db: Db, user: SignedIn) -> Template:
-        return Template("accounts/console.html", context={"me": await service.me(db, user)})
+    async def console(self, user: SignedIn) -> Redirect:
+        """The address agency accounts used to start at: each person's own home now."""
+        return Redirect(home_for(user))
 
 
 class AdminUserPages(Controller):

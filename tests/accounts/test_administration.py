@@ -307,10 +307,10 @@ async def test_a_new_agency_account_chooses_its_own_password_before_anything_els
     assert lee.must_change_password and verify_password(lee.password_hash, FIRST_PASSWORD)
 
     chosen = await other_client.submit("/password/choose", {"new_password": OWN_PASSWORD})
-    assert chosen.status_code == 200 and str(chosen.url).startswith("http://testserver.local/console")
+    assert chosen.status_code == 200 and str(chosen.url).startswith("http://testserver.local/console/requests")
     assert (await other_client.get("/api/v1/me")).json()["email"] == "lee@mpd.example"
     assert (await other_client.get("/console/requests")).status_code == 200
-    assert str((await other_client.get("/password/choose")).url) == "http://testserver.local/console"
+    assert str((await other_client.get("/password/choose")).url) == "http://testserver.local/console/requests"
     await db.refresh(lee)
     assert not lee.must_change_password and verify_password(lee.password_hash, OWN_PASSWORD)
     assert "Has not chosen a password yet" not in (await client.get("/admin/users")).text

@@ -71,7 +71,7 @@ async def test_later_sign_ins_ask_only_for_the_code_and_a_code_works_once(
     assert "/login/code" in str(page.url) and "Enter your code" in page.text and "QR code" not in page.text
     code = pyotp.TOTP(secret).now()
     assert (await client.submit("/login/code", {"code": code, "next": ""})).status_code == 200
-    assert str((await client.get("/")).url).endswith("/console")
+    assert str((await client.get("/")).url).endswith("/console/requests")
 
     await other_client.submit("/login", {"email": EMAIL, "password": PASSWORD, "next": ""})
     replay = await other_client.submit("/login/code", {"code": code, "next": ""})
@@ -184,7 +184,7 @@ async def test_the_demo_investigator_signs_in_with_the_printed_key(client: Clien
     login = next(login for login in demo.DEMO_LOGINS if login.role == "investigator")
     await client.submit("/login", {"email": login.email, "password": login.password, "next": ""})
     page = await client.submit("/login/code", {"code": pyotp.TOTP(login.totp_secret).now(), "next": ""})
-    assert str(page.url).endswith("/console") and "Find cameras near an incident" in page.text
+    assert str(page.url).endswith("/console/requests") and ">Find cameras</a>" in page.text
 
 
 async def signed_in_detective(db: AsyncSession, client: Client, detective: User) -> None:

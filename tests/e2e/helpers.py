@@ -50,9 +50,9 @@ def log_in(page: Page, owner: Owner) -> None:
     expect(page.get_by_role("heading", name="My cameras", level=1)).to_be_visible()
 
 
-def log_in_agency(page: Page, email: str, password: str, totp_secret: str, lands_on: str = "/console") -> None:
+def log_in_agency(page: Page, email: str, password: str, totp_secret: str, lands_on: str = "/console/requests") -> None:
     """An agency account's sign-in: password, then the authenticator app's code; an investigator lands on the
-    console, the live desk on its shares (`lands_on="/live"`)."""
+    console's sent requests, the live desk on its shares (`lands_on="/live"`)."""
     page.goto("/login")
     page.get_by_label("Email").fill(email)
     page.get_by_label("Password").fill(password)
