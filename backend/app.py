@@ -58,6 +58,7 @@ from backend.sharing.desk import LiveDeskPages
 from backend.sharing.pages import SharePages
 from backend.sharing.relay import running_relay
 from backend.sweeper import running_sweeper
+from backend.validation import form_labels
 from backend.web import (
     STATIC_DIR,
     TEMPLATE_DIR,
@@ -70,6 +71,7 @@ from backend.web import (
     handle_http_exception,
     handle_service_error,
     is_machine_request,
+    pages_answer_in_html,
     refuse_nul_characters,
     security_headers,
 )
@@ -168,6 +170,7 @@ def create_app(settings: Settings | None = None, *, relay_only: bool = False) ->
             recorder_labels=RECORDER_LABELS,
             is_agency_account=lambda user: bool(user.role_names & AGENCY_ROLES),
             agency_idle_seconds=int(AGENCY_IDLE_LIMIT.total_seconds()),
+            form_labels=form_labels,
             navigation_for=navigation_for,
         )
         engine_.engine.filters["local_time"] = _local_time
@@ -255,6 +258,7 @@ def create_app(settings: Settings | None = None, *, relay_only: bool = False) ->
         on_shutdown=[engine.dispose],
     )
     declare_answers(app)
+    pages_answer_in_html(app)
     return app
 
 

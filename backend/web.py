@@ -12,12 +12,13 @@ from urllib.parse import quote
 import msgspec
 from litestar import Litestar, Request, Response
 from litestar.di import NamedDependency
-from litestar.enums import RequestEncodingType, ScopeType
+from litestar.enums import MediaType, RequestEncodingType, ScopeType
 from litestar.exceptions import HTTPException, NotFoundException, ValidationException
 from litestar.middleware import ASGIMiddleware
 from litestar.middleware.csrf import generate_csrf_token
 from litestar.plugins.problem_details import ProblemDetailsException
 from litestar.response import Redirect, Template
+from litestar.response.base import ASGIResponse
 from litestar.routes import HTTPRoute
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from litestar.utils.scope.state import ScopeState
@@ -29,7 +30,7 @@ from backend.db import close_request_session, connection_error_summary
 from backend.errors import Forbidden, InvalidInput, NotAuthenticated, ServiceError
 from backend.notifications import service as notifications
 from backend.settings import PROJECT_ROOT, Settings
-from backend.validation import field_of, humanize
+from backend.validation import body_errors, field_label, field_of, humanize, labels
 
 # Handler parameter types: the request's database session, and who is signed in.
 Db: TypeAlias = NamedDependency[AsyncSession]
@@ -302,6 +303,20 @@ async def refuse_nul_characters(request: Request) -> None:
             raise InvalidInput({field or "body": NO_NUL})
 
 
+def pages_answer_in_html(app: Litestar) -> None:
+    """Every page handler answers HTML, whatever its return annotation says. Litestar takes a handler's media type
+    from its annotation (`-> Any` means JSON) and gives it to the Template the handler returns, so a form that came
+    back with its errors (a 400 Template) was sent as application/json and a phone showed the HTML as text. Called
+    once on the built app, before any request (the media type is read when the first answer is made)."""
+    for route in app.routes:
+        if not isinstance(route, HTTPRoute) or route.path.startswith(MACHINE_PREFIXES):
+            continue
+        for handler, *_ in route.route_handler_map.values():
+            declares_an_answer = handler.parsed_fn_signature.return_type.is_subclass_of((Response, ASGIResponse))
+            if handler.media_type == MediaType.JSON and not declares_an_answer:
+                handler.media_type = MediaType.HTML
+
+
 def is_machine_request(request: Request) -> bool:
     return request.url.path.startswith(MACHINE_PREFIXES)
 
@@ -331,17 +346,40 @@ def handle_service_error(request: Request, exc: ServiceError) -> Response[Any]:
 NO_BODY = "Send the fields as a JSON body (Content-Type: application/json)"
 
 
+def _body_struct(request: Request) -> type[msgspec.Struct] | None:
+    """The Struct a handler reads its body into, if it reads one."""
+    data = request.route_handler.parsed_fn_signature.parameters.get("data")
+    annotation = data.annotation if data is not None else None
+    return annotation if isinstance(annotation, type) and issubclass(annotation, msgspec.Struct) else None
+
+
+def _invalid_fields(request: Request, exc: ValidationException) -> list[dict[str, str]]:
+    """Every wrong field of the body, each named by its API name with its label's words in the message. msgspec
+    stops at the first error; the body is checked again field by field so that all come back at once."""
+    struct_type = _body_struct(request)
+    body = ScopeState.from_scope(request.scope).body  # read (and kept) when the handler's data was parsed
+    if struct_type is not None and isinstance(body, bytes):
+        if errors := body_errors(struct_type, body):
+            return [{"field": field, "message": message} for field, message in errors.items()]
+    names = labels(struct_type) if struct_type is not None else {}
+    found = []
+    for item in exc.extra if isinstance(exc.extra, list) else []:
+        if item.get("key") == "data" and item.get("message") == "'data'":  # Litestar's word for "no body"
+            found.append({"field": "body", "message": NO_BODY})
+            continue
+        field = field_of(item.get("message", ""), item.get("key") or "body")
+        message = humanize(item.get("message", ""))
+        if field != "body" and not message.endswith("is not a field this request accepts"):
+            message = f"{names.get(field) or field_label(field)} {message}"
+        elif field != "body":
+            message = f"{field} {message}"
+        found.append({"field": field, "message": message})
+    return found
+
+
 def handle_http_exception(request: Request, exc: HTTPException) -> Response[Any]:
     if isinstance(exc, ValidationException) and is_machine_request(request):
-        errors = [
-            {"field": "body", "message": NO_BODY}
-            if item.get("key") == "data" and item.get("message") == "'data'"  # Litestar's word for "no body"
-            else {
-                "field": field_of(item.get("message", ""), item.get("key") or "body"),
-                "message": humanize(item.get("message", "")),
-            }
-            for item in (exc.extra if isinstance(exc.extra, list) else [])
-        ]
+        errors = _invalid_fields(request, exc)
         detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors) or exc.detail
         return _problem(request, 400, "Some fields need a fix", detail, errors=errors)
     detail = exc.detail

@@ -22,17 +22,17 @@ def _common_passwords() -> frozenset[str]:
     return frozenset(FREQUENCY_LISTS["passwords"])
 
 
-def password_problem(password: str, email: str = "") -> str | None:
-    """Why a new password is refused, or None when it is acceptable."""
+def password_problem(password: str, email: str = "", label: str = "Password") -> str | None:
+    """Why a new password is refused, or None when it is acceptable; `label` is the field's, as its form says it."""
     if len(password) < PASSWORD_MIN:
-        return f"Password must be at least {PASSWORD_MIN} characters"
+        return f"{label} must be at least {PASSWORD_MIN} characters"
     if len(password) > PASSWORD_MAX:
-        return f"Password must be at most {PASSWORD_MAX} characters"
+        return f"{label} must be at most {PASSWORD_MAX} characters"
     lowered = password.lower()
     if lowered in _common_passwords():
-        return "Password is one of the most common passwords; choose another"
+        return f"{label} is one of the most common passwords; choose another"
     if email and lowered == email.lower():
-        return "Password must not be your email address"
+        return f"{label} must not be your email address"
     return None
 
 

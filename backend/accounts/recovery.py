@@ -10,12 +10,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.accounts.models import PasswordReset, User
 from backend.accounts.passwords import hash_password, password_problem
+from backend.accounts.schemas import ResetPasswordIn
 from backend.accounts.service import end_all_sessions, get_user_by_email
 from backend.db import utcnow
 from backend.errors import InvalidInput
 from backend.notifications.mail import send_email
 from backend.settings import Settings
 from backend.tokens import new_token, token_hash
+from backend.validation import labels
 
 RESET_LIFETIME = dt.timedelta(minutes=30)
 # Reset emails to one account per hour: asking again is fine, flooding someone's inbox is not.
@@ -71,7 +73,7 @@ async def reset_password(db: AsyncSession, token: str, new_password: str) -> Use
     user = await user_for_reset(db, token)
     if user is None:
         raise InvalidInput({"new_password": EXPIRED})
-    if problem := password_problem(new_password, user.email):
+    if problem := password_problem(new_password, user.email, labels(ResetPasswordIn)["new_password"]):
         raise InvalidInput({"new_password": problem})
     user.password_hash = hash_password(new_password)
     user.must_change_password_since = None  # a password they chose themselves, as on the first-password page

@@ -7,19 +7,23 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import Meta
 
-from backend.accounts.passwords import PASSWORD_MAX
+from backend.accounts.passwords import PASSWORD_MAX, PASSWORD_MIN
+from backend.validation import label
 
 Email = Annotated[str, Meta(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
 DisplayName = Annotated[str, Meta(min_length=1, max_length=100, pattern=r"\S")]
-# Length rules for new passwords live in passwords.password_problem; this only bounds the input.
+# A password typed to sign in or confirm: only bounded (older passwords may be shorter than today's rule).
 Password = Annotated[str, Meta(min_length=1, max_length=PASSWORD_MAX)]
+# A new password: its length is checked with the other fields; passwords.password_problem adds the rest.
+NewPassword = Annotated[str, Meta(min_length=PASSWORD_MIN, max_length=PASSWORD_MAX)]
 TimeZone = Annotated[str, Meta(max_length=64)]
 
 
+# Labels (and the order of the fields) are the forms': the pages and every message use them.
 class SignupIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     email: Email
-    password: Password
-    display_name: DisplayName
+    display_name: Annotated[DisplayName, label("Your name")]
+    password: NewPassword
     time_zone: TimeZone = "America/Chicago"
 
 
@@ -31,12 +35,12 @@ class LoginIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
 
 class EmailChangeIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    new_email: Email
+    new_email: Annotated[Email, label("New email address")]
     current_password: Password
 
 
 class TimeZoneIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    time_zone: TimeZone
+    time_zone: Annotated[TimeZone, label("Show times in")]
 
 
 class ForgotPasswordIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -44,11 +48,11 @@ class ForgotPasswordIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True)
 
 
 class ResetPasswordIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    new_password: Password
+    new_password: Password  # a link that has expired is said before anything about the password
 
 
 class CodeIn(msgspec.Struct, kw_only=True):
-    code: Annotated[str, Meta(max_length=10)]
+    code: Annotated[str, Meta(max_length=10), label("6-digit code")]
 
 
 class AgencyAccountIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -84,6 +88,7 @@ class FirstPasswordIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
 
 class PasswordChangeIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    # Both are checked together by the service (a wrong current password and a weak new one, at once).
     current_password: Password
     new_password: Password
 

@@ -31,11 +31,12 @@ from backend.accounts.models import (
     UserSession,
 )
 from backend.accounts.passwords import hash_password, needs_rehash, password_problem, verify_password
-from backend.accounts.schemas import AgencyAccountIn, AgencyAccountOut, MeOut, SignupIn
+from backend.accounts.schemas import AgencyAccountIn, AgencyAccountOut, MeOut, PasswordChangeIn, SignupIn
 from backend.db import utcnow
 from backend.districts.models import District
 from backend.errors import Forbidden, InvalidInput, NotFound, TooManyAttempts
 from backend.tokens import new_token, token_hash
+from backend.validation import labels
 
 if TYPE_CHECKING:
     from backend.requests.evidence import ClipStore
@@ -611,7 +612,7 @@ async def change_password(db: AsyncSession, user: User, current: str, new: str) 
     errors = {}
     if not verify_password(user.password_hash, current):
         errors["current_password"] = "Wrong password; it was not changed"
-    if problem := password_problem(new, user.email):
+    if problem := password_problem(new, user.email, labels(PasswordChangeIn)["new_password"]):
         errors["new_password"] = problem
     elif new == current:
         errors["new_password"] = "Choose a password different from the current one"

@@ -10,6 +10,7 @@ import msgspec
 from msgspec import Meta
 
 from backend.devices.models import CAMERA_KEY_MAX, DEVICE_NAME_MAX, DeviceEventKind, Status
+from backend.validation import label
 
 DeviceName = Annotated[str, Meta(min_length=1, max_length=DEVICE_NAME_MAX, pattern=r"\S", examples=["Storefront core"])]
 CameraKey = Annotated[str, Meta(min_length=1, max_length=CAMERA_KEY_MAX, pattern=r"^[A-Za-z0-9._-]+$")]
@@ -91,9 +92,11 @@ class DeviceEventOut(msgspec.Struct, kw_only=True):
 
 
 class PairIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    user_code: Annotated[str, Meta(min_length=1, max_length=20, examples=["WDJB-MJHT"])]
-    name: DeviceName
-    site_id: uuid.UUID
+    user_code: Annotated[
+        str, Meta(min_length=1, max_length=20, examples=["WDJB-MJHT"]), label("Code shown on the device")
+    ]
+    name: Annotated[DeviceName, label("Name for the device")]
+    site_id: Annotated[uuid.UUID, label("Site")]
 
 
 class DevicePatch(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

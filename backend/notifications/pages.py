@@ -52,7 +52,7 @@ class NotificationPages(Controller):
     @post(SETTINGS + "/{subscription_id:uuid}/rename")
     async def rename(
         self, request: Request, db: Db, user: SignedIn, subscription_id: FromPath[uuid.UUID], data: Form
-    ) -> Any:
+    ) -> Template | Redirect:
         try:
             await service.update_subscription(db, user.id, subscription_id, name=str(data.get("name", "")))
         except InvalidInput as exc:

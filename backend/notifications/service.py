@@ -341,7 +341,7 @@ async def update_subscription(
     found = await _own_subscription(db, user_id, subscription_id)
     if name is not None:
         if not name.strip():
-            raise InvalidInput({"name": "Name must not be blank"})
+            raise InvalidInput({"name": "Device name must not be blank"})
         found.name = name.strip()[:100]
     if muted_kinds is not None:
         found.muted_kinds = sorted({Kind(k).value for k in muted_kinds if Kind(k) is not Kind.TEST})

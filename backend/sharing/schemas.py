@@ -10,6 +10,7 @@ import msgspec
 from msgspec import Meta
 
 from backend.sharing.models import NOTE_MAX
+from backend.validation import label
 
 # The durations the app offers; any whole number of minutes up to the program's cap is accepted.
 DURATION_CHOICES = (15, 30, 60, 120)
@@ -17,15 +18,15 @@ Minutes = Annotated[int, Meta(ge=1, le=24 * 60)]
 
 
 class ShareIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    site_id: uuid.UUID
-    minutes: Minutes = 30
+    site_id: Annotated[uuid.UUID, label("Site")]
     # Registered cameras to share; empty: every camera of the site a device sends.
-    camera_ids: list[uuid.UUID] = msgspec.field(default_factory=list)
-    note: Annotated[str, Meta(max_length=NOTE_MAX)] = ""
+    camera_ids: Annotated[list[uuid.UUID], label("Cameras to share")] = msgspec.field(default_factory=list)
+    minutes: Annotated[Minutes, label("Share for")] = 30
+    note: Annotated[str, Meta(max_length=NOTE_MAX), label("Note for the live desk")] = ""
 
 
 class ExtendIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    minutes: Minutes
+    minutes: Annotated[Minutes, label("More time")]
 
 
 class AnswerIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

@@ -7,6 +7,8 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.registry.models import Camera, Site
+from backend.registry.schemas import CameraIn, SiteIn
+from backend.validation import labels
 from tests.conftest import Client
 from tests.helpers import CAMERA, SITE, add_camera, add_site, sign_up
 
@@ -71,6 +73,11 @@ async def test_deleting_a_site_deletes_its_cameras(client: Client, db: AsyncSess
     assert await _count(db, Camera) == 0
 
 
+def _named(struct_type: type, field: str, message: str) -> str:
+    """A message names its field as the form's label does ("Latitude must be at most 90")."""
+    return message if message.startswith(labels(struct_type)[field]) else f"{labels(struct_type)[field]} {message}"
+
+
 @pytest.mark.parametrize(
     ("field", "value", "message"),
     [
@@ -92,7 +99,7 @@ async def test_bad_site_input_names_the_field_and_saves_nothing(
     response = await client.send_json("POST", "/api/v1/sites", {**SITE, field: value})
     assert response.status_code == 400
     assert response.headers["content-type"].startswith("application/problem+json")
-    assert response.json()["errors"] == [{"field": field, "message": message}]
+    assert response.json()["errors"] == [{"field": field, "message": _named(SiteIn, field, message)}]
     assert await _count(db, Site) == 0
 
 
@@ -129,16 +136,17 @@ async def test_bad_camera_input_names_the_field_and_saves_nothing(
     site = await add_site(client)
     response = await client.send_json("POST", f"/api/v1/sites/{site['id']}/cameras", {**CAMERA, field: value})
     assert response.status_code == 400
-    assert response.json()["errors"] == [{"field": field, "message": message}]
+    assert response.json()["errors"] == [{"field": field, "message": _named(CameraIn, field, message)}]
     assert await _count(db, Camera) == 0
 
 
 async def test_missing_field_and_unknown_field_are_named(client: Client) -> None:
     await sign_up(client, "owner@example.com")
     missing = await client.send_json("POST", "/api/v1/sites", {k: v for k, v in SITE.items() if k != "address"})
-    assert missing.json()["errors"] == [{"field": "address", "message": "is required"}]
+    assert missing.json()["errors"] == [{"field": "address", "message": f"{labels(SiteIn)['address']} is required"}]
     unknown = await client.send_json("POST", "/api/v1/sites", {**SITE, "owner_id": "someone-else"})
-    assert unknown.json()["errors"] == [{"field": "owner_id", "message": "is not a field this request accepts"}]
+    refused = "owner_id is not a field this request accepts"
+    assert unknown.json()["errors"] == [{"field": "owner_id", "message": refused}]
 
 
 async def test_unknown_site_id_is_404(client: Client) -> None:

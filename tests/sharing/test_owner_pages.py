@@ -95,7 +95,7 @@ async def test_refused_starts_come_back_on_the_form_with_a_message_and_save_noth
         assert theirs.status_code == 404 and "That site is not one of yours." in theirs.text
 
     missing = await sharing.owner.submit("/share", {"minutes": "30"})
-    assert missing.status_code == 400 and "Site id is required" in missing.text
+    assert missing.status_code == 400 and "Site is required" in missing.text
     assert await shares_in(db) == 0
 
     first = await start(sharing.owner, sharing.site_id)
