@@ -1,11 +1,13 @@
 """axe-core (WCAG 2.1 A and AA rules) on every page a person reaches, on a phone and on a desktop: the anonymous
-pages, an owner's pages with a site, a camera and a footage request, and an investigator's console.
+pages, an owner's pages with a site, a camera and a footage request, an investigator's console, and the pages of
+the live desk, a district coordinator and an administrator.
 
 axe-core is an npm package locked in tests/e2e/axe (installed by `make test`), run in the page through the DevTools
 protocol, so the app's Content-Security-Policy stays as strict as it is and the app never serves it."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import uuid
 from collections.abc import Iterator
@@ -14,8 +16,11 @@ from typing import Any
 
 import pyotp
 import pytest
-from playwright.sync_api import Page
+from playwright.sync_api import Page, expect
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from backend.accounts import service as accounts
+from backend.accounts.models import AGENCY_ROLES, Role
 from tests.e2e import seed
 from tests.e2e.conftest import PHONE
 from tests.e2e.helpers import DESK, DETECTIVE_PASSWORD, PASSWORD, Owner, log_in, log_in_agency
@@ -97,13 +102,55 @@ def test_owner_pages(new_context: Any, people: dict[str, Any], screen: str) -> N
     assert not problems, problems
 
 
+def staff(database_url: str, roles: list[Role], **names: str) -> tuple[str, str]:
+    """An account with these roles and a second factor set up (asked of agency roles); its email and secret."""
+    email, secret = f"axe-{uuid.uuid4().hex[:10]}@city.example", pyotp.random_base32()
+
+    async def work(db: AsyncSession) -> None:
+        user = await accounts.create_user(
+            db, email=email, password=DETECTIVE_PASSWORD, display_name="Staff", roles=roles, **names
+        )
+        user.totp_secret, user.totp_confirmed_at = secret, dt.datetime.now(dt.UTC)
+        await db.commit()
+
+    seed.run(database_url, work)
+    return email, secret
+
+
+@pytest.mark.parametrize("screen", SCREENS)
+@pytest.mark.parametrize(
+    ("roles", "names", "paths"),
+    [
+        ([Role.ADMIN], {}, ["/admin/users", "/admin/push", "/account"]),
+        ([Role.LIVE_DESK], {"agency_name": "Milwaukee PD"}, ["/live", "/live/audit", "/account"]),
+        ([Role.COORDINATOR], {"district_name": "Eastside BID"}, ["/district", "/account"]),
+    ],
+    ids=["admin", "live-desk", "coordinator"],
+)
+def test_staff_pages(
+    new_context: Any, server_database: str, screen: str, roles: list[Role], names: dict[str, str], paths: list[str]
+) -> None:
+    email, secret = staff(server_database, roles, **names)
+    page = new_context(**SCREENS[screen]).new_page()
+    if AGENCY_ROLES & set(roles):
+        log_in_agency(page, email, DETECTIVE_PASSWORD, secret, lands_on=paths[0])
+    else:  # no second factor asked of them
+        page.goto("/login")
+        page.get_by_label("Email").fill(email)
+        page.get_by_label("Password").fill(DETECTIVE_PASSWORD)
+        page.get_by_role("button", name="Sign in").click()
+        expect(page).to_have_url(re.compile(f"{paths[0]}$"))
+    problems = check(page, paths)
+    assert not problems, problems
+
+
 @pytest.mark.parametrize("screen", SCREENS)
 def test_investigator_pages(new_context: Any, people: dict[str, Any], screen: str) -> None:
     page = new_context(**SCREENS[screen]).new_page()
     email, secret = people["detectives"][screen]
     log_in_agency(page, email, DETECTIVE_PASSWORD, secret)
     lat, lon = seed.INCIDENT
-    paths = ["/console", f"/console/search?latitude={lat}&longitude={lon}&radius_m=200", "/console/requests",
+    paths = ["/console/requests", f"/console/search?latitude={lat}&longitude={lon}&radius_m=200",
              f"/console/requests/{people['request']}"]  # fmt: skip
     problems = check(page, paths)
     assert not problems, problems
