@@ -340,7 +340,10 @@ def handle_service_error(request: Request, exc: ServiceError) -> Response[Any]:
     if isinstance(exc, NotAuthenticated):
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return Redirect(f"/login?next={quote(target, safe='')}")
-    return error_page(request, exc.status_code, exc.title, exc.detail, headers=headers)
+    # A form's handler that did not catch its InvalidInput: the messages (each names its field), not "field: ...".
+    messages = exc.errors.values() if isinstance(exc, InvalidInput) else ()
+    detail = " ".join(m if m.endswith(".") else f"{m}." for m in messages) or exc.detail
+    return error_page(request, exc.status_code, exc.title, detail, headers=headers)
 
 
 NO_BODY = "Send the fields as a JSON body (Content-Type: application/json)"
