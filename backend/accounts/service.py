@@ -745,6 +745,8 @@ async def export(db: AsyncSession, user: User, share_policy: SharePolicy | None 
         "sites": await registry.list_sites(db, user.id),
         "edge_devices": [await devices.get_device(db, user.id, d.id) for d in await devices.list_devices(db, user.id)],
         "footage_requests": await requests.owner_requests(db, user.id),
+        # The conversations of those requests: the owner's messages and the investigators' replies.
+        "request_messages": await requests.owner_messages(db, user.id),
         "clips_sent": await evidence.received_clips(db, user.id),
         "police_access": await requests.access_log(db, user.id),
         # Live video shared with the live desk: when, which cameras, who watched, who ended it.

@@ -21,6 +21,7 @@ import io
 import os
 import re
 import uuid
+import zoneinfo
 from collections import OrderedDict
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -370,6 +371,51 @@ async def received_clips(db: AsyncSession, owner_id: uuid.UUID) -> list[ClipOut]
         .order_by(EvidenceClip.completed_at, EvidenceClip.id)
     )
     return [clip_out(c) for c in clips]
+
+
+@dataclass(frozen=True)
+class ClipReceipt:
+    """An owner's receipt for a received clip, as a small text file they can keep or share."""
+
+    file_name: str
+    text: str
+
+
+def _receipt_time(value: dt.datetime, time_zone: str) -> str:
+    """The time as the owner's pages show it (with its zone), then in UTC as ISO 8601."""
+    local = value.astimezone(zoneinfo.ZoneInfo(time_zone)).strftime("%b %-d, %Y %-I:%M %p %Z")
+    return f"{local} ({value.astimezone(dt.UTC).strftime('%Y-%m-%dT%H:%M:%SZ')})"
+
+
+async def owner_receipt(
+    db: AsyncSession, owner_id: uuid.UUID, request_id: uuid.UUID, clip_id: uuid.UUID, time_zone: str
+) -> ClipReceipt:
+    """The receipt of one of this owner's received clips of this request; anyone else's (or an unfinished
+    upload) is a 404."""
+    request, agency = await load_owner_request(db, owner_id, request_id)
+    clip = await db.scalar(
+        select(EvidenceClip).where(
+            EvidenceClip.id == clip_id, EvidenceClip.request_id == request.id, EvidenceClip.owner_id == owner_id,
+            EvidenceClip.completed_at.is_not(None),
+        )
+    )  # fmt: skip
+    if clip is None or clip.completed_at is None:
+        raise NotFound("No such received clip among yours")
+    lines = [
+        "Porchlight clip receipt",
+        "",
+        f"Request:  {agency}, case {request.case_number}",
+        f"File:     {clip.file_name}",
+        f"Size:     {clip.size_bytes:,} bytes",
+        f"SHA-256:  {clip.sha256}",
+        f"Received: {_receipt_time(clip.completed_at, time_zone)}",
+        f"Clip id:  {clip.id}",
+        "",
+        "The SHA-256 is the clip's fingerprint: a file with this SHA-256 is exactly the video that was sent.",
+    ]
+    if clip.note:
+        lines[8:8] = [f"Note:     {clip.note}"]
+    return ClipReceipt(f"receipt-{clip.sha256[:12]}.txt", "\n".join(lines) + "\n")
 
 
 async def set_note(db: AsyncSession, owner_id: uuid.UUID, clip_id: uuid.UUID, note: str) -> ClipOut:

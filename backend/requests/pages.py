@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
+import zoneinfo
 from typing import Any
 
-from litestar import Controller, Request, get, post
+from litestar import Controller, Request, Response, get, post
 from litestar.params import FromPath, URLEncodedBody
 from litestar.response import Redirect, Template
 
@@ -13,14 +15,29 @@ from backend.errors import InvalidInput
 from backend.notifications import service as notifications
 from backend.requests import evidence, service
 from backend.requests.models import QUICK_REPLY_LABELS, Answer, QuickReply
-from backend.requests.schemas import MESSAGE_MAX_CHARS, AnswerIn, ClipNoteIn, RequestOut
-from backend.requests.states import CONVERSATION_STATES
+from backend.requests.schemas import MESSAGE_MAX_CHARS, AnswerIn, ClipNoteIn, ClipOut, RequestOut
+from backend.requests.states import CONVERSATION_STATES, RequestState, owner_outcome
 from backend.sharing import service as sharing
 from backend.sharing.api import policy_of
 from backend.validation import parse_form
 from backend.web import Db, SignedIn, provide_owner, settings_of
 
 Form = URLEncodedBody[dict[str, Any]]
+
+
+def _day(value: dt.datetime | None, time_zone: str) -> str:
+    """A day as the owner reads it in their zone: "Dec 3"."""
+    return value.astimezone(zoneinfo.ZoneInfo(time_zone)).strftime("%b %-d") if value else ""
+
+
+def outcome(footage: RequestOut, clips: list[ClipOut], time_zone: str) -> str:
+    """What became of a request, in the owner's words (empty while it waits for their answer)."""
+    received = [c.received_at for c in clips if c.received_at is not None]
+    when = max(received) if footage.state is RequestState.UPLOADED and received else footage.closed_at
+    if footage.state is RequestState.EXPIRED:
+        when = footage.deadline_at
+    return owner_outcome(footage.state, footage.reply and footage.reply.value, footage.agency, _day(when, time_zone),
+                         len(received))  # fmt: skip
 
 
 class OwnerRequestPages(Controller):
@@ -41,14 +58,18 @@ class OwnerRequestPages(Controller):
     @staticmethod
     async def _detail(
         request: Request, db: Db, owner: SignedIn, footage: RequestOut, errors: dict[str, str] | None = None,
-        message: str = "", text: str = "",
+        message: str = "", text: str = "", confirm_decline: bool = False,
     ) -> Template:  # fmt: skip
         store = evidence.ClipStore(settings_of(request).evidence_path)
+        clips = await evidence.owner_clips(db, store, owner.id, footage.id)
         return Template(
             "requests/detail.html",
             context={
                 "footage": footage,
-                "clips": await evidence.owner_clips(db, store, owner.id, footage.id),
+                "clips": clips,
+                "outcome": outcome(footage, clips, owner.time_zone),
+                # Declining asks first, on the page itself: ?decline=1 (a link), or a decline posted unconfirmed.
+                "confirm_decline": confirm_decline or request.query_params.get("decline") == "1",
                 "messages": await service.owner_conversation(db, owner.id, footage.id),
                 "conversation_states": CONVERSATION_STATES,
                 "time_zone": owner.time_zone,
@@ -66,6 +87,9 @@ class OwnerRequestPages(Controller):
         self, request: Request, db: Db, owner: SignedIn, request_id: FromPath[uuid.UUID], data: Form
     ) -> Template | Redirect:
         message = str(data.get("message", ""))
+        if data.get("answer") == Answer.DECLINE and data.get("confirmed") != "1":  # one tap must not decline
+            footage = await service.open_for_owner(db, owner.id, request_id)
+            return await self._detail(request, db, owner, footage, message=message, confirm_decline=True)
         try:
             answer = Answer(data.get("answer"))
             await service.answer(db, owner.id, request_id, AnswerIn(answer=answer, message=message))
@@ -100,6 +124,21 @@ class OwnerRequestPages(Controller):
             footage = await service.open_for_owner(db, owner.id, request_id)
             return await self._detail(request, db, owner, footage, {f"note-{clip_id}": exc.errors["note"]})
         return Redirect(f"/requests/{request_id}?noted={clip_id}#clip-{clip_id}")
+
+    @get("/requests/{request_id:uuid}/clips/{clip_id:uuid}/receipt", media_type="text/plain")
+    async def receipt(
+        self, db: Db, owner: SignedIn, request_id: FromPath[uuid.UUID], clip_id: FromPath[uuid.UUID]
+    ) -> Response[str]:
+        """A received clip's receipt as a small text file to keep (another owner's: 404)."""
+        receipt = await evidence.owner_receipt(db, owner.id, request_id, clip_id, owner.time_zone)
+        return Response(
+            receipt.text,
+            media_type="text/plain; charset=utf-8",
+            headers={
+                "Content-Disposition": f'attachment; filename="{receipt.file_name}"',
+                "Cache-Control": "no-store",
+            },
+        )
 
     @get("/account/access")
     async def access_log(self, request: Request, db: Db, owner: SignedIn) -> Template:

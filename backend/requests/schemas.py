@@ -27,7 +27,8 @@ class AreaRequestIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     window_end: dt.datetime
     incident_address: Annotated[str, Meta(max_length=300)] = ""
     message: Annotated[str, Meta(max_length=2000)] = ""
-    # Absent: the earlier of 7 days from now and when the first recorder overwrites the window.
+    # Absent: the earlier of 7 days (12 hours for an emergency) from now and when the first recorder overwrites the
+    # window.
     deadline_at: dt.datetime | None = None
     # Set: ask only the owner of this camera, naming that owner's cameras among camera_ids.
     only_owner_of: uuid.UUID | None = None
@@ -88,6 +89,8 @@ class RequestedCameraOut(msgspec.Struct, kw_only=True):
     distance_m: float
     # When this recorder overwrites the start of the incident window (registered retention).
     overwritten_at: dt.datetime
+    # The owner's site this camera is at, for the owner only (empty for an agency, or once the camera is deleted).
+    site_name: str = ""
 
 
 class RequestOut(msgspec.Struct, kw_only=True):
@@ -111,6 +114,8 @@ class RequestOut(msgspec.Struct, kw_only=True):
     cameras: list[RequestedCameraOut]
     # Whose turn it is in the request's conversation (a question or a reply awaits its answer), or null.
     waiting_on: Side | None = None
+    # When it was answered with no footage or declined, expired, or was withdrawn; null while open.
+    closed_at: dt.datetime | None = None
 
 
 MESSAGE_MAX_CHARS = 2000

@@ -63,6 +63,8 @@ from backend.sharing.models import ShareSession
 
 MAX_WINDOW = dt.timedelta(days=7)
 DEFAULT_DEADLINE = dt.timedelta(days=7)
+# An emergency (someone may be in danger) is answered within hours, not days, when the investigator sets no deadline.
+EMERGENCY_DEADLINE = dt.timedelta(hours=12)
 MIN_DEADLINE = dt.timedelta(hours=1)
 REMINDER_BEFORE = dt.timedelta(hours=24)
 # Quick replies that close a request as "no footage"; "decline" declines; "need more info" keeps it open.
@@ -90,9 +92,12 @@ def _out(
     agency_name: str,
     reader: Side,
     cameras: Iterable[RequestedCamera | Row] | None = None,
+    site_names: dict[uuid.UUID, str] | None = None,
 ) -> RequestOut:
     """A request as the API gives it to one side (its owner, or its agency): an ORM object with its cameras, or a
-    row and the camera rows read beside it."""
+    row and the camera rows read beside it. Only the owner is given their cameras' site names (`site_names`): an
+    agency learns the owner's sites through the contact card, whose opening is recorded."""
+    site_names = site_names or {}
     waiting_on = Side(request.waiting_on) if request.waiting_on else None
     return RequestOut(
         id=request.id,
@@ -113,10 +118,12 @@ def _out(
         reply=QuickReply(request.reply) if request.reply else None,
         reply_message=request.reply_message,
         created_at=request.created_at,
+        closed_at=request.closed_at,
         cameras=[
             RequestedCameraOut(
                 camera_id=c.camera_id,
                 name=c.name,
+                site_name=site_names.get(c.camera_id, "") if reader is Side.OWNER else "",
                 retention_days=c.retention_days,
                 distance_m=c.distance_m,
                 overwritten_at=overwritten_at(request.window_start, c.retention_days),
@@ -242,7 +249,8 @@ async def send_area_request(db: AsyncSession, investigator: User, data: AreaRequ
     created = []
     for owner_id, cameras in by_owner.items():
         earliest_overwrite = min(overwritten_at(data.window_start, c.retention_days) for c in cameras)
-        deadline = data.deadline_at or max(min(now + DEFAULT_DEADLINE, earliest_overwrite), now + MIN_DEADLINE)
+        default = EMERGENCY_DEADLINE if data.request_type is RequestType.EMERGENCY else DEFAULT_DEADLINE
+        deadline = data.deadline_at or max(min(now + default, earliest_overwrite), now + MIN_DEADLINE)
         request = FootageRequest(
             id=uuid.uuid4(), agency_id=agency_id, investigator_id=investigator.id, owner_id=owner_id,
             case_number=data.case_number.strip(), request_type=data.request_type,
@@ -266,10 +274,11 @@ async def send_area_request(db: AsyncSession, investigator: User, data: AreaRequ
         await record_custody(db, CustodyAction.REQUEST_SENT, investigator, request, ip)
         names = [c.name for c in request.cameras]
         more = f" and {len(names) - 1} more" if len(names) > 1 else ""
+        emergency = request.request_type == RequestType.EMERGENCY
         messages.append(
             notifications.Message(
                 request.owner_id,
-                "Police request footage",
+                "Emergency: police request footage now" if emergency else "Police request footage",
                 f"Near your camera '{names[0]}'{more}. Open to answer.",
                 f"/requests/{request.id}",
                 request_tag(request.id),
@@ -312,8 +321,14 @@ _OWNER_REQUESTS = (
         Bundle("request", *FootageRequest.__table__.c),
         Agency.__table__.c.name,
         Bundle("camera", *RequestedCamera.__table__.c),
+        Site.__table__.c.name.label("site_name"),
     )
-    .select_from(FootageRequest.__table__.join(Agency.__table__).outerjoin(RequestedCamera.__table__))
+    .select_from(
+        FootageRequest.__table__.join(Agency.__table__)
+        .outerjoin(RequestedCamera.__table__)
+        .outerjoin(Camera.__table__, Camera.__table__.c.id == RequestedCamera.__table__.c.camera_id)
+        .outerjoin(Site.__table__, Site.__table__.c.id == Camera.__table__.c.site_id)
+    )
     .where(FootageRequest.__table__.c.owner_id == bindparam("owner_id"))
     .order_by(
         FootageRequest.__table__.c.created_at.desc(),
@@ -326,11 +341,24 @@ _OWNER_REQUESTS = (
 
 async def owner_requests(db: AsyncSession, owner_id: uuid.UUID) -> list[RequestOut]:
     requests: dict[uuid.UUID, tuple[Row, str, list[Row]]] = {}
-    for request, agency, camera in await db.execute(_OWNER_REQUESTS, {"owner_id": owner_id}):
+    site_names: dict[uuid.UUID, str] = {}
+    for request, agency, camera, site_name in await db.execute(_OWNER_REQUESTS, {"owner_id": owner_id}):
         cameras = requests.setdefault(request.id, (request, agency, []))[2]
         if camera.camera_id is not None:
             cameras.append(camera)
-    return [_out(request, agency, Side.OWNER, cameras) for request, agency, cameras in requests.values()]
+            if site_name:
+                site_names[camera.camera_id] = site_name
+    return [_out(request, agency, Side.OWNER, cameras, site_names) for request, agency, cameras in requests.values()]
+
+
+async def _site_names(db: AsyncSession, request: FootageRequest) -> dict[uuid.UUID, str]:
+    """The site each of a request's cameras is at, by camera id (a camera deleted since has none)."""
+    rows = await db.execute(
+        select(Camera.id, Site.name)
+        .join(Site, Site.id == Camera.site_id)
+        .where(Camera.id.in_([c.camera_id for c in request.cameras]), Site.owner_id == request.owner_id)
+    )
+    return dict(rows.tuples().all())
 
 
 async def open_for_owner(db: AsyncSession, owner_id: uuid.UUID, request_id: uuid.UUID) -> RequestOut:
@@ -344,7 +372,7 @@ async def open_for_owner(db: AsyncSession, owner_id: uuid.UUID, request_id: uuid
         changed = True
     if changed:
         await db.commit()
-    return _out(request, agency, Side.OWNER)
+    return _out(request, agency, Side.OWNER, site_names=await _site_names(db, request))
 
 
 async def answer(db: AsyncSession, owner_id: uuid.UUID, request_id: uuid.UUID, data: AnswerIn) -> RequestOut:
@@ -371,7 +399,7 @@ async def answer(db: AsyncSession, owner_id: uuid.UUID, request_id: uuid.UUID, d
     request.answered_at = utcnow()
     await _read_by(db, request, Side.OWNER, owner_id)
     await db.commit()
-    return _out(request, agency, Side.OWNER)
+    return _out(request, agency, Side.OWNER, site_names=await _site_names(db, request))
 
 
 # What the investigator is told of each answer (the quick reply's words, or what accepting means).
@@ -506,6 +534,21 @@ async def owner_writes(db: AsyncSession, owner_id: uuid.UUID, request_id: uuid.U
     return _message_out(message)
 
 
+async def owner_messages(db: AsyncSession, owner_id: uuid.UUID) -> list[dict[str, object]]:
+    """Every message of this owner's requests' conversations (their data export), oldest first, with its request."""
+    rows = await db.execute(
+        select(RequestMessage, FootageRequest.case_number)
+        .join(FootageRequest, FootageRequest.id == RequestMessage.request_id)
+        .where(FootageRequest.owner_id == owner_id)
+        .order_by(RequestMessage.created_at, RequestMessage.id)
+    )
+    return [
+        {"request_id": m.request_id, "case_number": case_number, "author": Side(m.author),
+         "author_name": m.author_name, "text": m.text, "created_at": m.created_at, "read_at": m.read_at}
+        for m, case_number in rows
+    ]  # fmt: skip
+
+
 async def investigator_writes(db: AsyncSession, user: User, request_id: uuid.UUID, text: str) -> MessageOut:
     """An investigator of the request's agency writes to its owner (a reply to their question)."""
     request, _ = await load_agency_request(db, user, request_id)
@@ -618,6 +661,16 @@ async def access_log(db: AsyncSession, owner_id: uuid.UUID) -> list[dict[str, ob
     ]  # fmt: skip
 
 
+def _reminder_lead(request: FootageRequest) -> dt.timedelta:
+    """How long before its deadline a request is reminded of: a day, or half its time if it is shorter than two
+    (an emergency's), so a short request is not reminded of as soon as it is sent."""
+    return min(REMINDER_BEFORE, (request.deadline_at - request.created_at) / 2)
+
+
+def _lead_hours(request: FootageRequest) -> int:
+    return max(1, round(_reminder_lead(request) / dt.timedelta(hours=1)))
+
+
 async def sweep(db: AsyncSession, now: dt.datetime | None = None) -> tuple[int, int]:
     """Expire open requests past their deadline and remind owners 24 h before it. Returns (expired, reminded)."""
     now = now or utcnow()
@@ -639,7 +692,7 @@ async def sweep(db: AsyncSession, now: dt.datetime | None = None) -> tuple[int, 
             for r in expired
         ],
     )  # fmt: skip
-    due = (
+    candidates = (
         await db.scalars(
             select(FootageRequest)
             .where(
@@ -651,12 +704,13 @@ async def sweep(db: AsyncSession, now: dt.datetime | None = None) -> tuple[int, 
             .with_for_update(skip_locked=True)
         )
     ).all()
+    due = [r for r in candidates if r.deadline_at - now <= _reminder_lead(r)]
     for request in due:
         request.reminded_at = now
     await notifications.notify_many(
         db, Kind.REQUEST_REMINDER,
         [
-            notifications.Message(r.owner_id, "A footage request ends in 24 hours",
+            notifications.Message(r.owner_id, f"A footage request ends in {_lead_hours(r)} hours",
                                   "Share clips or answer in two taps.", f"/requests/{r.id}", request_tag(r.id))
             for r in due
         ],

@@ -84,6 +84,30 @@ def state_label(state: RequestState, waiting_on: Side | None, reader: Side) -> s
     return LABELS[state]
 
 
+# What the owner reads of a closed request, in their words: what they answered, or what happened to it.
+NO_FOOTAGE_WORDS = {
+    "no_footage": "You said you have no footage of that time",
+    "not_recording": "You said your camera was not recording then",
+    "not_covered": "You said your cameras don't cover that area",
+}
+
+
+def owner_outcome(state: RequestState, reply: str | None, agency: str, day: str, clips_sent: int) -> str:
+    """A request's outcome as its owner reads it ("You shared 2 clips on Dec 3", "Withdrawn by Milwaukee PD on
+    Dec 3"); `day` is the day it closed (or the last clip arrived) in the owner's zone. Empty while still open."""
+    if state is RequestState.UPLOADED:
+        return f"You shared {clips_sent} clip{'s' if clips_sent != 1 else ''}" + (f"; the last on {day}" if day else "")
+    if state is RequestState.NO_FOOTAGE:
+        return NO_FOOTAGE_WORDS.get(reply or "", "You said you have no footage") + (f" on {day}" if day else "")
+    if state is RequestState.DECLINED:
+        return "You declined this request" + (f" on {day}" if day else "") + "; declining carries no penalty"
+    if state is RequestState.EXPIRED:
+        return "This request expired" + (f" on {day}" if day else "") + " without an answer"
+    if state is RequestState.WITHDRAWN:
+        return f"Withdrawn by {agency}" + (f" on {day}" if day else "") + "; they no longer need footage"
+    return ""
+
+
 class IllegalTransition(Exception):
     def __init__(self, current: RequestState, wanted: RequestState) -> None:
         super().__init__(f"This request is {LABELS[current].lower()}; it cannot become {LABELS[wanted].lower()}")

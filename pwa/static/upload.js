@@ -11,11 +11,50 @@
   var PIECE = 8 * 1024 * 1024;
   var requestId = panel.getAttribute("data-request-id");
   var maxBytes = Number(panel.getAttribute("data-max-bytes"));
+  var timeZone = panel.getAttribute("data-time-zone") || undefined;
   var csrf = document.querySelector('meta[name="csrf-token"]').content;
   var input = panel.querySelector("[data-upload-input]");
   var list = panel.querySelector("[data-upload-list]");
   var queue = Promise.resolve();
   panel.querySelector("[data-upload-field]").hidden = false;
+  Array.prototype.forEach.call(document.querySelectorAll("[data-share-receipt]"), offerShare);
+
+  // Where the phone has a share sheet, a receipt's Share button hands it the receipt's text (fetched beforehand:
+  // a share must start within the tap).
+  function offerShare(button) {
+    if (!navigator.share) return;
+    fetch(button.getAttribute("data-share-receipt"), { credentials: "same-origin" })
+      .then(function (response) { return response.ok ? response.text() : Promise.reject(new Error("receipt")); })
+      .then(function (text) {
+        button.hidden = false;
+        button.addEventListener("click", function () {
+          navigator.share({ title: "Clip receipt", text: text }).catch(function () { /* closed without sharing */ });
+        });
+      })
+      .catch(function () { /* no receipt to share: the button stays hidden */ });
+  }
+
+  // A time as the server's pages show it, in the owner's zone with its abbreviation: "Dec 3, 2026 9:30 PM CST".
+  function localTime(iso) {
+    var parts = {};
+    new Intl.DateTimeFormat("en-US", {
+      timeZone: timeZone, year: "numeric", month: "short", day: "numeric", hour: "numeric", minute: "2-digit",
+      timeZoneName: "short",
+    }).formatToParts(new Date(iso)).forEach(function (part) { parts[part.type] = part.value; });
+    return parts.month + " " + parts.day + ", " + parts.year + " " + parts.hour + ":" + parts.minute + " " +
+      parts.dayPeriod + " " + parts.timeZoneName;
+  }
+
+  // The request's state badge follows what the server says once a clip has arrived.
+  function refreshState() {
+    return fetch("/api/v1/requests/" + requestId, { credentials: "same-origin" })
+      .then(function (response) { return response.ok ? response.json() : null; })
+      .then(function (request) {
+        var badge = document.querySelector('[data-testid="state"]');
+        if (request && badge) badge.textContent = request.state_label;
+      })
+      .catch(function () { /* the badge is right again at the next load */ });
+  }
 
   input.addEventListener("change", function () {
     Array.prototype.forEach.call(input.files, function (file) {
@@ -67,12 +106,47 @@
     this.status.textContent = text;
     this.bar.remove();
   };
+  // The receipt, as the page shows it after a reload: size, SHA-256 (wrapping on a narrow screen), time with its
+  // zone, and the receipt to save or share.
   Item.prototype.done = function (receipt) {
-    this.bar.value = this.bar.max;
+    this.bar.remove();
+    var box = document.createElement("div");
+    box.setAttribute("data-testid", "receipt-status");
+    box.appendChild(this.status);
+    this.element.appendChild(box);
     this.status.className = "notice";
-    this.status.setAttribute("data-testid", "receipt-status");
-    this.status.textContent = "Received: " + size(receipt.size_bytes) + ", SHA-256 " + receipt.sha256 +
-      ", at " + new Date(receipt.received_at).toLocaleString() + ".";
+    this.status.textContent = "Received.";
+    var facts = document.createElement("dl");
+    facts.className = "facts";
+    var sha = document.createElement("code");
+    sha.setAttribute("data-testid", "sha256");
+    sha.textContent = receipt.sha256;
+    [["Size", size(receipt.size_bytes)], ["SHA-256", sha], ["Received", localTime(receipt.received_at)]]
+      .forEach(function (fact) {
+        var term = document.createElement("dt");
+        var value = document.createElement("dd");
+        term.textContent = fact[0];
+        if (typeof fact[1] === "string") value.textContent = fact[1]; else value.appendChild(fact[1]);
+        if (fact[0] === "Received") value.setAttribute("data-testid", "received-at");
+        facts.append(term, value);
+      });
+    var url = "/requests/" + requestId + "/clips/" + receipt.id + "/receipt";
+    var actions = document.createElement("p");
+    actions.className = "actions";
+    var save = document.createElement("a");
+    save.className = "button secondary small";
+    save.href = url;
+    save.setAttribute("download", "");
+    save.textContent = "Save receipt";
+    var share = document.createElement("button");
+    share.type = "button";
+    share.className = "button secondary small";
+    share.hidden = true;
+    share.textContent = "Share";
+    share.setAttribute("data-share-receipt", url);
+    actions.append(save, share);
+    box.append(facts, actions);
+    offerShare(share);
   };
 
   // A request that settles with the finished XHR whatever its status; it fails only when the network does.
@@ -165,6 +239,7 @@
           var found = clips.filter(function (clip) { return clip.id === id; })[0];
           if (found && found.complete) item.done(found);
           else item.say("Sent. Reload the page to see the receipt.");
+          return refreshState();
         });
     }
 
