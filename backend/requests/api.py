@@ -318,6 +318,10 @@ class AgencyController(Controller):
     @get(
         "/clips/{clip_id:uuid}/play",
         responses={
+            200: ResponseSpec(
+                bytes, description="The whole clip, with its own media type (video/mp4, video/webm...)",
+                media_type="video/*", generate_examples=False,
+            ),
             206: ResponseSpec(
                 bytes, description="The byte range asked for (Range: bytes=...)", media_type="video/*",
                 generate_examples=False,
