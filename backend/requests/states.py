@@ -86,9 +86,9 @@ def state_label(state: RequestState, waiting_on: Side | None, reader: Side) -> s
 
 # What the owner reads of a closed request, in their words: what they answered, or what happened to it.
 NO_FOOTAGE_WORDS = {
-    "no_footage": "You said you have no footage of that time",
-    "not_recording": "You said your camera was not recording then",
-    "not_covered": "You said your cameras don't cover that area",
+    "no_footage": "you said you have no footage of that time",
+    "not_recording": "you said your camera was not recording at that time",
+    "not_covered": "you said your cameras don't cover that area",
 }
 
 
@@ -98,7 +98,8 @@ def owner_outcome(state: RequestState, reply: str | None, agency: str, day: str,
     if state is RequestState.UPLOADED:
         return f"You shared {clips_sent} clip{'s' if clips_sent != 1 else ''}" + (f"; the last on {day}" if day else "")
     if state is RequestState.NO_FOOTAGE:
-        return NO_FOOTAGE_WORDS.get(reply or "", "You said you have no footage") + (f" on {day}" if day else "")
+        words = NO_FOOTAGE_WORDS.get(reply or "", "you said you have no footage")
+        return f"On {day} {words}" if day else words[0].upper() + words[1:]
     if state is RequestState.DECLINED:
         return "You declined this request" + (f" on {day}" if day else "") + "; declining carries no penalty"
     if state is RequestState.EXPIRED:

@@ -117,7 +117,7 @@ async def test_closed_requests_say_what_happened_in_plain_words(
     no_footage = (await back_door(client, area, case_number="MPD-1"))["id"]
     await owner.send_json("POST", f"/api/v1/requests/{no_footage}/answer", {"answer": "not_recording"})
     page = await owner.get(f"/requests/{no_footage}")
-    assert f"You said your camera was not recording then on {today}. Nothing more to do." in page.text
+    assert f"On {today} you said your camera was not recording at that time. Nothing more to do." in page.text
 
     withdrawn = (await back_door(client, area, case_number="MPD-2"))["id"]
     assert (await client.send_json("POST", f"/api/v1/agency/requests/{withdrawn}/withdraw")).status_code == 200
