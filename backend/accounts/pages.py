@@ -111,6 +111,12 @@ class AccountPages(Controller):
                 status_code=429,
                 headers={"Retry-After": str(exc.retry_after_seconds)},
             )
+        except Forbidden as exc:  # a disabled account: said on the sign-in page, where the person is
+            return Template(
+                "accounts/login.html",
+                context={"values": values, "errors": {}, "locked": None, "refused": exc.detail},
+                status_code=403,
+            )
         if service.needs_second_factor(user):
             step = "code" if user.totp_confirmed_at else "setup"
             response = Redirect(f"/login/{step}?{urlencode({'next': data.get('next') or ''})}")

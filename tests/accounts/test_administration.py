@@ -170,7 +170,7 @@ async def test_a_disabled_account_is_signed_out_cannot_sign_in_and_shows_as_disa
 
     other_client.cookies.clear()
     refused = await other_client.submit("/login", {"email": ivy.email, "password": PASSWORD, "next": ""})
-    assert refused.status_code == 403
+    assert refused.status_code == 403 and 'action="/login"' in refused.text  # the sign-in page, not an error page
     assert "This account is disabled. Ask your agency's Porchlight administrator to enable it." in unescape(
         refused.text
     )
