@@ -15,6 +15,7 @@ from playwright.sync_api import expect
 
 from tests.e2e import seed
 from tests.e2e.helpers import DESK, DETECTIVE_PASSWORD, PASSWORD, Owner, log_in, log_in_agency
+from tests.e2e.test_accessibility import violations
 
 pytestmark = pytest.mark.e2e
 
@@ -61,6 +62,7 @@ def test_the_investigator_plays_a_received_clip_and_the_owner_sees_it(
     player = desk.get_by_test_id("clip-player")
     expect(player).to_be_visible()
     assert desk.evaluate("document.querySelector('video source').type") == "video/webm"
+    assert violations(desk) == []  # the clip page with its player (axe-core)
     desk.wait_for_function("() => document.querySelector('video').readyState >= 2", timeout=15_000)
     assert 2.5 < desk.evaluate("document.querySelector('video').duration") < 3.5
     desk.evaluate("document.querySelector('video').muted = true")
