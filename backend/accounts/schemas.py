@@ -59,12 +59,12 @@ class AgencyAccountIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """An administrator creates an investigator's or live desk operator's account."""
 
     email: Email
-    display_name: DisplayName
+    display_name: Annotated[DisplayName, label("Name")]
     role: Literal["investigator", "live_desk"]
     # An agency from the list (its exact name), or a new one named on purpose in `new_agency`: one of the two.
     agency: Annotated[str, Meta(max_length=200)] = ""
     new_agency: Annotated[str, Meta(max_length=200)] = ""
-    password: Password
+    password: Annotated[Password, label("First password")]
 
 
 class AgencyAccountOut(msgspec.Struct, kw_only=True):

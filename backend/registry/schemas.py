@@ -8,7 +8,7 @@ import msgspec
 from msgspec import Meta
 
 from backend.registry.models import NAME_MAX, NOTE_MAX, RANGE_M_MAX, RETENTION_DAYS_MAX, Placement, Recorder, SiteKind
-from backend.validation import partial
+from backend.validation import label, partial
 
 Name = Annotated[str, Meta(min_length=1, max_length=NAME_MAX, pattern=r"\S", examples=["Back door"])]
 Address = Annotated[str, Meta(min_length=1, max_length=300, pattern=r"\S", examples=["2401 N Holton St, Milwaukee"])]
@@ -17,16 +17,18 @@ Longitude = Annotated[float, Meta(ge=-180, le=180, description="WGS 84 degrees")
 Note = Annotated[str, Meta(max_length=NOTE_MAX)]
 
 
+# The fields in the order of their form, with its labels (validation.label): the error summary and every message
+# follow them.
 class SiteIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     name: Name
-    address: Address
+    kind: Annotated[SiteKind, label("Home or business")]
+    address: Annotated[Address, label("Street address")]
     latitude: Latitude
     longitude: Longitude
-    kind: SiteKind
-    contact_phone: Annotated[str, Meta(max_length=40)] = ""
-    contact_email: Annotated[str, Meta(max_length=254)] = ""
-    contact_hours: Annotated[str, Meta(max_length=100, examples=["Weekdays 9-17"])] = ""
-    investigator_note: Note = ""
+    contact_phone: Annotated[str, Meta(max_length=40), label("Contact phone")] = ""
+    contact_email: Annotated[str, Meta(max_length=254), label("Contact email")] = ""
+    contact_hours: Annotated[str, Meta(max_length=100, examples=["Weekdays 9-17"]), label("Preferred hours")] = ""
+    investigator_note: Annotated[Note, label("Note for investigators")] = ""
 
 
 SitePatch = partial(SiteIn, "SitePatch")
@@ -34,12 +36,20 @@ SitePatch = partial(SiteIn, "SitePatch")
 
 class CameraIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     name: Name
-    bearing_deg: Annotated[int, Meta(ge=0, le=359, description="Direction it faces, degrees clockwise from north")]
+    bearing_deg: Annotated[
+        int,
+        Meta(ge=0, le=359, description="Direction it faces, degrees clockwise from north"),
+        label("Faces (degrees)"),
+    ]
+    field_of_view_deg: Annotated[int, Meta(ge=1, le=360), label("Field of view (degrees)")] = 90
+    range_m: Annotated[int, Meta(ge=1, le=RANGE_M_MAX), label("Sees up to (metres)")] = 30
     placement: Placement
-    recorder: Recorder
-    retention_days: Annotated[int, Meta(ge=1, le=RETENTION_DAYS_MAX, description="Days the recorder keeps video")]
-    field_of_view_deg: Annotated[int, Meta(ge=1, le=360)] = 90
-    range_m: Annotated[int, Meta(ge=1, le=RANGE_M_MAX)] = 30
+    recorder: Annotated[Recorder, label("Records to")]
+    retention_days: Annotated[
+        int,
+        Meta(ge=1, le=RETENTION_DAYS_MAX, description="Days the recorder keeps video"),
+        label("Keeps video for (days)"),
+    ]
     # Absent: the camera stands at its site's position.
     latitude: Latitude | None = None
     longitude: Longitude | None = None

@@ -74,7 +74,7 @@ def fill_site_form(
     phone: str = "+1 414 555 0134",
 ) -> None:
     page.get_by_label("Name", exact=True).fill(name)
-    page.get_by_role("group", name="This is a").get_by_label(kind).check()
+    page.get_by_role("group", name="Home or business").get_by_label(kind).check()
     page.get_by_label("Street address").fill(address)
     page.get_by_label("Latitude").fill(latitude)
     page.get_by_label("Longitude").fill(longitude)

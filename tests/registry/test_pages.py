@@ -66,8 +66,8 @@ async def test_camera_form_errors_keep_values_and_save_nothing(client: Client, d
     form = {**{k: str(v) for k, v in CAMERA.items()}, "retention_days": "400", "bearing_deg": "", "name": "Porch"}
     response = await client.submit(f"/sites/{site['id']}/cameras/new", form)
     assert response.status_code == 400
-    assert "Retention days must be at most 365" in response.text
-    assert "Bearing deg is required" in response.text
+    assert "Keeps video for (days) must be at most 365" in response.text
+    assert "Faces (degrees) is required" in response.text
     assert 'value="Porch"' in response.text and 'value="400"' in response.text
     assert await db.scalar(select(func.count()).select_from(Camera)) == 0
 
@@ -78,7 +78,7 @@ async def test_editing_a_camera_with_bad_input_changes_nothing(client: Client) -
     camera = await add_camera(client, site["id"])
     form = {**{k: str(v) for k, v in CAMERA.items()}, "name": "Renamed", "field_of_view_deg": "0"}
     response = await client.submit(f"/cameras/{camera['id']}/edit", form)
-    assert response.status_code == 400 and "Field of view deg must be at least 1" in response.text
+    assert response.status_code == 400 and "Field of view (degrees) must be at least 1" in response.text
     assert (await client.get(f"/api/v1/cameras/{camera['id']}")).json()["name"] == "Back door"
     ok = await client.submit(f"/cameras/{camera['id']}/edit", {**form, "field_of_view_deg": "120"})
     assert "Camera saved." in ok.text
