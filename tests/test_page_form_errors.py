@@ -92,9 +92,9 @@ FORMS: dict[tuple[str, str], Form] = {
         "owner",
         "/account/email",
         {"new_email": "nope", "current_password": ""},
-        {
-            "new_email": "New email address is not in the expected format",
-            "current_password": "Current password is required",
+        {  # the password form on the same page has a current_password too: this form's ids say "email-"
+            "email-new_email": "New email address is not in the expected format",
+            "email-current_password": "Current password is required",
         },
     ),
     ("POST", "/account/email/confirm-again"): Form("anonymous", "/account/email/confirm-again"),

@@ -71,10 +71,10 @@ async def test_changing_the_address_needs_the_password_and_a_free_address_and_ha
     await sign_up(client, "pat@example.com")
 
     wrong = await client.submit("/account/email", {"new_email": "new@example.com", "current_password": "nope-nope"})
-    assert wrong.status_code == 400 and 'id="f-current_password-error">Wrong password' in wrong.text
+    assert wrong.status_code == 400 and 'id="f-email-current_password-error">Wrong password' in wrong.text
     assert 'value="new@example.com"' in wrong.text
     taken = await client.submit("/account/email", {"new_email": "taken@example.com", "current_password": PASSWORD})
-    assert taken.status_code == 400 and 'id="f-new_email-error">Another account uses this address' in taken.text
+    assert taken.status_code == 400 and 'id="f-email-new_email-error">Another account uses this address' in taken.text
 
     sent = await client.submit("/account/email", {"new_email": "New@Example.com", "current_password": PASSWORD})
     assert sent.status_code == 200 and "We emailed you a link" in sent.text

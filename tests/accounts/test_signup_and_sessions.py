@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -250,6 +252,8 @@ async def test_the_account_page_changes_the_password_with_errors_beside_the_fiel
     assert (await other_client.send_json("POST", "/api/v1/auth/login", login)).status_code == 200
     page = await client.get("/account")
     assert 'for="f-current_password"' in page.text and 'for="f-new_password"' in page.text
+    ids = re.findall(r'\sid="([^"]+)"', page.text)
+    assert len(ids) == len(set(ids)), sorted(i for i in ids if ids.count(i) > 1)  # each label finds its own field
 
     wrong = await client.submit("/account/password", {"current_password": "nope", "new_password": "a-fresh-lantern-42"})
     assert wrong.status_code == 400 and "Wrong password; it was not changed" in wrong.text
