@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
-import zoneinfo
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -34,6 +32,7 @@ from backend.devices.pages import DevicePages
 from backend.devices.service import HeartbeatBatcher
 from backend.districts.pages import DistrictPages
 from backend.errors import ServiceError
+from backend.local_time import local_time
 from backend.navigation import navigation_for
 from backend.notifications.api import NotificationController, PushController
 from backend.notifications.delivery import allowed_push_hosts, check_delivery_settings, running_worker, vapid_keys
@@ -109,12 +108,6 @@ def _handle_unexpected(request: Request, exc: Exception) -> Response[Any]:
     return error_page(request, 500, "Something went wrong", "The error was logged. Try again in a moment.")
 
 
-def _local_time(value: dt.datetime | None, time_zone: str = "America/Chicago") -> str:
-    if value is None:
-        return ""
-    return value.astimezone(zoneinfo.ZoneInfo(time_zone)).strftime("%b %-d, %Y %-I:%M %p %Z")
-
-
 def _file_size(size: int) -> str:
     """Bytes as a person reads them: 950 bytes, 12.4 MB, 1.8 GB (decimal units, as phones show files)."""
     if size < 1000:
@@ -173,7 +166,7 @@ def create_app(settings: Settings | None = None, *, relay_only: bool = False) ->
             form_labels=form_labels,
             navigation_for=navigation_for,
         )
-        engine_.engine.filters["local_time"] = _local_time
+        engine_.engine.filters["local_time"] = local_time
         engine_.engine.filters["file_size"] = _file_size
         engine_.engine.filters["duration"] = _duration
 

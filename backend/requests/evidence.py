@@ -21,7 +21,6 @@ import io
 import os
 import re
 import uuid
-import zoneinfo
 from collections import OrderedDict
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -34,6 +33,7 @@ from backend.accounts.models import Agency, User
 from backend.byte_ranges import ByteRange, requested_range
 from backend.db import utcnow
 from backend.errors import Conflict, InvalidInput, Locked, NotFound, TooLarge, Unprocessable
+from backend.local_time import local_time
 from backend.notifications import service as notifications
 from backend.notifications.models import Kind
 from backend.requests.models import CustodyAction, CustodyEvent, EvidenceClip, FootageRequest
@@ -383,8 +383,7 @@ class ClipReceipt:
 
 def _receipt_time(value: dt.datetime, time_zone: str) -> str:
     """The time as the owner's pages show it (with its zone), then in UTC as ISO 8601."""
-    local = value.astimezone(zoneinfo.ZoneInfo(time_zone)).strftime("%b %-d, %Y %-I:%M %p %Z")
-    return f"{local} ({value.astimezone(dt.UTC).strftime('%Y-%m-%dT%H:%M:%SZ')})"
+    return f"{local_time(value, time_zone)} ({value.astimezone(dt.UTC).strftime('%Y-%m-%dT%H:%M:%SZ')})"
 
 
 async def owner_receipt(

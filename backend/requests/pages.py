@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
-import zoneinfo
 from typing import Any
 
 from litestar import Controller, Request, Response, get, post
@@ -15,29 +13,14 @@ from backend.errors import InvalidInput
 from backend.notifications import service as notifications
 from backend.requests import evidence, service
 from backend.requests.models import QUICK_REPLY_LABELS, Answer, QuickReply
-from backend.requests.schemas import MESSAGE_MAX_CHARS, AnswerIn, ClipNoteIn, ClipOut, RequestOut
-from backend.requests.states import CONVERSATION_STATES, RequestState, owner_outcome
+from backend.requests.schemas import MESSAGE_MAX_CHARS, AnswerIn, ClipNoteIn, RequestOut
+from backend.requests.states import CONVERSATION_STATES
 from backend.sharing import service as sharing
 from backend.sharing.api import policy_of
 from backend.validation import parse_form
 from backend.web import Db, SignedIn, provide_owner, settings_of
 
 Form = URLEncodedBody[dict[str, Any]]
-
-
-def _day(value: dt.datetime | None, time_zone: str) -> str:
-    """A day as the owner reads it in their zone: "Dec 3"."""
-    return value.astimezone(zoneinfo.ZoneInfo(time_zone)).strftime("%b %-d") if value else ""
-
-
-def outcome(footage: RequestOut, clips: list[ClipOut], time_zone: str) -> str:
-    """What became of a request, in the owner's words (empty while it waits for their answer)."""
-    received = [c.received_at for c in clips if c.received_at is not None]
-    when = max(received) if footage.state is RequestState.UPLOADED and received else footage.closed_at
-    if footage.state is RequestState.EXPIRED:
-        when = footage.deadline_at
-    return owner_outcome(footage.state, footage.reply and footage.reply.value, footage.agency, _day(when, time_zone),
-                         len(received))  # fmt: skip
 
 
 class OwnerRequestPages(Controller):
@@ -67,7 +50,7 @@ class OwnerRequestPages(Controller):
             context={
                 "footage": footage,
                 "clips": clips,
-                "outcome": outcome(footage, clips, owner.time_zone),
+                "outcome": service.owner_outcome_words(footage, clips, owner.time_zone),
                 # Declining asks first, on the page itself: ?decline=1 (a link), or a decline posted unconfirmed.
                 "confirm_decline": confirm_decline or request.query_params.get("decline") == "1",
                 "messages": await service.owner_conversation(db, owner.id, footage.id),

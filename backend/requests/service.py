@@ -18,6 +18,7 @@ from backend.accounts.models import Agency, Role, User
 from backend.db import utcnow
 from backend.devices import service as devices
 from backend.errors import Conflict, Forbidden, Gone, InvalidInput, NotFound
+from backend.local_time import local_day
 from backend.notifications import service as notifications
 from backend.notifications.models import Kind
 from backend.registry import geo
@@ -43,6 +44,7 @@ from backend.requests.schemas import (
     AreaRequestIn,
     CameraSearchIn,
     CameraSearchOut,
+    ClipOut,
     ContactCardOut,
     FoundCamera,
     MessageOut,
@@ -57,6 +59,7 @@ from backend.requests.states import (
     RequestState,
     Side,
     next_state,
+    owner_outcome,
     state_label,
 )
 from backend.sharing.models import ShareSession
@@ -717,3 +720,14 @@ async def sweep(db: AsyncSession, now: dt.datetime | None = None) -> tuple[int, 
     )  # fmt: skip
     await db.commit()
     return len(expired), len(due)
+
+
+def owner_outcome_words(footage: RequestOut, clips: list[ClipOut], time_zone: str) -> str:
+    """What became of a request, in the owner's words (empty while it waits for their answer), with the day it
+    closed in their zone: the last clip's for shared footage, the deadline for an expired request."""
+    received = [c.received_at for c in clips if c.received_at is not None]
+    when = max(received) if footage.state is RequestState.UPLOADED and received else footage.closed_at
+    if footage.state is RequestState.EXPIRED:
+        when = footage.deadline_at
+    reply = footage.reply and footage.reply.value
+    return owner_outcome(footage.state, reply, footage.agency, local_day(when, time_zone), len(received))
