@@ -67,6 +67,8 @@ class EdgeDevice(AlertState, Base):
     # "Share on alert": a panic-button press starts a share of the device's cameras for this long (off: it only
     # tells the owner).
     share_on_alert: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Since when share on alert has been on (None while off): a district's onboarding funnel shows the date.
+    share_on_alert_since: Mapped[dt.datetime | None]
     alert_share_minutes: Mapped[int] = mapped_column(Integer, default=30)
     # Written by every heartbeat in one UPDATE: what the box reported (health holds each camera's figures).
     last_heartbeat_at: Mapped[dt.datetime | None]

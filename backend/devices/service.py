@@ -861,6 +861,8 @@ async def update_device(
             raise InvalidInput({"alert_share_minutes": "Choose how long to share: 15 min, 30 min, 1 h or 2 h"})
         device.alert_share_minutes = alert_share_minutes
     if share_on_alert is not None:
+        if share_on_alert != device.share_on_alert:
+            device.share_on_alert_since = utcnow() if share_on_alert else None
         device.share_on_alert = share_on_alert
     if changes_desired:
         await refresh_desired(db, device)
