@@ -8,6 +8,7 @@ never footage, footage requests, police access, or the contact details an owner 
 from __future__ import annotations
 
 import enum
+import re
 import uuid
 
 from sqlalchemy import ColumnElement, Select, func, select
@@ -97,3 +98,25 @@ def members_with_steps(district_id: uuid.UUID) -> Select:
     return select(DistrictMember, *(column.label(step.value) for step, column in step_dates().items())).where(
         DistrictMember.district_id == district_id
     )
+
+
+# --- The roster's identity of a business ---
+
+_NOT_WORD = re.compile(r"[\W_]+")
+
+
+def normalise_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def _normalise_words(text: str) -> str:
+    """Casefolded, punctuation and runs of whitespace made one space: "Joe's  Bakery, Inc." is "joe s bakery inc"."""
+    return _NOT_WORD.sub(" ", text.casefold()).strip()
+
+
+def match_key(business_name: str, email: str = "", address: str = "") -> str:
+    """How the roster recognises a business (an added member, an imported row): its normalised email if it has one,
+    else its normalised name and address. Two rows with one key are one member."""
+    if email.strip():
+        return normalise_email(email)
+    return f"name:{_normalise_words(business_name)}|{_normalise_words(address)}"
