@@ -1,6 +1,10 @@
-"""Run every benchmark in bench/ and print its figures beside their targets."""
+"""Run every benchmark in bench/, printing its figures beside their targets as it goes, then one table of every
+headline figure with its peer measured in the same run (bench/report.py). Exits non-zero when a target was missed
+by more than its noise margin, or a benchmark crashed."""
 
 import logging
+import sys
+import traceback
 
 from bench import (
     area_request,
@@ -16,6 +20,7 @@ from bench import (
     request_paths,
     serve_workers,
 )
+from bench.report import crashed, print_table
 
 logging.getLogger("httpx").setLevel(logging.WARNING)
 
@@ -33,4 +38,9 @@ for benchmark in (
     live_video,
     serve_workers,
 ):
-    benchmark.main()
+    try:
+        benchmark.main()
+    except Exception as error:  # one benchmark's failure is reported in the table; the others still run
+        traceback.print_exc()
+        crashed(benchmark.__name__.removeprefix("bench."), error)
+sys.exit(0 if print_table() else 1)

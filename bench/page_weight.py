@@ -13,6 +13,7 @@ from litestar.testing import AsyncTestClient
 from backend.app import create_app
 from backend.db import migrate
 from backend.settings import Settings
+from bench.report import Target, record
 
 TARGET_KB = 50.0
 _ASSET = re.compile(r'<(?:link rel="stylesheet" href|script src)="([^"]+)"')
@@ -76,3 +77,5 @@ def main() -> None:
         print(f"  {shown:<48} {assets:>9.1f} {html:>8.1f}  {verdict}")
     worst = max(assets for _, assets, _ in rows)
     print(f"  heaviest page: {worst:.1f} KB of CSS+JS (target < {TARGET_KB:.0f} KB)")
+    record("Page weight (gzip)", "heaviest page's CSS + JS", f"{worst:.1f} KB", measured=worst,
+           target=Target(TARGET_KB, higher_is_better=False))  # fmt: skip

@@ -38,6 +38,8 @@ from pathlib import Path
 
 from litestar import Litestar, get
 
+from bench.report import QUICK, Target, record
+
 CONNECTIONS, THREADS = 16, 1
 OWNERS = 20
 SITES_PER_OWNER, CAMERAS_PER_SITE, REQUESTS_PER_OWNER = 2, 3, 5
@@ -255,12 +257,14 @@ def _report(figures: list[Figure]) -> None:
         label = f"{f.route.label}, {f.database}"
         print(f"  {label:<44} {statistics.median(f.ours):>10,.0f} {statistics.median(f.peer):>10,.0f} "
               f"{f.ratio:>6.3f} {f.target:>7.2f}  {verdict:<7} {statistics.median(f.cpu_ms):>10.2f}")  # fmt: skip
+        record("Request paths (1 worker, wrk)", label, f"{statistics.median(f.ours):,.0f} req/s",
+               peer=f"bare Litestar {statistics.median(f.peer):,.0f}/s", ratio=f.ratio,
+               target=Target(f.target, noise=NOISE))  # fmt: skip
 
 
 def main() -> None:
-    quick = os.environ.get("BENCH_QUICK") == "1"
-    seconds = int(os.environ.get("PORCHLIGHT_BENCH_SECONDS", "2" if quick else "5"))
-    rounds = 1 if quick else 3
+    seconds = int(os.environ.get("PORCHLIGHT_BENCH_SECONDS", "2" if QUICK else "5"))
+    rounds = 1 if QUICK else 3
     print(f"\nRequest paths: `porchlight serve` (1 worker) beside bare Litestar (1 worker), wrk -t{THREADS} "
           f"-c{CONNECTIONS}, {rounds} x {seconds} s per figure alternating with the peer; signed in as one of "
           f"{OWNERS} owners ({SITES_PER_OWNER} sites x {CAMERAS_PER_SITE} cameras, {REQUESTS_PER_OWNER} requests "
