@@ -33,6 +33,7 @@ from bench.device_heartbeats import (
     server_url,
 )
 from bench.push_fanout import enqueue_one_each, new_subscriptions, start_fake_service, stats
+from bench.report import Target, record
 
 MESSAGES = 5_000
 CUTS = 8
@@ -143,6 +144,12 @@ def main() -> None:
             f"{result['drain']:.1f} s {what} = {result['drain'] / peer['drain']:.1f}x the peer's whole fan-out "
             f"(target <= {TARGET_DRAIN_S:.0f} s)  {verdict(ok)}"
         )
+        record("Push delivery through faults", f"{name}: duplicates", f"{result['duplicates']}",
+               peer=f"no fault: {peer['duplicates']}", measured=result["duplicates"],
+               target=Target(TARGET_DUPLICATES, higher_is_better=False, noise=0))  # fmt: skip
+        record("Push delivery through faults", f"{name}: drained", f"{result['drain']:.1f} s",
+               peer=f"no fault: {peer['drain']:.1f} s", ratio=result["drain"] / peer["drain"], measured=result["drain"],
+               target=Target(TARGET_DRAIN_S, higher_is_better=False))  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -63,6 +63,7 @@ from bench.live_peers import (
     whep,
     whip,
 )
+from bench.report import Target, record
 
 PASSWORD = "porch-light-bench-2026"
 AGENCY = "Bench City PD"
@@ -588,6 +589,9 @@ def _report_glass(result: dict[str, Any]) -> None:
     print(_latency_line("aiortc viewer DIRECT to the camera (peer)", direct))
     if relay and direct:
         p90 = _p(relay, 0.9)
+        record("Live video", "glass to glass via the relay, aiortc viewer, p90", f"{p90:.0f} ms",
+               peer=f"direct {_p(direct, 0.9):.0f} ms", ratio=p90 / _p(direct, 0.9), measured=p90,
+               target=Target(TARGET_G2G_P90_MS, higher_is_better=False))  # fmt: skip
         print(f"     ratio relay/direct p50 {_p(relay, 0.5) / _p(direct, 0.5):.2f}, p90 {p90 / _p(direct, 0.9):.2f}; "
               f"the relay adds {_p(relay, 0.5) - _p(direct, 0.5):+.0f} ms at p50   target p90 < {TARGET_G2G_P90_MS} ms "
               f"{verdict(p90 < TARGET_G2G_P90_MS)}")  # fmt: skip
@@ -620,6 +624,9 @@ def _report_kill(figures: dict[str, list[float]]) -> None:
     last = [max(0.0, t) for t in figures["last_packet"]]
     ended, late = figures["track_ended"], figures["late_packets"]
     p95 = _p(last, 0.95)
+    record("Live video", "kill switch: stop -> last packet, p95", f"{p95 * 1000:.0f} ms",
+           peer=f"stop round trip {statistics.median(figures['stop_rtt']) * 1000:.0f} ms", measured=p95,
+           target=Target(TARGET_KILL_P95_S, higher_is_better=False))  # fmt: skip
     print(f"  2. kill switch, {len(last)} shares: the owner's stop -> the viewer's last RTP packet, while the device "
           "ignores the stop and sends on")  # fmt: skip
     print(f"     last packet  p50 {statistics.median(last) * 1000:4.0f} ms  p95 {p95 * 1000:4.0f} ms  worst "
@@ -670,6 +677,9 @@ def _report_scale(levels: list[dict[str, Any]], ffmpeg_per_stream: float | None)
         ok = full["received"] >= full["expected"] and full["short_viewers"] == 0 and full["rate"] > 14.0
         print(f"     {TARGET_CAMERAS} cameras x {TARGET_VIEWERS} viewers without dropping frames: "
               f"target {verdict(ok)}")  # fmt: skip
+        record("Live video", f"{TARGET_CAMERAS} cameras x {TARGET_VIEWERS} viewers: frames received / expected",
+               f"{full['received']:,}/{full['expected']:,}", measured=full["received"] / max(1, full["expected"]),
+               target=Target(1.0, noise=0.01))  # fmt: skip
     down = [f"{lv['cameras']}x{lv['viewers'] // max(1, lv['cameras'])}: {lv['down']}" for lv in levels if lv["down"]]
     if down:
         print(f"     peer connections closed or failed at the end of a level (publishers + viewers): {', '.join(down)}")
