@@ -25,11 +25,15 @@ from backend.accounts.api import AuthController, MeController
 from backend.accounts.models import AGENCY_ROLES
 from backend.accounts.pages import AccountPages, AdminUserPages
 from backend.accounts.service import AGENCY_IDLE_LIMIT
+from backend.compression import GzipMiddleware
 from backend.db import alchemy_config, connection_lost, make_engine
 from backend.devices.api import DeviceApi, DeviceController
 from backend.devices.desired import listening
 from backend.devices.pages import DevicePages
 from backend.devices.service import HeartbeatBatcher
+from backend.districts.admin_pages import DistrictAdminPages
+from backend.districts.announcement_pages import AnnouncementApi, AnnouncementPages, MemberDistrictPages, MembershipApi
+from backend.districts.coverage_pages import CoverageApi, CoveragePages
 from backend.districts.pages import DistrictPages
 from backend.errors import ServiceError
 from backend.local_time import local_time
@@ -205,12 +209,19 @@ def create_app(settings: Settings | None = None, *, relay_only: bool = False) ->
         LiveDeskPages,
         SharePages,
         DistrictPages,
+        AnnouncementPages,
+        MemberDistrictPages,
+        AnnouncementApi,
+        MembershipApi,
+        CoveragePages,
+        CoverageApi,
+        DistrictAdminPages,
         *([LiveController] if settings.relay_in_process else []),
     ]
     app = Litestar(
         route_handlers=[health, LiveController] if relay_only else handlers,
         plugins=[SQLAlchemyPlugin(config=database), StrictStructSchemaPlugin()],
-        middleware=[RetryReadOnLostConnection(database.session_scope_key)],
+        middleware=[GzipMiddleware, RetryReadOnLostConnection(database.session_scope_key)],
         csrf_config=CSRFConfig(
             secret=settings.secret_key,
             cookie_secure=settings.secure_cookies,
