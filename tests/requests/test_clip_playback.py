@@ -53,6 +53,7 @@ async def test_the_player_gets_the_whole_clip_or_the_range_it_asks_for(
     assert whole.headers["content-disposition"].startswith('inline; filename="back-door.mp4"')
     assert whole.headers["x-content-type-options"] == "nosniff" and whole.headers["cache-control"] == "no-store"
     assert whole.headers["etag"] == f'"{clip["sha256"]}"'
+    assert "content-encoding" not in whole.headers  # video is never gzipped (the client asked for gzip)
 
     first = await client.get(play, headers={"Range": "bytes=0-"})
     assert first.status_code == 206 and first.content == VIDEO
@@ -62,6 +63,7 @@ async def test_the_player_gets_the_whole_clip_or_the_range_it_asks_for(
     assert middle.status_code == 206 and middle.content == VIDEO[1000:2000]
     assert middle.headers["content-range"] == f"bytes 1000-1999/{len(VIDEO)}"
     assert middle.headers["content-length"] == "1000" and middle.headers["content-type"] == "video/mp4"
+    assert "content-encoding" not in middle.headers
 
     open_ended = await client.get(play, headers={"Range": "bytes=150000-"})
     assert open_ended.status_code == 206 and open_ended.content == VIDEO[150_000:]
