@@ -8,6 +8,8 @@ on the same machine. Each figure alternates with the peer: route, peer, route, p
 is the median of route/peer of each pair, so a neighbour's burst on this shared 2-core machine hits both alike.
 CPU ms/req is the server process's CPU time per request over its segments (median), which moves less with the
 neighbours than a rate does.
+Every request, the peer's too, says what a browser's does: Accept-Encoding gzip, Sec-Fetch-Site same-origin; so an
+answer over 1 KB is compressed (backend/compression.py) and its cost is in the figure.
 The owners (OWNERS of them, taken in turn) have 2 sites of 3 cameras, 5 footage requests and their 5 notifications,
 as the demo owner has about.
 
@@ -115,7 +117,7 @@ def _script(directory: Path, name: str, path: str, tokens: list[str], html: bool
 local cookies = {{{listed}}}
 local turn = 0
 request = function()
-  local headers = {{["Accept"] = "{accept}"}}
+  local headers = {{["Accept"] = "{accept}", ["Accept-Encoding"] = "gzip", ["Sec-Fetch-Site"] = "same-origin"}}
   if #cookies > 0 then
     turn = turn % #cookies + 1
     headers["Cookie"] = cookies[turn]
