@@ -175,6 +175,73 @@ def create_user(
 
 
 @main.group()
+def districts() -> None:
+    """Business improvement districts (their coordinators: `users create --role coordinator --district NAME`)."""
+
+
+def _boundary_file(path: str | None) -> str:
+    if path is None:
+        return ""
+    try:
+        with open(path, encoding="utf-8") as file:
+            return file.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise click.UsageError(f"Cannot read the boundary file {path}: {exc}") from exc
+
+
+def _district_work(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    """Run a district command; a refusal is one clear line and exit code 2 (1 for a district that does not exist)."""
+    from backend.errors import NotFound
+
+    try:
+        return _with_db(Settings.from_env(), work)
+    except InvalidInput as exc:
+        raise click.UsageError("; ".join(exc.errors.values())) from exc
+    except NotFound as exc:
+        raise click.ClickException(exc.detail) from exc
+
+
+@districts.command("create")
+@click.argument("name")
+@click.option("--boundary", "boundary_path", default=None, help="A GeoJSON file with the district's Polygon.")
+def districts_create(name: str, boundary_path: str | None) -> None:
+    """Create the district NAME, with an optional boundary."""
+    from backend.districts import admin
+
+    boundary = _boundary_file(boundary_path)
+    district = _district_work(lambda db: admin.create_district(db, name, boundary))
+    click.echo(f"Created {district.name}{' with its boundary' if district.boundary else ''}.")
+
+
+@districts.command("list")
+def districts_list() -> None:
+    """Every district with its coordinators, roster size and whether it has a boundary."""
+    from backend.districts import admin
+
+    found = _district_work(admin.list_districts)
+    if not found:
+        click.echo("No districts yet: `porchlight districts create NAME` makes one.")
+    for district in found:
+        people = ", ".join(f"{c.display_name} <{c.email}>" for c in district.coordinators) or "no coordinator yet"
+        boundary = "boundary set" if district.has_boundary else "no boundary"
+        click.echo(f"{district.name}: {district.members} members ({district.joined} joined), {boundary}; {people}")
+
+
+@districts.command("set-boundary")
+@click.argument("name")
+@click.argument("boundary_path", metavar="FILE")
+def districts_set_boundary(name: str, boundary_path: str) -> None:
+    """Set the boundary of the district NAME from a GeoJSON FILE (a Polygon, or a Feature or FeatureCollection
+    holding one)."""
+    from backend.districts import admin
+
+    boundary = _boundary_file(boundary_path)
+    district = _district_work(lambda db: admin.set_boundary(db, name, boundary))
+    corners = len(district.boundary["coordinates"][0]) - 1 if district.boundary else 0
+    click.echo(f"Boundary of {district.name} set: {corners} corners.")
+
+
+@main.group()
 def evidence() -> None:
     """Evidence clips on disk."""
 

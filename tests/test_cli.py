@@ -102,3 +102,61 @@ async def test_totp_code_prints_the_current_code_of_a_key(runner: CliRunner) -> 
     result = await invoke(runner, ["totp-code", "PORC HLIG HTDE MOIN VEST IGAT ORSE CRET"])
     totp = pyotp.TOTP("PORCHLIGHTDEMOINVESTIGATORSECRET")
     assert result.exit_code == 0 and result.output.strip() in {totp.at(time.time() + d) for d in (-30, 0, 30)}
+
+
+WARD = {"type": "Polygon", "coordinates": [[[-87.91, 43.05], [-87.90, 43.05], [-87.90, 43.07], [-87.91, 43.07]]]}
+
+
+async def test_districts_create_list_and_set_boundary(runner: CliRunner, db: AsyncSession, tmp_path: Path) -> None:
+    import json
+
+    from backend.districts.models import District
+
+    ward = tmp_path / "ward.geojson"
+    ward.write_text(json.dumps({"type": "Feature", "properties": {}, "geometry": WARD}))
+    created = await invoke(runner, ["districts", "create", "Third Ward BID", "--boundary", str(ward)])
+    assert created.exit_code == 0, created.output
+    assert created.output == "Created Third Ward BID with its boundary.\n"
+    district = await db.scalar(select(District))
+    assert district.boundary == {"type": "Polygon", "coordinates": [[*WARD["coordinates"][0], [-87.91, 43.05]]]}
+
+    coordinator = ["users", "create", "--email", "casey@ward.example", "--name", "Casey", "--role", "coordinator",
+                   "--district", "Third Ward BID", "--password", "detective-lantern-9"]  # fmt: skip
+    assert (await invoke(runner, coordinator)).exit_code == 0
+    assert (await invoke(runner, ["districts", "create", "Harbor BID"])).output == "Created Harbor BID.\n"
+    listed = await invoke(runner, ["districts", "list"])
+    assert listed.exit_code == 0
+    assert listed.output.splitlines() == [
+        "Harbor BID: 0 members (0 joined), no boundary; no coordinator yet",
+        "Third Ward BID: 0 members (0 joined), boundary set; Casey <casey@ward.example>",
+    ]
+
+    set_boundary = await invoke(runner, ["districts", "set-boundary", "harbor bid", str(ward)])
+    assert set_boundary.exit_code == 0, set_boundary.output
+    assert set_boundary.output == "Boundary of Harbor BID set: 4 corners.\n"
+    db.expire_all()
+    assert (await db.scalar(select(District).where(District.name == "Harbor BID"))).boundary is not None
+
+
+async def test_districts_commands_refuse_in_one_clear_line(runner: CliRunner, db: AsyncSession, tmp_path: Path) -> None:
+    from backend.districts.models import District
+
+    assert (await invoke(runner, ["districts", "create", "Harbor BID"])).exit_code == 0
+    duplicate = await invoke(runner, ["districts", "create", "HARBOR BID"])
+    assert duplicate.exit_code == 2 and "A district named Harbor BID already exists" in duplicate.output
+
+    point = tmp_path / "point.geojson"
+    point.write_text('{"type": "Point", "coordinates": [-87.9, 43.05]}')
+    wrong = await invoke(runner, ["districts", "create", "Point BID", "--boundary", str(point)])
+    assert wrong.exit_code == 2 and "Boundary: The boundary is a Point; it must be a Polygon" in wrong.output
+    missing = await invoke(runner, ["districts", "create", "File BID", "--boundary", str(tmp_path / "none.json")])
+    assert missing.exit_code == 2 and "Cannot read the boundary file" in missing.output
+    not_json = tmp_path / "ward.txt"
+    not_json.write_text("Third Ward, roughly")
+    refused = await invoke(runner, ["districts", "set-boundary", "Harbor BID", str(not_json)])
+    assert refused.exit_code == 2 and "is not valid JSON" in refused.output
+    unknown = await invoke(runner, ["districts", "set-boundary", "Nowhere BID", str(point)])
+    assert unknown.exit_code == 1 and "No district is named 'Nowhere BID'" in unknown.output
+
+    assert (await db.scalars(select(District.name))).all() == ["Harbor BID"]
+    assert await db.scalar(select(District.boundary)) is None
