@@ -101,6 +101,7 @@ EXTRA_STATUSES: dict[tuple[str, str], set[int]] = {
     ("POST", "/api/v1/live-desk/shares/{share_id}/more-time"): {409, 410},
     ("POST", "/live/v1/whip/{share_camera_id}"): {410, 413},  # the SDP offer is read from the body
     ("POST", "/live/v1/whep/{share_camera_id}"): {409, 410, 413},  # 409: the camera's video has not arrived yet
+    ("POST", "/api/v1/district/announcements"): {429},  # the district's announcements in 24 hours
 }
 
 

@@ -28,6 +28,7 @@ from backend.accounts.schemas import (
     TimeZoneIn,
 )
 from backend.demo import DEMO_LOGINS
+from backend.districts import announcements as district_members
 from backend.errors import Forbidden, InvalidInput, TooManyAttempts
 from backend.navigation import home_for
 from backend.requests.evidence import ClipStore, kept_after_deletion
@@ -236,11 +237,12 @@ class AccountPages(Controller):
     ) -> Template:  # fmt: skip
         """The account page; `errors` are the deletion form's, the others their own forms'."""
         me, clips_kept = await service.me(db, user), await kept_after_deletion(db, user.id)
+        districts = await district_members.my_districts(db, user)  # which district sees what about them
         context = {
             "me": me, "errors": errors or {}, "password_errors": password_errors or {}, "clips_kept": clips_kept,
             "zone_errors": zone_errors or {}, "zone_values": {"time_zone": zone_value or me.time_zone},
             "time_zones": service.time_zones(), "email_errors": email_errors or {},
-            "email_values": {"new_email": new_email},
+            "email_values": {"new_email": new_email}, "districts": districts,
         }  # fmt: skip
         failed = errors or password_errors or zone_errors or email_errors
         return Template("accounts/account.html", context=context, status_code=400 if failed else 200)
