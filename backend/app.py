@@ -31,6 +31,7 @@ from backend.devices.api import DeviceApi, DeviceController
 from backend.devices.desired import listening
 from backend.devices.pages import DevicePages
 from backend.devices.service import HeartbeatBatcher
+from backend.districts.announcement_pages import AnnouncementApi, AnnouncementPages, MemberDistrictPages, MembershipApi
 from backend.districts.pages import DistrictPages
 from backend.errors import ServiceError
 from backend.local_time import local_time
@@ -206,6 +207,10 @@ def create_app(settings: Settings | None = None, *, relay_only: bool = False) ->
         LiveDeskPages,
         SharePages,
         DistrictPages,
+        AnnouncementPages,
+        MemberDistrictPages,
+        AnnouncementApi,
+        MembershipApi,
         *([LiveController] if settings.relay_in_process else []),
     ]
     app = Litestar(
