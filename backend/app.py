@@ -32,6 +32,7 @@ from backend.devices.desired import listening
 from backend.devices.pages import DevicePages
 from backend.devices.service import HeartbeatBatcher
 from backend.districts.announcement_pages import AnnouncementApi, AnnouncementPages, MemberDistrictPages, MembershipApi
+from backend.districts.api import DistrictApi
 from backend.districts.pages import DistrictPages
 from backend.errors import ServiceError
 from backend.local_time import local_time
@@ -207,6 +208,7 @@ def create_app(settings: Settings | None = None, *, relay_only: bool = False) ->
         LiveDeskPages,
         SharePages,
         DistrictPages,
+        DistrictApi,
         AnnouncementPages,
         MemberDistrictPages,
         AnnouncementApi,
