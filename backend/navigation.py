@@ -43,7 +43,11 @@ AREAS: tuple[RoleArea, ...] = (
     ),
     RoleArea(Role.LIVE_DESK, "/live", (Link("/live", "Live desk"), Link("/live/audit", "Live audit"))),
     RoleArea(Role.COORDINATOR, "/district", (Link("/district", "My district"),)),
-    RoleArea(Role.ADMIN, "/admin/users", (Link("/admin/users", "Accounts"), Link("/admin/push", "Delivery"))),
+    RoleArea(
+        Role.ADMIN,
+        "/admin/users",
+        (Link("/admin/users", "Accounts"), Link("/admin/districts", "Districts"), Link("/admin/push", "Delivery")),
+    ),
 )
 # Someone whose roles were all taken away still has an account to look at (and to delete).
 NO_ROLE_HOME = "/account"

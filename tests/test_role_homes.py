@@ -19,7 +19,7 @@ OWNER_LINKS = ["Share now", "My cameras", "Devices", "Requests"]
 INVESTIGATOR_LINKS = ["Sent requests", "Find cameras"]
 DESK_LINKS = ["Live desk", "Live audit"]
 COORDINATOR_LINKS = ["My district"]
-ADMIN_LINKS = ["Accounts", "Delivery"]
+ADMIN_LINKS = ["Accounts", "Districts", "Delivery"]
 EVERYONE = ["Notifications", "Account"]
 OWNER_WORDING = [
     "Camera owners manage their sites",
