@@ -23,8 +23,8 @@ _RULES: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"Expected `str` matching regex"), "is not in the expected format"),
     (re.compile(r"Expected `(?:int|float)` >= (-?[\d.]+)"), "must be at least {0}"),
     (re.compile(r"Expected `(?:int|float)` <= (-?[\d.]+)"), "must be at most {0}"),
-    (re.compile(r"Expected `int`"), "must be a whole number"),
-    (re.compile(r"Expected `float`"), "must be a number"),
+    (re.compile(r"Expected `int(?: \| null)?`"), "must be a whole number"),  # an optional number is `x | null`
+    (re.compile(r"Expected `float(?: \| null)?`"), "must be a number"),
     (re.compile(r"Expected `str`"), "must be text"),
     (re.compile(r"Invalid enum value"), "is not one of the allowed choices"),
     (re.compile(r"Invalid UUID"), "is not one of the choices"),  # ids are chosen from a list, never typed

@@ -12,11 +12,16 @@ from typing import Any
 import httpx
 from litestar import Litestar
 from litestar.routes import HTTPRoute
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.accounts import service as accounts
 from backend.accounts.models import Role
+from backend.db import utcnow
+from backend.districts.models import DistrictMember
+from backend.registry.models import Site
 from tests.conftest import Client
+from tests.districts.conftest import add_member
 from tests.helpers import PASSWORD, add_camera, add_site, sign_up
 from tests.requests.conftest import investigator, request_body
 from tests.requests.test_evidence import upload
@@ -83,13 +88,34 @@ async def first_party(owner: Client, detective: Client, app: Litestar, db: Async
     assert written.status_code == 201, written.text
     detail = (await owner.get(f"/api/v1/devices/{device.id}")).json()
     me = (await owner.get("/api/v1/me")).json()
+    # The owner is a member of their district (its coordinator is not one of the callers): its roster row and funnel.
+    coordinator = await accounts.create_user(
+        db, email="first-coord@example.com", password=PASSWORD, display_name="Fay", roles=[Role.COORDINATOR],
+        district_name="Firstparty BID",
+    )  # fmt: skip
+    member = await add_member(
+        db, coordinator.district_id, "Firstparty Bakery", email="first-party@example.com", status="joined",
+        user_id=uuid.UUID(me["id"]), joined_at=utcnow(),
+    )  # fmt: skip
+    await db.execute(update(Site).where(Site.id == uuid.UUID(site["id"])).values(district_id=coordinator.district_id))
+    await db.commit()
+    # The district's coordinator wrote to its members: the announcement is the first party's to read.
+    async with Client(app) as district_coordinator:
+        credentials = {"email": "first-coord@example.com", "password": PASSWORD}
+        assert (await district_coordinator.send_json("POST", "/api/v1/auth/login", credentials)).is_success
+        announced = await district_coordinator.send_json(
+            "POST", "/api/v1/district/announcements",
+            {"title": "Firstparty announcement", "body": "For Firstparty members", "audience": "all"},
+        )  # fmt: skip
+        assert announced.status_code == 201, announced.text
     ids = {
         "site_id": site["id"], "camera_id": camera["id"], "device_id": device.id, "request_id": request_id,
         "clip_id": clip["id"], "share_id": share.json()["id"], "share_camera_id": share.json()["cameras"][0]["id"],
-        "device_camera_id": detail["cameras"][0]["id"], "user_id": me["id"],
+        "device_camera_id": detail["cameras"][0]["id"], "user_id": me["id"], "member_id": str(member.id),
+        "announcement_id": announced.json()["id"], "district_id": str(coordinator.district_id),
     }  # fmt: skip
     secrets = ["first-party@example.com", "Fiona Firstparty", "Firstparty Bakery", "Firstparty door", "555-0100",
-               "Firstparty question", *ids.values()]  # fmt: skip
+               "Firstparty question", "Firstparty announcement", *ids.values()]  # fmt: skip
     return {"ids": ids, "secrets": secrets}
 
 
@@ -161,3 +187,7 @@ async def test_no_route_gives_one_party_another_partys_data(
     conversation = (await client.get(f"/api/v1/requests/{ids['request_id']}/messages")).json()
     assert [m["text"] for m in conversation] == ["Firstparty question"]
     assert (await client.get(f"/api/v1/devices/{ids['device_id']}")).status_code == 200
+    member = await db.get(DistrictMember, uuid.UUID(ids["member_id"]), populate_existing=True)
+    assert member is not None and member.business_name == "Firstparty Bakery" and member.status == "joined"
+    assert [d["district"] for d in (await client.get("/api/v1/me/districts")).json()] == ["Firstparty BID"]
+    assert (await client.get(f"/announcements/{ids['announcement_id']}")).status_code == 200
