@@ -11,10 +11,12 @@ from typing import Any
 from litestar import Litestar
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from backend.accounts import service as accounts
+from backend.accounts.models import Role
 from backend.openapi import PUBLIC_OPERATIONS
 from backend.web import MACHINE_PREFIXES
 from tests.conftest import Client
-from tests.helpers import sign_up
+from tests.helpers import PASSWORD, sign_up
 from tests.requests.conftest import investigator
 from tests.sharing.conftest import live_desk
 
@@ -144,11 +146,17 @@ async def test_request_bodies_refuse_unknown_fields_and_the_schema_says_so(
     # And they are refused: by someone who may call the operation, an unknown field is a 400 that names it.
     await sign_up(client, "body-owner@example.com")
     await investigator(db, other_client, "body-det@mpd.example", "Milwaukee PD")
-    async with Client(app) as desk, Client(app) as anonymous:
+    async with Client(app) as desk, Client(app) as anonymous, Client(app) as coordinator:
         await live_desk(db, desk, email="body-desk@mpd.example")
+        await accounts.create_user(
+            db, email="body-coord@example.com", password=PASSWORD, display_name="Coordinator",
+            roles=[Role.COORDINATOR], district_name="Body BID",
+        )  # fmt: skip
+        credentials = {"email": "body-coord@example.com", "password": PASSWORD}
+        assert (await coordinator.send_json("POST", "/api/v1/auth/login", credentials)).is_success
         refused = set()
         for method, path in json_bodies:
-            for caller in (anonymous, client, other_client, desk):
+            for caller in (anonymous, client, other_client, desk, coordinator):
                 response = await caller.send_json(method, fill(path), {"zz_unknown": 1})
                 if response.status_code == 400 and response.json()["errors"][0]["field"] == "zz_unknown":
                     refused.add((method, path))

@@ -28,7 +28,7 @@ from backend.accounts.models import Role
 from backend.web import MACHINE_PREFIXES, pages_answer_in_html
 from push.fake_service import FakePushService
 from tests.conftest import Client
-from tests.helpers import add_camera, add_site, sign_up, subscribed_browser
+from tests.helpers import PASSWORD, add_camera, add_site, sign_up, subscribed_browser
 from tests.requests.conftest import investigator, request_body
 from tests.requests.test_evidence import upload
 from tests.sharing.conftest import live_desk, online_device
@@ -46,10 +46,11 @@ SEARCH = {  # the console's search fields, around the owner's site (tests.helper
 @dataclass(frozen=True)
 class Form:
     """How to reach a page form's error path: who posts (`anonymous`; `owner`; `sharer`, an owner with a share on;
-    `investigator`; `desk`, the live desk; `admin`), where (the path, with the ids of the objects the setup made), what,
-    and which message each field must show (its error element's id without "f-" and "-error", and words of the
-    message: the field's label where the message is about the value). `fields` empty: an action without input, sent
-    for an object that does not exist or without what it needs; it must still answer a page or a redirect."""
+    `investigator`; `desk`, the live desk; `admin`; `coordinator`, a district's), where (the path, with the ids of
+    the objects the setup made), what, and which message each field must show (its error element's id without "f-"
+    and "-error", and words of the message: the field's label where the message is about the value). `fields` empty:
+    an action without input, sent for an object that does not exist or without what it needs; it must still answer
+    a page or a redirect."""
 
     who: str
     path: str
@@ -255,6 +256,18 @@ FORMS: dict[tuple[str, str], Form] = {
     ("POST", "/share/{share_id:uuid}/answer"): Form("sharer", f"/share/{UNKNOWN}/answer", {"approve": "yes"}),
     ("POST", "/live/{share_id:uuid}/acknowledge"): Form("desk", f"/live/{UNKNOWN}/acknowledge"),
     ("POST", "/live/{share_id:uuid}/more-time"): Form("desk", f"/live/{UNKNOWN}/more-time", {"minutes": "30"}),
+    # District announcements (the coordinator's), and leaving a district (a member's)
+    ("POST", "/district/announcements"): Form(
+        "coordinator",
+        "/district/announcements",
+        {"title": "", "body": "x" * 1001, "audience": ""},
+        {
+            "title": "Title is required",
+            "body": "Message must be at most 1000 characters",
+            "audience": "Send to is required",
+        },
+    ),
+    ("POST", "/account/districts/{district_id:uuid}/leave"): Form("owner", f"/account/districts/{UNKNOWN}/leave"),
 }
 
 
@@ -310,6 +323,14 @@ async def _world(app: Litestar, db: AsyncSession, push_service: FakePushService,
 
     await live_desk(db, clients["desk"])
     await investigator(db, clients["admin"], "admin@example.com", "Milwaukee PD", role=Role.ADMIN, name="Admin")
+    await accounts.create_user(
+        db, email="coordinator@example.com", password=PASSWORD, display_name="Coordinator",
+        roles=[Role.COORDINATOR], district_name="Coordinator BID",
+    )  # fmt: skip
+    signed_in = await clients["coordinator"].send_json(
+        "POST", "/api/v1/auth/login", {"email": "coordinator@example.com", "password": PASSWORD}
+    )
+    assert signed_in.status_code == 200, signed_in.text
     return {
         "site": site["id"], "camera": camera["id"], "device": device.id, "device_camera": device_camera,
         "subscription": subscription, "request": request, "new_request": new_request, "clip": clip,
@@ -339,11 +360,11 @@ async def test_every_page_form_answers_its_errors_as_the_page_beside_each_field(
 
     async with (
         Client(app) as anonymous, Client(app) as owner, Client(app) as sharer, Client(app) as police,
-        Client(app) as desk, Client(app) as admin,
+        Client(app) as desk, Client(app) as admin, Client(app) as coordinator,
     ):  # fmt: skip
         clients = {
             "anonymous": anonymous, "owner": owner, "sharer": sharer, "investigator": police, "desk": desk,
-            "admin": admin,
+            "admin": admin, "coordinator": coordinator,
         }  # fmt: skip
         ids = await _world(app, db, push_service, clients)
         problems = []
