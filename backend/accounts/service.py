@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
+from backend import pagination
 from backend.accounts.models import (
     AGENCY_ROLES,
     MANAGED_ROLES,
@@ -744,11 +745,11 @@ async def export(db: AsyncSession, user: User, share_policy: SharePolicy | None 
         "account": await me(db, user),
         "sites": await registry.list_sites(db, user.id),
         "edge_devices": [await devices.get_device(db, user.id, d.id) for d in await devices.list_devices(db, user.id)],
-        "footage_requests": await requests.owner_requests(db, user.id),
+        "footage_requests": await pagination.every_page(lambda before: requests.owner_requests(db, user.id, before)),
         # The conversations of those requests: the owner's messages and the investigators' replies.
         "request_messages": await requests.owner_messages(db, user.id),
         "clips_sent": await evidence.received_clips(db, user.id),
-        "police_access": await requests.access_log(db, user.id),
+        "police_access": await pagination.every_page(lambda before: requests.access_log(db, user.id, before)),
         # Live video shared with the live desk: when, which cameras, who watched, who ended it.
         "shares": await sharing.owner_shares(db, user.id, share_policy or sharing.SharePolicy()),
         "sessions": [

@@ -6,7 +6,7 @@ import uuid
 
 from litestar import Controller, Request, delete, get, patch, post
 from litestar.di import Provide
-from litestar.params import FromPath, RequestBody
+from litestar.params import FromPath, FromQuery, RequestBody
 
 from backend.notifications import service
 from backend.notifications.schemas import (
@@ -74,9 +74,12 @@ class NotificationController(Controller):
     dependencies = {"user": Provide(provide_user)}
 
     @get("")
-    async def list_notifications(self, db: Db, user: SignedIn) -> NotificationList:
-        """The in-app list (newest first) and the unread count: the record, whether or not a push arrived."""
-        return await service.list_notifications(db, user.id)
+    async def list_notifications(
+        self, db: Db, user: SignedIn, before: FromQuery[str | None] = None
+    ) -> NotificationList:
+        """The in-app list (newest first, 50 at a time: `next_cursor` names the next page, asked for with
+        ?before=) and the unread count: the record, whether or not a push arrived."""
+        return await service.list_notifications(db, user.id, before)
 
     @post("/{notification_id:uuid}/read", status_code=204)
     async def mark_read(self, db: Db, user: SignedIn, notification_id: FromPath[uuid.UUID]) -> None:

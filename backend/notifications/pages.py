@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from typing import Any
+from urllib.parse import urlencode
 
 from litestar import Controller, Request, get, post
 from litestar.params import FromPath, FromQuery, URLEncodedBody
@@ -83,10 +84,11 @@ class NotificationPages(Controller):
         return Redirect(await service.open_notification(db, user.id, notification_id))
 
     @get("/notifications")
-    async def notifications(self, db: Db, user: SignedIn) -> Template:
+    async def notifications(self, db: Db, user: SignedIn, before: FromQuery[str | None] = None) -> Template:
+        listed = await service.list_notifications(db, user.id, before)
+        older = f"/notifications?{urlencode({'before': listed.next_cursor})}" if listed.next_cursor else None
         return Template(
-            "notifications/list.html",
-            context={"notifications": await service.list_notifications(db, user.id), "time_zone": user.time_zone},
+            "notifications/list.html", context={"notifications": listed, "older": older, "time_zone": user.time_zone}
         )
 
     @post("/notifications/read-all")

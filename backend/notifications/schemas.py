@@ -58,6 +58,8 @@ class NotificationOut(msgspec.Struct, kw_only=True):
 class NotificationList(msgspec.Struct, kw_only=True):
     unread: int
     items: list[NotificationOut]
+    # The next (older) page: GET the list again with ?before=<next_cursor>; None on the last page.
+    next_cursor: str | None = None
 
 
 class VapidKeyOut(msgspec.Struct):

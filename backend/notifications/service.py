@@ -9,10 +9,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import Select, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from backend import pagination
 from backend.db import utcnow
 from backend.errors import Conflict, InvalidInput, NotFound
 from backend.notifications.models import Kind, Notification
@@ -135,20 +136,31 @@ async def notify(db: AsyncSession, kind: Kind, message: Message) -> None:
     await notify_many(db, kind, [message])
 
 
-# A person's latest notifications with their unread count on each row (no row: no notifications, so none unread).
-# One round trip, built once; plain rows (no ORM objects) go straight into the answer.
-_LATEST = (
-    select(*Notification.__table__.c, _UNREAD_COUNT.label("unread"))
-    .where(Notification.__table__.c.user_id == bindparam("user_id"))
-    .order_by(Notification.__table__.c.created_at.desc(), Notification.__table__.c.id)
-    .limit(LIST_LIMIT)
-)
+def _latest(after_cursor: bool) -> Select:
+    """A page of a person's notifications, newest first, with their unread count on each row (no row: no
+    notifications, so none unread); after the cursor's key if `after_cursor`. One round trip; plain rows (no ORM
+    objects) go straight into the answer."""
+    table = Notification.__table__
+    query = select(*table.c, _UNREAD_COUNT.label("unread")).where(table.c.user_id == bindparam("user_id"))
+    if after_cursor:
+        query = query.where(pagination.older_than(table.c.created_at, table.c.id, (bindparam("at"), bindparam("id"))))
+    return query.order_by(table.c.created_at.desc(), table.c.id.desc()).limit(LIST_LIMIT + 1)
 
 
-async def list_notifications(db: AsyncSession, user_id: uuid.UUID) -> NotificationList:
-    rows = (await db.execute(_LATEST, {"user_id": user_id})).all()
+_LATEST = {after: _latest(after) for after in (False, True)}  # built once: their cache keys are computed once
+
+
+async def list_notifications(db: AsyncSession, user_id: uuid.UUID, before: str | None = None) -> NotificationList:
+    """A page of the person's in-app list, newest first (`before`: the cursor of the page before it)."""
+    key = pagination.decode(before, uuid.UUID)
+    params = {"user_id": user_id, **({"at": key[0], "id": key[1]} if key else {})}
+    page = pagination.page_of(
+        (await db.execute(_LATEST[key is not None], params)).all(), LIST_LIMIT, lambda n: (n.created_at, n.id)
+    )
+    rows = page.items
     return NotificationList(
-        unread=rows[0].unread if rows else 0,
+        unread=rows[0].unread if rows else await unread_count(db, user_id),
+        next_cursor=page.next_cursor,
         items=[
             NotificationOut(
                 id=n.id,

@@ -55,9 +55,17 @@ class AgencyRequestController(Controller):
 
     @get("")
     async def list_requests(
-        self, db: Db, investigator: SignedIn, case_number: FromQuery[str | None] = None
-    ) -> list[RequestOut]:
-        return await service.agency_requests(db, investigator, case_number)
+        self,
+        request: Request,
+        db: Db,
+        investigator: SignedIn,
+        case_number: FromQuery[str | None] = None,
+        before: FromQuery[str | None] = None,
+    ) -> Response[list[RequestOut]]:
+        """The agency's requests (of one case, if given), newest first, 50 at a time: when there are more, a
+        `Link: <...>; rel="next"` header gives the next page's URL."""
+        page = await service.agency_requests(db, investigator, case_number, before)
+        return Response(page.items, headers=page.link_header(request.url.path, case_number=case_number or ""))
 
     @post("/{request_id:uuid}/withdraw", status_code=200)
     async def withdraw(self, db: Db, investigator: SignedIn, request_id: FromPath[uuid.UUID]) -> RequestOut:
@@ -90,8 +98,13 @@ class OwnerRequestController(Controller):
     dependencies = {"owner": Provide(provide_owner)}
 
     @get("")
-    async def list_requests(self, db: Db, owner: SignedIn) -> list[RequestOut]:
-        return await service.owner_requests(db, owner.id)
+    async def list_requests(
+        self, request: Request, db: Db, owner: SignedIn, before: FromQuery[str | None] = None
+    ) -> Response[list[RequestOut]]:
+        """Requests sent to you, newest first, 50 at a time: when there are more, a `Link: <...>; rel="next"`
+        header gives the next page's URL."""
+        page = await service.owner_requests(db, owner.id, before)
+        return Response(page.items, headers=page.link_header(request.url.path))
 
     @get("/{request_id:uuid}")
     async def open_request(self, db: Db, owner: SignedIn, request_id: FromPath[uuid.UUID]) -> RequestOut:
@@ -120,9 +133,13 @@ class OwnerRequestController(Controller):
         return await service.owner_writes(db, owner.id, request_id, data.text)
 
     @get("/access-log")
-    async def access_log(self, db: Db, owner: SignedIn) -> list[dict[str, Any]]:
-        """Every time an agency opened your contact card, sent you a request, or viewed or downloaded your clips."""
-        return await service.open_access_log(db, owner.id)
+    async def access_log(
+        self, request: Request, db: Db, owner: SignedIn, before: FromQuery[str | None] = None
+    ) -> Response[list[dict[str, Any]]]:
+        """Every time an agency opened your contact card, sent you a request, or viewed or downloaded your clips,
+        newest first, 50 at a time (a `Link: <...>; rel="next"` header gives the next page)."""
+        page = await service.open_access_log(db, owner.id, before)
+        return Response(page.items, headers=page.link_header(request.url.path))
 
 
 def _store(request: Request) -> evidence.ClipStore:
@@ -319,13 +336,17 @@ class AgencyController(Controller):
         "/clips/{clip_id:uuid}/play",
         responses={
             200: ResponseSpec(
-                bytes, description="The whole clip, with its own media type (video/mp4, video/webm...)",
-                media_type="video/*", generate_examples=False,
+                bytes,
+                description="The whole clip, with its own media type (video/mp4, video/webm...)",
+                media_type="video/*",
+                generate_examples=False,
             ),
             206: ResponseSpec(
-                bytes, description="The byte range asked for (Range: bytes=...)", media_type="video/*",
+                bytes,
+                description="The byte range asked for (Range: bytes=...)",
+                media_type="video/*",
                 generate_examples=False,
-            )
+            ),
         },  # fmt: skip
     )
     async def play(self, request: Request, db: Db, investigator: SignedIn, clip_id: FromPath[uuid.UUID]) -> Stream:

@@ -164,13 +164,15 @@ class ConsolePages(Controller):
 
     @get("/console/requests")
     async def requests(
-        self, db: Db, investigator: SignedIn, case_number: FromQuery[str] = "", sent: FromQuery[int] = 0
-    ) -> Template:
-        found = await service.agency_requests(db, investigator, case_number.strip() or None)
-        cases = [(case, list(items)) for case, items in groupby(found, key=lambda r: r.case_number)]
+        self, db: Db, investigator: SignedIn, case_number: FromQuery[str] = "", sent: FromQuery[int] = 0,
+        before: FromQuery[str | None] = None,
+    ) -> Template:  # fmt: skip
+        page = await service.agency_requests(db, investigator, case_number.strip() or None, before)
+        cases = [(case, list(items)) for case, items in groupby(page.items, key=lambda r: r.case_number)]
+        older = page.next_link("/console/requests", case_number=case_number.strip())
         return Template(
             "console/requests.html",
-            context={"cases": cases, "case_number": case_number, "sent": sent, **_labels(investigator)},
+            context={"cases": cases, "case_number": case_number, "sent": sent, "older": older, **_labels(investigator)},
         )
 
     @get("/console/requests/{request_id:uuid}")

@@ -73,6 +73,9 @@ class FootageRequest(Base):
         enum_check("request_type", RequestType, "request_type_known"),
         enum_check("waiting_on", Side, "waiting_on_known"),
         Index("ix_footage_requests_open_deadline", "state", "deadline_at"),
+        # The owner's and the agency's lists page through these newest first (backend/pagination.py).
+        Index("ix_footage_requests_owner_created", "owner_id", "created_at", "id"),
+        Index("ix_footage_requests_agency_created", "agency_id", "created_at", "id"),
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()

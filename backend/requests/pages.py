@@ -6,7 +6,7 @@ import uuid
 from typing import Any
 
 from litestar import Controller, Request, Response, get, post
-from litestar.params import FromPath, URLEncodedBody
+from litestar.params import FromPath, FromQuery, URLEncodedBody
 from litestar.response import Redirect, Template
 
 from backend.errors import InvalidInput
@@ -28,9 +28,12 @@ class OwnerRequestPages(Controller):
     dependencies = {"owner": provide_owner}
 
     @get("/requests")
-    async def inbox(self, db: Db, owner: SignedIn) -> Template:
-        requests = await service.owner_requests(db, owner.id)
-        return Template("requests/inbox.html", context={"requests": requests, "time_zone": owner.time_zone})
+    async def inbox(self, db: Db, owner: SignedIn, before: FromQuery[str | None] = None) -> Template:
+        page = await service.owner_requests(db, owner.id, before)
+        return Template(
+            "requests/inbox.html",
+            context={"requests": page.items, "older": page.next_link("/requests"), "time_zone": owner.time_zone},
+        )
 
     @get("/requests/{request_id:uuid}")
     async def detail(self, request: Request, db: Db, owner: SignedIn, request_id: FromPath[uuid.UUID]) -> Template:
@@ -124,10 +127,16 @@ class OwnerRequestPages(Controller):
         )
 
     @get("/account/access")
-    async def access_log(self, request: Request, db: Db, owner: SignedIn) -> Template:
-        events = await service.open_access_log(db, owner.id)
+    async def access_log(
+        self, request: Request, db: Db, owner: SignedIn, before: FromQuery[str | None] = None
+    ) -> Template:
+        events = await service.open_access_log(db, owner.id, before)
         request.state.unread = await notifications.unread_count(db, owner.id)  # opening it read some
         shares = await sharing.owner_shares(db, owner.id, policy_of(request))
         return Template(
-            "requests/access_log.html", context={"events": events, "shares": shares, "time_zone": owner.time_zone}
-        )
+            "requests/access_log.html",
+            context={
+                "events": events.items, "older": events.next_link("/account/access"), "shares": shares,
+                "time_zone": owner.time_zone,
+            },
+        )  # fmt: skip

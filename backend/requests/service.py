@@ -14,6 +14,7 @@ from sqlalchemy import ColumnElement, Row, Select, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Bundle
 
+from backend import pagination
 from backend.accounts.models import Agency, Role, User
 from backend.db import utcnow
 from backend.devices import service as devices
@@ -317,41 +318,59 @@ async def load_agency_request(db: AsyncSession, user: User, request_id: uuid.UUI
     return await _one_request(db, scope, request_id, "No such request from your agency")
 
 
-# An owner's requests, newest first, one row per named camera (a request naming none: one row, its camera all None),
-# with the agency's name. One round trip, built once; plain rows (no ORM objects) go straight into the answer.
-_OWNER_REQUESTS = (
-    select(
-        Bundle("request", *FootageRequest.__table__.c),
-        Agency.__table__.c.name,
-        Bundle("camera", *RequestedCamera.__table__.c),
-        Site.__table__.c.name.label("site_name"),
+def _owner_requests(after_cursor: bool) -> Select:
+    """An owner's requests, newest first, one row per named camera (a request naming none: one row, its camera all
+    None), with the agency's name: a page of them (`limit` + 1 requests, after the cursor's key if `after_cursor`).
+    One round trip; plain rows (no ORM objects) go straight into the answer."""
+    requests = FootageRequest.__table__
+    page = select(requests.c.id).where(requests.c.owner_id == bindparam("owner_id"))
+    if after_cursor:
+        page = page.where(
+            pagination.older_than(requests.c.created_at, requests.c.id, (bindparam("at"), bindparam("id")))
+        )
+    page = page.order_by(requests.c.created_at.desc(), requests.c.id.desc()).limit(bindparam("limit"))
+    return (
+        select(
+            Bundle("request", *requests.c),
+            Agency.__table__.c.name,
+            Bundle("camera", *RequestedCamera.__table__.c),
+            Site.__table__.c.name.label("site_name"),
+        )
+        .select_from(
+            requests.join(Agency.__table__)
+            .outerjoin(RequestedCamera.__table__)
+            .outerjoin(Camera.__table__, Camera.__table__.c.id == RequestedCamera.__table__.c.camera_id)
+            .outerjoin(Site.__table__, Site.__table__.c.id == Camera.__table__.c.site_id)
+        )
+        .where(requests.c.id.in_(page.scalar_subquery()))
+        .order_by(
+            requests.c.created_at.desc(),
+            requests.c.id.desc(),
+            RequestedCamera.__table__.c.name,
+            RequestedCamera.__table__.c.camera_id,
+        )
     )
-    .select_from(
-        FootageRequest.__table__.join(Agency.__table__)
-        .outerjoin(RequestedCamera.__table__)
-        .outerjoin(Camera.__table__, Camera.__table__.c.id == RequestedCamera.__table__.c.camera_id)
-        .outerjoin(Site.__table__, Site.__table__.c.id == Camera.__table__.c.site_id)
-    )
-    .where(FootageRequest.__table__.c.owner_id == bindparam("owner_id"))
-    .order_by(
-        FootageRequest.__table__.c.created_at.desc(),
-        FootageRequest.__table__.c.id,
-        RequestedCamera.__table__.c.name,
-        RequestedCamera.__table__.c.camera_id,
-    )
-)
 
 
-async def owner_requests(db: AsyncSession, owner_id: uuid.UUID) -> list[RequestOut]:
+_OWNER_REQUESTS = {after: _owner_requests(after) for after in (False, True)}  # built once: cache keys computed once
+
+
+async def owner_requests(
+    db: AsyncSession, owner_id: uuid.UUID, before: str | None = None, limit: int = pagination.PAGE_SIZE
+) -> pagination.Page[RequestOut]:
+    """A page of the owner's requests, newest first (`before`: the cursor of the page before it)."""
+    key = pagination.decode(before, uuid.UUID)
+    params = {"owner_id": owner_id, "limit": limit + 1, **({"at": key[0], "id": key[1]} if key else {})}
     requests: dict[uuid.UUID, tuple[Row, str, list[Row]]] = {}
     site_names: dict[uuid.UUID, str] = {}
-    for request, agency, camera, site_name in await db.execute(_OWNER_REQUESTS, {"owner_id": owner_id}):
+    for request, agency, camera, site_name in await db.execute(_OWNER_REQUESTS[key is not None], params):
         cameras = requests.setdefault(request.id, (request, agency, []))[2]
         if camera.camera_id is not None:
             cameras.append(camera)
             if site_name:
                 site_names[camera.camera_id] = site_name
-    return [_out(request, agency, Side.OWNER, cameras, site_names) for request, agency, cameras in requests.values()]
+    page = pagination.page_of(list(requests.values()), limit, lambda row: (row[0].created_at, row[0].id))
+    return page.map(lambda row: _out(row[0], row[1], Side.OWNER, row[2], site_names))
 
 
 async def _site_names(db: AsyncSession, request: FootageRequest) -> dict[uuid.UUID, str]:
@@ -562,12 +581,25 @@ async def investigator_writes(db: AsyncSession, user: User, request_id: uuid.UUI
     return _message_out(message)
 
 
-async def agency_requests(db: AsyncSession, user: User, case_number: str | None = None) -> list[RequestOut]:
+async def agency_requests(
+    db: AsyncSession,
+    user: User,
+    case_number: str | None = None,
+    before: str | None = None,
+    limit: int = pagination.PAGE_SIZE,
+) -> pagination.Page[RequestOut]:
+    """A page of the agency's requests (of one case, if given), newest first."""
     agency_id = require_investigator(user)
-    query = _with_agency_name().where(FootageRequest.agency_id == agency_id).order_by(FootageRequest.created_at.desc())
+    query = (
+        _with_agency_name().where(FootageRequest.agency_id == agency_id)
+        .order_by(FootageRequest.created_at.desc(), FootageRequest.id.desc()).limit(limit + 1)
+    )  # fmt: skip
     if case_number:
         query = query.where(FootageRequest.case_number == case_number)
-    return [_out(request, agency, Side.INVESTIGATOR) for request, agency in await db.execute(query)]
+    if key := pagination.decode(before, uuid.UUID):
+        query = query.where(pagination.older_than(FootageRequest.created_at, FootageRequest.id, key))
+    page = pagination.page_of((await db.execute(query)).all(), limit, lambda row: (row[0].created_at, row[0].id))
+    return page.map(lambda row: _out(row[0], row[1], Side.INVESTIGATOR))
 
 
 async def agency_request(db: AsyncSession, user: User, request_id: uuid.UUID) -> RequestOut:
@@ -637,31 +669,42 @@ def _live_access(action: CustodyAction, detail: str, site: str) -> str:
 LIVE_ACTIONS = frozenset({CustodyAction.LIVE_VIEW, CustodyAction.LIVE_ACKNOWLEDGED, CustodyAction.LIVE_MORE_TIME})
 
 
-async def open_access_log(db: AsyncSession, owner_id: uuid.UUID) -> list[dict[str, object]]:
+async def open_access_log(
+    db: AsyncSession, owner_id: uuid.UUID, before: str | None = None
+) -> pagination.Page[dict[str, object]]:
     """The owner reads who accessed their information: the "police looked" notifications are read."""
     if await notifications.mark_subject_read(db, owner_id, POLICE_ACCESS_TAG):
         await db.commit()
-    return await access_log(db, owner_id)
+    return await access_log(db, owner_id, before)
 
 
-async def access_log(db: AsyncSession, owner_id: uuid.UUID) -> list[dict[str, object]]:
-    """Every police access to this owner's information, newest first (the owner's "Who accessed" page); live-video
-    accesses (share now) carry their share and what was done, in words."""
-    rows = await db.execute(
+async def access_log(
+    db: AsyncSession, owner_id: uuid.UUID, before: str | None = None, limit: int = pagination.PAGE_SIZE
+) -> pagination.Page[dict[str, object]]:
+    """Police accesses to this owner's information, newest first, a page at a time (the owner's "Who accessed"
+    page); live-video accesses (share now) carry their share and what was done, in words."""
+    query = (
         select(CustodyEvent, Agency.name, Site.name)
         .join(Agency, Agency.id == CustodyEvent.agency_id)
         .outerjoin(ShareSession, ShareSession.id == CustodyEvent.share_id)
         .outerjoin(Site, Site.id == ShareSession.site_id)
         .where(CustodyEvent.owner_id == owner_id, CustodyEvent.action != CustodyAction.UPLOAD)  # police accesses only
         .order_by(CustodyEvent.at.desc(), CustodyEvent.id.desc())
+        .limit(limit + 1)
     )
-    return [
-        {"at": e.at, "action": CustodyAction(e.action), "agency": agency, "case_number": e.case_number,
-         "by": e.actor_name, "request_id": e.request_id, "share_id": e.share_id, "live": e.action in LIVE_ACTIONS,
-         "what": _live_access(CustodyAction(e.action), e.detail, site or "your site") if e.action in LIVE_ACTIONS
-         else ""}
-        for e, agency, site in rows
-    ]  # fmt: skip
+    if key := pagination.decode(before, int):
+        query = query.where(pagination.older_than(CustodyEvent.at, CustodyEvent.id, key))
+    page = pagination.page_of((await db.execute(query)).all(), limit, lambda row: (row[0].at, row[0].id))
+    return page.map(lambda row: _access(*row))
+
+
+def _access(e: CustodyEvent, agency: str, site: str | None) -> dict[str, object]:
+    live = e.action in LIVE_ACTIONS
+    return {
+        "at": e.at, "action": CustodyAction(e.action), "agency": agency, "case_number": e.case_number,
+        "by": e.actor_name, "request_id": e.request_id, "share_id": e.share_id, "live": live,
+        "what": _live_access(CustodyAction(e.action), e.detail, site or "your site") if live else "",
+    }  # fmt: skip
 
 
 def _reminder_lead(request: FootageRequest) -> dt.timedelta:
