@@ -23,11 +23,11 @@ from backend.registry.models import Camera, Site
 from backend.requests import service
 from backend.requests.schemas import AreaRequestIn
 from backend.settings import Settings
-from bench.report import Target, record
+from bench.report import QUICK, Target, record
 from push.models import PushSubscription
 
 OWNERS = 500
-RUNS = 5
+RUNS = 2 if QUICK else 5
 TARGET_SECONDS = 1.0
 
 

@@ -32,10 +32,10 @@ from bench.device_heartbeats import (
     seed_fleet,
     verdict,
 )
-from bench.report import Target, record
+from bench.report import QUICK, Target, record
 
 DEVICES = 50
-ROUNDS = 4
+ROUNDS = 2 if QUICK else 4
 PARK_SECONDS = 0.5
 HEALTH_SAMPLES = 100
 TARGET_P95_MS = 1_000

@@ -47,15 +47,15 @@ from backend.devices.schemas import HeartbeatIn
 from backend.registry.models import Site
 from backend.settings import PROJECT_ROOT, Settings
 from backend.tokens import token_hash
-from bench.report import Target, record
+from bench.report import QUICK, Target, record
 
 DEFAULT_SERVER = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
-DEVICES = 5_000
+DEVICES = 1_000 if QUICK else 5_000
 CAMERAS_PER_DEVICE = 4
 OWNERS = 250
 CONNECTIONS, THREADS = 64, 1
 WARMUP_SECONDS = 5
-SEGMENTS = 6  # heartbeat and health runs alternate, so a noisy neighbour hits both alike
+SEGMENTS = 2 if QUICK else 6  # heartbeat and health runs alternate, so a noisy neighbour hits both alike
 IN_PROCESS_HEARTBEATS = 300
 FLEET, FLEET_INTERVAL_S = 100_000, 30
 TARGET_RATE, TARGET_P99_MS = 2_000, 100.0
@@ -421,7 +421,7 @@ def _combine(runs: list[dict[str, float]]) -> dict[str, float]:
 
 
 def main() -> None:
-    seconds = int(os.environ.get("PORCHLIGHT_BENCH_SECONDS", "60"))
+    seconds = int(os.environ.get("PORCHLIGHT_BENCH_SECONDS", "6" if QUICK else "30"))
     print(f"\nDevice heartbeats: {DEVICES:,} devices x {CAMERAS_PER_DEVICE} cameras, `porchlight serve --workers 2`, "
           f"PostgreSQL, wrk -t{THREADS} -c{CONNECTIONS}, {seconds} s of each load")  # fmt: skip
     if shutil.which("wrk") is None:

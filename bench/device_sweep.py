@@ -25,9 +25,9 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from backend.devices import service
 from backend.devices.models import DeviceCamera, EdgeDevice
 from bench.device_heartbeats import bench_engine, postgres_reachable, scratch_database, seed_fleet, verdict
-from bench.report import Target, record
+from bench.report import QUICK, Target, record
 
-DEVICES = 100_000
+DEVICES = 20_000 if QUICK else 100_000
 CAMERAS_PER_DEVICE = 4
 OWNERS = 400
 SITES_PER_OWNER = 5

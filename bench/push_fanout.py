@@ -33,7 +33,7 @@ from backend.notifications import service
 from backend.notifications.delivery import ssl_context, vapid_keys
 from backend.notifications.models import Kind
 from backend.settings import PROJECT_ROOT, Settings
-from bench.report import Target, record
+from bench.report import QUICK, Target, record
 from push import outbox
 from push.models import PushSubscription
 from push.payload import declarative_payload, topic_for
@@ -41,7 +41,8 @@ from push.sender import PushSender
 from push.vapid import VapidSigner
 from push.worker import DeliveryWorker
 
-FANOUT = 10_000
+FANOUT = 10_000  # the headline figure's size; the others show how the rate grows with the fan-out
+FANOUT_STEPS = (1_000, 10_000) if QUICK else (1_000, 10_000, 100_000)
 BASELINE_MESSAGES = 300
 LATENCY_SAMPLES = 40
 TARGET_SECONDS, TARGET_RATE, TARGET_SPEEDUP, TARGET_P95_MS = 5.0, 2_000, 5.0, 250
@@ -84,11 +85,12 @@ def requests_session(ca_file: str) -> requests.Session:
     return session
 
 
-async def fanout(settings: Settings, origin: str, ca_file: str) -> dict[str, float]:
+async def fanout(settings: Settings, origin: str, ca_file: str, count: int) -> dict[str, float]:
     engine = make_engine(settings)
     sessions = async_sessionmaker(engine, expire_on_commit=False)
     async with sessions() as db:
-        await enqueue_one_each(db, await new_subscriptions(origin, ca_file, FANOUT))
+        await enqueue_one_each(db, await new_subscriptions(origin, ca_file, count))
+    delivered_before = (await stats(origin, ca_file))["delivered"]
 
     signer = VapidSigner(vapid_keys(settings), settings.vapid_subject)
     rss_before = current_rss_mb()
@@ -107,7 +109,7 @@ async def fanout(settings: Settings, origin: str, ca_file: str) -> dict[str, flo
         elapsed = time.perf_counter() - started
     sampler.cancel()
     rss_growth_mb = peak[0] - rss_before
-    delivered = (await stats(origin, ca_file))["delivered"]
+    delivered = (await stats(origin, ca_file))["delivered"] - delivered_before
     await engine.dispose()
     return {"seconds": elapsed, "delivered": delivered, "rss_growth_mb": rss_growth_mb}
 
@@ -211,7 +213,8 @@ def main() -> None:
                 database_url=url, secret_key="bench", var_dir=directory, show_demo_logins=False,
                 push_extra_hosts=("127.0.0.1",), push_ca_file=ca_file, background_in_process=False,
             )  # fmt: skip
-            result = asyncio.run(fanout(settings, origin, ca_file))
+            results = {count: asyncio.run(fanout(settings, origin, ca_file, count)) for count in FANOUT_STEPS}
+            result = results[FANOUT]
             baseline_browsers = asyncio.run(new_subscriptions(origin, ca_file, BASELINE_MESSAGES))
             baseline_rate = naive_baseline(settings, origin, ca_file, baseline_browsers)
             samples = asyncio.run(latency(settings, origin, ca_file))
@@ -236,6 +239,14 @@ def main() -> None:
     print(f"  commit -> push service received, worker idle ({LATENCY_SAMPLES} samples): p50 {p50:.0f} ms, "
           f"p95 {p95:.0f} ms   target p95 < {TARGET_P95_MS} ms  {verdict(p95 < TARGET_P95_MS)}")  # fmt: skip
     print(f"  worker peak memory growth during the fan-out (max RSS): {result['rss_growth_mb']:.0f} MB")
+    print("  how it grows (each fan-out after the smaller ones, same database and worker code):")
+    for count, step in results.items():
+        print(f"    {count:>7,} subscriptions: {step['delivered']:,.0f} delivered in {step['seconds']:6.2f} s = "
+              f"{count / step['seconds']:6,.0f}/s, peak memory growth {step['rss_growth_mb']:4.0f} MB")  # fmt: skip
+        if count != FANOUT:
+            record(f"Web Push fan-out ({FANOUT:,} subscriptions)", f"{count:,} subscriptions: deliveries/s",
+                   f"{count / step['seconds']:,.0f}/s", peer=f"sequential pywebpush {baseline_rate:,.0f}/s",
+                   ratio=count / step["seconds"] / baseline_rate)  # fmt: skip
     name = f"Web Push fan-out ({FANOUT:,} subscriptions)"
     record(name, "deliveries/s", f"{rate:,.0f}/s", peer=f"sequential pywebpush {baseline_rate:,.0f}/s", ratio=speedup,
            measured=rate, target=Target(TARGET_RATE))  # fmt: skip

@@ -18,7 +18,7 @@ page >= 0.12 / 0.08; /health >= 0.5. A ratio within NOISE of its target reads "n
 
 PostgreSQL: a scratch database on PORCHLIGHT_BENCH_DATABASE_URL (default
 postgresql+asyncpg://postgres@127.0.0.1:5432/postgres), dropped at the end; SQLite: a file in a temporary directory.
-PORCHLIGHT_BENCH_SECONDS sets each segment's length (default 5 s); BENCH_QUICK=1 runs 2 s segments, one round.
+PORCHLIGHT_BENCH_SECONDS sets each segment's length (default 3 s, two rounds); BENCH_QUICK=1 runs 1 s segments, one round.
 """
 
 from __future__ import annotations
@@ -265,8 +265,8 @@ def _report(figures: list[Figure]) -> None:
 
 
 def main() -> None:
-    seconds = int(os.environ.get("PORCHLIGHT_BENCH_SECONDS", "2" if QUICK else "5"))
-    rounds = 1 if QUICK else 3
+    seconds = int(os.environ.get("PORCHLIGHT_BENCH_SECONDS", "1" if QUICK else "3"))
+    rounds = 1 if QUICK else 2
     print(f"\nRequest paths: `porchlight serve` (1 worker) beside bare Litestar (1 worker), wrk -t{THREADS} "
           f"-c{CONNECTIONS}, {rounds} x {seconds} s per figure alternating with the peer; signed in as one of "
           f"{OWNERS} owners ({SITES_PER_OWNER} sites x {CAMERAS_PER_SITE} cameras, {REQUESTS_PER_OWNER} requests "

@@ -61,7 +61,7 @@ from bench.device_heartbeats import (
     server_env,
     verdict,
 )
-from bench.report import Target, record
+from bench.report import QUICK, Target, record
 
 OWNERS = 200
 CAMERAS_PER_OWNER = 2
@@ -428,7 +428,7 @@ def _report(label: str, run: Run, target: bool) -> None:
 
 
 def main() -> None:
-    seconds = float(os.environ.get("PORCHLIGHT_BENCH_SECONDS", "6"))
+    seconds = float(os.environ.get("PORCHLIGHT_BENCH_SECONDS", "2" if QUICK else "6"))
     print(f"\nServe workers: {OWNERS} signed-in owners, one keep-alive connection each (opened at once), asking for "
           f"GET {' and '.join(OWNER_PATHS)} in turn; PostgreSQL; {WARMUP_SECONDS:.0f} s warm-up, {seconds:.0f} s as "
           f"fast as answers come, {seconds:.0f} s polling at {POLL_LOAD:.0%} of the rate `serve --workers 2` reached, "
