@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.accounts import service as accounts
 from backend.accounts.models import Role
+from backend.districts import admin as district_admin
 from backend.web import MACHINE_PREFIXES, pages_answer_in_html
 from push.fake_service import FakePushService
 from tests.conftest import Client
@@ -125,6 +126,18 @@ FORMS: dict[tuple[str, str], Form] = {
     ("POST", "/admin/users/{user_id:uuid}/disable"): Form("admin", f"/admin/users/{UNKNOWN}/disable"),
     ("POST", "/admin/users/{user_id:uuid}/enable"): Form("admin", f"/admin/users/{UNKNOWN}/enable"),
     ("POST", "/admin/users/{user_id:uuid}/roles"): Form("admin", f"/admin/users/{UNKNOWN}/roles", {"roles": "owner"}),
+    ("POST", "/admin/districts"): Form(
+        "admin",
+        "/admin/districts",
+        {"name": " ", "boundary": '{{"type": "Point"}}'},  # the setup's ids are formatted in: braces doubled
+        {"name": "Name is required", "boundary": "Boundary: The boundary is a Point; it must be a Polygon"},
+    ),
+    ("POST", "/admin/districts/{district_id:uuid}"): Form(
+        "admin",
+        "/admin/districts/{district}",
+        {"name": "x" * 201, "boundary": "[[-87.9, 43.05]"},
+        {"name": "Name must be at most 200 characters", "boundary": "Boundary: The boundary is not valid JSON"},
+    ),
     # Sites and cameras
     ("POST", "/sites/new"): Form(
         "owner",
@@ -323,6 +336,7 @@ async def _world(app: Litestar, db: AsyncSession, push_service: FakePushService,
 
     await live_desk(db, clients["desk"])
     await investigator(db, clients["admin"], "admin@example.com", "Milwaukee PD", role=Role.ADMIN, name="Admin")
+    district = await district_admin.create_district(db, "Form BID")
     await accounts.create_user(
         db, email="coordinator@example.com", password=PASSWORD, display_name="Coordinator",
         roles=[Role.COORDINATOR], district_name="Coordinator BID",
@@ -334,7 +348,7 @@ async def _world(app: Litestar, db: AsyncSession, push_service: FakePushService,
     return {
         "site": site["id"], "camera": camera["id"], "device": device.id, "device_camera": device_camera,
         "subscription": subscription, "request": request, "new_request": new_request, "clip": clip,
-        "elsewhere": elsewhere["id"],        "share": shared.json()["id"],
+        "district": district.id, "elsewhere": elsewhere["id"],        "share": shared.json()["id"],
     }  # fmt: skip
 
 
