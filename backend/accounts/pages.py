@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 import msgspec
 import segno
 from litestar import Controller, Request, Response, get, post
-from litestar.params import FromPath, QueryParameter, URLEncodedBody
+from litestar.params import FromPath, FromQuery, QueryParameter, URLEncodedBody
 from litestar.response import Redirect, Template
 
 from backend.accounts import confirmation, recovery, service
@@ -29,6 +29,7 @@ from backend.accounts.schemas import (
 )
 from backend.demo import DEMO_LOGINS
 from backend.districts import announcements as district_members
+from backend.districts import invites
 from backend.errors import Forbidden, InvalidInput, TooManyAttempts
 from backend.navigation import home_for
 from backend.requests.evidence import ClipStore, kept_after_deletion
@@ -75,29 +76,48 @@ class AccountPages(Controller):
         return Template("home.html", context={"demo_logins": DEMO_LOGINS})
 
     @get("/signup")
-    async def signup_form(self, viewer: Viewer) -> Template | Redirect:
+    async def signup_form(
+        self, request: Request, db: Db, viewer: Viewer, invite: FromQuery[str] = ""
+    ) -> Template | Redirect:
+        """`invite`: someone coming from an invite link; the form is filled from the district's roster and the
+        invite goes on with the form (a token checked again when used, never a free URL)."""
         if viewer is not None:
-            return Redirect(home_for(viewer))
-        return Template("accounts/signup.html", context={"values": {}, "errors": {}})
+            token = invites.checked_token(invite)
+            return Redirect(invites.JOIN_PATH + token if token else home_for(viewer))
+        invited = await invites.invited_person(db, settings_of(request), invite)
+        values = {**invited.values, "invite": invited.token} if invited else {}
+        return Template("accounts/signup.html", context={"values": values, "errors": {}, "invited": invited})
 
     @post("/signup")
     async def signup(self, request: Request, db: Db, data: Form) -> Response[Any]:
+        settings = settings_of(request)
+        invite = invites.checked_token(data.get("invite"))
         try:
-            user = await confirmation.sign_up(db, settings_of(request), parse_form(SignupIn, data))
+            user = await confirmation.sign_up(db, settings, parse_form(SignupIn, data))
         except InvalidInput as exc:
-            context = {"values": _form_values(data, "password"), "errors": exc.errors}
+            values = {**_form_values(data, "password"), "invite": invite}
+            invited = await invites.invited_person(db, settings, invite)
+            context = {"values": values, "errors": exc.errors, "invited": invited}
             return Template("accounts/signup.html", context=context, status_code=400)
-        return await begin_session(request, db, user, Redirect("/sites?welcome=1"))
+        # From an invite: it is accepted now and the next step is the business's site (or the join form).
+        target = await invites.after_sign_in(db, settings, user, invite) if invite else ""
+        return await begin_session(request, db, user, Redirect(target or "/sites?welcome=1"))
 
     @get("/login")
     async def login_form(
-        self, viewer: Viewer, next_: Annotated[str | None, QueryParameter(name="next")] = None
-    ) -> Template:
-        return Template("accounts/login.html", context={"values": {"next": next_ or ""}, "errors": {}, "locked": None})
+        self, request: Request, db: Db, viewer: Viewer,
+        next_: Annotated[str | None, QueryParameter(name="next")] = None, invite: FromQuery[str] = "",
+    ) -> Template:  # fmt: skip
+        """`invite`: someone with an account coming from an invite link; it is accepted once they are signed in."""
+        invited = await invites.invited_person(db, settings_of(request), invite)
+        values = {"next": next_ or "", "invite": invited.token if invited else ""}
+        return Template(
+            "accounts/login.html", context={"values": values, "errors": {}, "locked": None, "invited": invited}
+        )
 
     @post("/login")
     async def login(self, request: Request, db: Db, data: Form) -> Response[Any]:
-        values = _form_values(data, "password")
+        values = {**_form_values(data, "password"), "invite": invites.checked_token(data.get("invite"))}
         try:
             credentials = parse_form(LoginIn, data)
             user = await service.authenticate(db, credentials.email, credentials.password, client_ip(request))
@@ -128,7 +148,9 @@ class AccountPages(Controller):
                 secure=settings.secure_cookies, samesite="lax", path="/login",
             )  # fmt: skip
             return response
-        return await begin_session(request, db, user, Redirect(safe_next(data.get("next"), user)))
+        invite = invites.checked_token(data.get("invite"))
+        target = await invites.after_sign_in(db, settings_of(request), user, invite) if invite else ""
+        return await begin_session(request, db, user, Redirect(target or safe_next(data.get("next"), user)))
 
     async def _ticket_user(self, request: Request, db: Db) -> User | None:
         return await service.user_for_ticket(db, settings_of(request).secret_key, request.cookies.get(TICKET_COOKIE))

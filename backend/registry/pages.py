@@ -39,20 +39,32 @@ def _values(form: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in form.items() if k not in {"_csrf_token", "find_position"}}
 
 
-async def _found_position(request: Request, db: Db, data: dict[str, Any], site: Any) -> Template | None:
+async def _site_form(
+    db: Db, owner_id: uuid.UUID, values: dict[str, Any], errors: dict[str, str] | None = None, **context: Any
+) -> Template:
+    """The site form, with "Part of <district>" for each district the owner joined."""
+    return _form(
+        "registry/site_form.html", values, errors, districts=await service.site_districts(db, owner_id), **context
+    )
+
+
+async def _found_position(
+    request: Request, db: Db, owner_id: uuid.UUID, data: dict[str, Any], site: Any
+) -> Template | None:
     """ "Find the position from the address" (only where a geocoder is configured): the form again, its position
     filled from the address, nothing saved. None for any other press of the form."""
     geocoder_url = settings_of(request).geocoder_url
     if not geocoder_url or "find_position" not in data:
         return None
     values = _values(data)
+    districts = await service.site_districts(db, owner_id)
     await db.commit()  # nothing to write: it ends the transaction, so none is open while the geocoder answers
     try:
         place = await service.position_of_address(geocoder_url, str(values.get("address", "")))
     except InvalidInput as exc:
-        return _form("registry/site_form.html", values, exc.errors, site=site)
+        return _form("registry/site_form.html", values, exc.errors, site=site, districts=districts)
     values.update(latitude=round(place.latitude, 6), longitude=round(place.longitude, 6))
-    return _form("registry/site_form.html", values, site=site, found=place.label)
+    return _form("registry/site_form.html", values, site=site, found=place.label, districts=districts)
 
 
 class RegistryPages(Controller):
@@ -69,19 +81,20 @@ class RegistryPages(Controller):
         return Template("registry/sites.html", context={"sites": sites, "welcome": welcome, "open_share": on})
 
     @get("/sites/new")
-    async def new_site_form(self, owner: SignedIn) -> Template:
-        return _form("registry/site_form.html", {"kind": "home"}, site=None)
+    async def new_site_form(self, db: Db, owner: SignedIn, district: FromQuery[uuid.UUID | None] = None) -> Template:
+        """`district`: right after joining one, the form filled from what the business gave it."""
+        return await _site_form(db, owner.id, await service.new_site_values(db, owner.id, district), site=None)
 
     @post("/sites/new")
     async def create_site(
         self, request: Request, db: Db, owner: SignedIn, area: Area, data: Form
     ) -> Template | Redirect:
-        if found := await _found_position(request, db, data, None):
+        if found := await _found_position(request, db, owner.id, data, None):
             return found
         try:
             site = await service.create_site(db, owner.id, parse_form(SiteIn, data), area)
         except InvalidInput as exc:
-            return _form("registry/site_form.html", _values(data), exc.errors, site=None)
+            return await _site_form(db, owner.id, _values(data), exc.errors, site=None)
         return Redirect(f"/sites/{site.id}?saved=site")
 
     @get("/sites/{site_id:uuid}")
@@ -94,7 +107,7 @@ class RegistryPages(Controller):
     @get("/sites/{site_id:uuid}/edit")
     async def edit_site_form(self, db: Db, owner: SignedIn, site_id: FromPath[uuid.UUID]) -> Template:
         site = await service.get_site(db, owner.id, site_id)
-        return _form("registry/site_form.html", msgspec.structs.asdict(site), site=site)
+        return await _site_form(db, owner.id, msgspec.structs.asdict(site), site=site)
 
     @post("/sites/{site_id:uuid}/edit")
     async def update_site(
@@ -102,14 +115,14 @@ class RegistryPages(Controller):
     ) -> Template | Redirect:
         if "find_position" in data:
             site = await service.get_site(db, owner.id, site_id)  # another owner's site is a 404
-            if found := await _found_position(request, db, data, site):
+            if found := await _found_position(request, db, owner.id, data, site):
                 return found
         try:
             changes = msgspec.structs.asdict(parse_form(SiteIn, data))
             await service.update_site(db, owner.id, site_id, changes)
         except InvalidInput as exc:
             site = await service.get_site(db, owner.id, site_id)
-            return _form("registry/site_form.html", _values(data), exc.errors, site=site)
+            return await _site_form(db, owner.id, _values(data), exc.errors, site=site)
         return Redirect(f"/sites/{site_id}?saved=site")
 
     @post("/sites/{site_id:uuid}/delete")

@@ -29,6 +29,8 @@ class SiteIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     contact_email: Annotated[str, Meta(max_length=254), label("Contact email")] = ""
     contact_hours: Annotated[str, Meta(max_length=100, examples=["Weekdays 9-17"]), label("Preferred hours")] = ""
     investigator_note: Annotated[Note, label("Note for investigators")] = ""
+    # The business improvement district the site is part of: one the owner is a joined member of, or none.
+    district_id: Annotated[uuid.UUID, label("Part of a district")] | None = None
 
 
 SitePatch = partial(SiteIn, "SitePatch")
@@ -95,6 +97,7 @@ class SiteOut(msgspec.Struct, kw_only=True):
     # Set when the position looks wrong: at 0, 0, or outside the program's area (PORCHLIGHT_PROGRAM_AREA). The site
     # is saved all the same.
     position_warning: str | None = None
+    district_id: uuid.UUID | None = None  # the district the site is part of (one its owner joined), if any
 
 
 class NearbyCamera(msgspec.Struct, kw_only=True, gc=False):

@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Bundle, selectinload
 
 from backend.db import utcnow
+from backend.districts import membership
 from backend.errors import InvalidInput, NotFound
 from backend.registry import geo, geocoder
 from backend.registry.models import Camera, Placement, Recorder, Site, SiteKind
@@ -134,6 +135,7 @@ def site_out(site: Site, cameras: list[CameraOut] | None = None, area: ProgramAr
         updated_at=site.updated_at,
         cameras=[camera_out(c) for c in site.cameras] if cameras is None else cameras,
         position_warning=position_warning(site.latitude, site.longitude, area),
+        district_id=site.district_id,
     )
 
 
@@ -146,6 +148,48 @@ def _check_contact(site: Site) -> None:
         raise InvalidInput({"contact_phone": "Give a phone number or an email address so police can reach you"})
     if site.contact_email and not _EMAIL.match(site.contact_email):
         raise InvalidInput({"contact_email": "Contact email is not an email address (name@example.com)"})
+
+
+NOT_A_MEMBER = "Part of a district must be a district you have joined"
+
+
+async def _check_district(db: AsyncSession, owner_id: uuid.UUID, district_id: uuid.UUID | None) -> None:
+    """A site may be part only of a district its owner is a joined member of (a pending or former member's: no)."""
+    if district_id is not None and not await membership.is_joined_member(db, owner_id, district_id):
+        raise InvalidInput({"district_id": NOT_A_MEMBER})
+
+
+async def site_districts(db: AsyncSession, owner_id: uuid.UUID) -> list[membership.JoinedDistrict]:
+    """The districts the owner's site form offers ("Part of ..."): the ones they joined."""
+    return await membership.joined_districts(db, owner_id)
+
+
+async def new_site_values(db: AsyncSession, owner_id: uuid.UUID, district_id: uuid.UUID | None) -> dict[str, Any]:
+    """A new site's form: filled from what the owner's business gave the district (right after joining it), else
+    a home."""
+    prefill = await membership.site_prefill(db, owner_id, district_id) if district_id else None
+    return prefill or {"kind": "home"}
+
+
+async def place_sites_in_district(
+    db: AsyncSession, owner_id: uuid.UUID, district_id: uuid.UUID, site_ids: Sequence[str]
+) -> None:
+    """The owner's ticked sites are part of the district from now on, and their others that were are not."""
+    if not await membership.is_joined_member(db, owner_id, district_id):
+        raise InvalidInput({"site_ids": "Your sites can be part of a district once it has approved you as a member"})
+    sites = {site.id: site for site in await db.scalars(select(Site).where(Site.owner_id == owner_id))}
+    try:
+        ticked = {uuid.UUID(str(site_id)) for site_id in site_ids}
+    except ValueError:
+        ticked = {uuid.uuid4()}
+    if ticked - sites.keys():
+        raise InvalidInput({"site_ids": "Choose among your own sites"})
+    for site_id, site in sites.items():
+        if site_id in ticked:
+            site.district_id = district_id
+        elif site.district_id == district_id:
+            site.district_id = None
+    await db.commit()
 
 
 async def _own_site(db: AsyncSession, owner_id: uuid.UUID, site_id: uuid.UUID) -> Site:
@@ -192,6 +236,7 @@ async def get_site(
 
 
 async def create_site(db: AsyncSession, owner_id: uuid.UUID, data: SiteIn, area: ProgramArea | None = None) -> SiteOut:
+    await _check_district(db, owner_id, data.district_id)
     site = Site(owner_id=owner_id, cameras=[], **_clean(msgspec.structs.asdict(data)))
     _check_contact(site)
     db.add(site)
@@ -203,6 +248,7 @@ async def update_site(
     db: AsyncSession, owner_id: uuid.UUID, site_id: uuid.UUID, changes: dict[str, Any], area: ProgramArea | None = None
 ) -> SiteOut:
     site = await _own_site(db, owner_id, site_id)
+    await _check_district(db, owner_id, changes.get("district_id"))
     for key, value in _clean(changes).items():
         setattr(site, key, value)
     try:
