@@ -102,6 +102,13 @@ EXTRA_STATUSES: dict[tuple[str, str], set[int]] = {
     ("POST", "/live/v1/whip/{share_camera_id}"): {410, 413},  # the SDP offer is read from the body
     ("POST", "/live/v1/whep/{share_camera_id}"): {409, 410, 413},  # 409: the camera's video has not arrived yet
     ("POST", "/api/v1/district/announcements"): {429},  # the district's announcements in 24 hours
+    # Invites: a member who joined, left or waits has no invite to send; one email a day per member, 200 per district.
+    ("POST", "/api/v1/district/members/{member_id}/invite"): {409, 429},
+    ("POST", "/api/v1/district/members/{member_id}/nudge"): {409, 429},
+    ("POST", "/api/v1/district/members/{member_id}/revoke"): {409},
+    ("POST", "/api/v1/district/pending/{member_id}/approve"): {409},  # not waiting for approval
+    ("POST", "/api/v1/district/pending/{member_id}/decline"): {409},
+    ("POST", "/api/v1/join/{token}"): {409, 410},  # a member already; an invite used, expired, withdrawn or off
     ("DELETE", "/api/v1/district/members/{member_id}"): {409},  # a joined member leaves by themselves
     ("POST", "/api/v1/district/import/preview"): {413},  # the upload is read from the body
     ("POST", "/api/v1/district/import/{import_id}/confirm"): {409, 410},  # the roster changed meanwhile; expired
