@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import os
 import random
@@ -9,7 +10,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.accounts import service as accounts
@@ -17,7 +18,8 @@ from backend.accounts.models import Role, User, UserRole
 from backend.db import utcnow
 from backend.devices import service as devices
 from backend.devices.models import DeviceCamera, EdgeDevice, Status
-from backend.districts.models import District
+from backend.districts import service as districts
+from backend.districts.models import District, DistrictMember, MemberSource, MemberStatus
 from backend.registry.models import Camera, Placement, Recorder, Site, SiteKind
 from backend.settings import Settings
 
@@ -107,10 +109,11 @@ async def _create_login(db: AsyncSession, login: DemoLogin) -> User:
 async def seed(db: AsyncSession, *, seed_value: int = 414) -> int:
     """Create the demo logins and a few hundred sites with cameras. Returns the number of sites made."""
     if await demo_present(db):
-        # A demo made before a login was added to DEMO_LOGINS gets that login now.
+        # A demo made before a login was added to DEMO_LOGINS gets that login now, and its district a roster.
         for login in DEMO_LOGINS:
             if await accounts.get_user_by_email(db, login.email) is None:
                 await _create_login(db, login)
+        await _district_roster(db, random.Random(seed_value))
         await db.commit()
         return 0
     for login in DEMO_LOGINS:
@@ -186,8 +189,113 @@ async def seed(db: AsyncSession, *, seed_value: int = 414) -> int:
         await db.execute(insert(UserRole), roles)
     await db.execute(insert(Site), sites)
     await db.execute(insert(Camera), cameras)
+    await _district_roster(db, rng)
     await db.commit()
     return len(sites)
+
+
+# Businesses on the district's roster that have no account yet (listed, or invited).
+ROSTER_ONLY = ["Broadway Florist", "Third Ward Tailors", "Riverside Records", "Water Street Wines", "Loft Yoga",
+               "Milwaukee Street Deli", "Corner Cobbler", "Harbor Framing", "Old Brewery Antiques", "Canal Bike Co",
+               "Market Hall Cheese", "Jefferson Jewelers", "Chicago Street Pottery", "Buffalo Street Books",
+               "Erie Street Espresso", "St Paul Optics"]  # fmt: skip
+
+
+def _boundary(lat: float, lon: float, half_m: float) -> dict:
+    """A square GeoJSON Polygon ([lon, lat] corners, the ring closed) of `half_m` metres either side of a centre."""
+    dlat = half_m / 111_320
+    dlon = half_m / (111_320 * math.cos(math.radians(lat)))
+    corners = [(lon - dlon, lat - dlat), (lon + dlon, lat - dlat), (lon + dlon, lat + dlat), (lon - dlon, lat + dlat)]
+    ring = [[round(x, 6), round(y, 6)] for x, y in [*corners, corners[0]]]
+    return {"type": "Polygon", "coordinates": [ring]}
+
+
+async def _district_roster(db: AsyncSession, rng: random.Random) -> None:
+    """The demo district's outline around its neighbourhood and a roster at every step of the onboarding funnel:
+    businesses listed, invited (some over a week ago: they need a nudge), joined with their site in the district
+    (its cameras, some with a paired device sharing on alert), joined elsewhere with no site yet, one waiting for
+    approval, one who left. Once: a district with members keeps them."""
+    district = await db.scalar(select(District).where(District.name == DISTRICT))
+    if district is None or await db.scalar(select(func.count()).where(DistrictMember.district_id == district.id)):
+        return
+    _, lat, lon, street = NEIGHBOURHOODS[0]
+    district.boundary = _boundary(lat, lon, 1100)  # the sites are scattered within 900 m of the centre
+    now = utcnow()
+    days = dt.timedelta(days=1)
+    members: list[dict] = []
+
+    def member(name: str, email: str, status: MemberStatus, **fields: object) -> dict:
+        row = {
+            "id": uuid.uuid4(), "district_id": district.id, "business_name": name, "email": email,
+            "contact_name": fields.pop("contact_name", ""), "phone": f"(414) 555-{rng.randrange(1000, 10000):04d}",
+            "address": fields.pop("address", f"{rng.randrange(100, 700)} {street}, Milwaukee, WI"),
+            "status": status.value, "source": fields.pop("source", MemberSource.IMPORT.value),
+            "match_key": districts.match_key(name, email), "created_at": now - 60 * days, "updated_at": now,
+            **fields,
+        }  # fmt: skip
+        members.append(row)
+        return row
+
+    def invited(ago_days: float) -> dict[str, dt.datetime]:
+        at = now - ago_days * days
+        return {"invited_at": at, "invite_expires_at": at + 90 * days, "last_emailed_at": at, "emails_sent": 1}
+
+    for index, name in enumerate(ROSTER_ONLY):
+        email = f"hello@{name.lower().replace(' ', '-')}.example"
+        if index < 6:  # listed, not invited yet
+            member(name, email if index % 2 else "", MemberStatus.LISTED)
+        else:  # invited: the first five over a week ago, so they need a nudge
+            member(name, email, MemberStatus.LISTED, **invited(rng.uniform(9, 30) if index < 11 else rng.uniform(1, 6)))
+
+    # The businesses whose sites are in the district: most of their owners joined (the demo owner among them).
+    district_sites = (
+        await db.execute(
+            select(Site.id, Site.name, Site.address, Site.owner_id, User.email, User.display_name)
+            .join(User, User.id == Site.owner_id).where(Site.district_id == district.id).order_by(Site.name, Site.id)
+        )
+    ).all()  # fmt: skip
+    joined_sites = [found for index, found in enumerate(district_sites) if index % 3 != 2][:22]
+    devices = []
+    for index, found in enumerate(joined_sites):
+        invited_days = rng.uniform(20, 50)
+        joined_at = now - (invited_days - rng.uniform(1, 5)) * days
+        member(found.name, found.email, MemberStatus.JOINED, contact_name=found.display_name, address=found.address,
+               user_id=found.owner_id, joined_at=joined_at, **invited(invited_days))  # fmt: skip
+        site_at = joined_at + rng.uniform(0.1, 2) * days
+        await db.execute(update(Site).where(Site.id == found.id).values(created_at=site_at))
+        await db.execute(update(Camera).where(Camera.site_id == found.id).values(created_at=site_at + 0.2 * days))
+        if index % 4 == 1 and found.email != DEMO_LOGINS[0].email:  # a paired device (the demo owner has hers)
+            paired_at = site_at + rng.uniform(1, 6) * days
+            online = index % 8 != 5
+            devices.append({
+                "id": uuid.uuid4(), "owner_id": found.owner_id, "site_id": found.id, "name": "Shop core",
+                "status": (Status.ONLINE if online else Status.OFFLINE).value, "status_since": paired_at,
+                "created_at": paired_at, "paired_at": paired_at, "last_heartbeat_at": now if online else paired_at,
+                "share_on_alert": index % 8 != 1, "share_on_alert_since": paired_at + days if index % 8 != 1 else None,
+                "agent_version": "0.1.0", "desired_version": 1,
+            })  # fmt: skip
+    if devices:
+        await db.execute(insert(EdgeDevice), devices)
+
+    # Owners elsewhere who joined over a week ago and have not placed a site in the district yet: a nudge each.
+    elsewhere = (
+        await db.execute(
+            select(User.id, User.email, User.display_name).join(Site, Site.owner_id == User.id)
+            .where(Site.district_id.is_(None), Site.kind == SiteKind.BUSINESS.value, User.password_hash.is_(None))
+            .order_by(User.email).limit(3)
+        )
+    ).all()  # fmt: skip
+    for index, found in enumerate(elsewhere):
+        name = f"{found.display_name}'s shop"
+        if index < 2:
+            member(name, found.email, MemberStatus.JOINED, contact_name=found.display_name, user_id=found.id,
+                   joined_at=now - (10 + index) * days, **invited(14 + index))  # fmt: skip
+        else:  # joined through the district-wide link at a meeting: waits for the coordinator's approval
+            member(name, found.email, MemberStatus.PENDING, contact_name=found.display_name, user_id=found.id,
+                   source=MemberSource.DISTRICT_LINK.value, created_at=now - 2 * days)  # fmt: skip
+    member("Quarry Street Candles", "", MemberStatus.LEFT, joined_at=now - 40 * days, left_at=now - 5 * days,
+           **invited(45))  # fmt: skip
+    await db.execute(insert(DistrictMember), members)
 
 
 DEMO_DEVICE = "Storefront core (demo)"

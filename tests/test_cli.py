@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.accounts.models import Agency, User
 from backend.cli import main
+from backend.demo import DEMO_LOGINS
 from backend.devices.models import EdgeDevice
 from backend.registry.models import Camera, Site
 from backend.tokens import token_hash
@@ -75,10 +76,12 @@ async def test_demo_pairs_a_simulated_edge_device_for_the_demo_owner(
     runner: CliRunner, db: AsyncSession, tmp_path: Path
 ) -> None:
     await invoke(runner, ["demo"])
+    demo_owner = await db.scalar(select(User.id).where(User.email == DEMO_LOGINS[0].email))
     config = tmp_path / "demo-edge.toml"
     assert config.stat().st_mode & 0o777 == 0o600
     settings = tomllib.loads(config.read_text())
-    device = await db.scalar(select(EdgeDevice))
+    device = await db.scalar(select(EdgeDevice).where(EdgeDevice.owner_id == demo_owner))  # members have theirs
+    device_id = device.id
     assert device.name == "Storefront core (demo)" and settings["device_id"] == str(device.id)
     assert device.credential_hash == token_hash(settings["credential"])
     site_cameras = (await db.scalars(select(Camera.name).where(Camera.site_id == device.site_id))).all()
@@ -87,11 +90,11 @@ async def test_demo_pairs_a_simulated_edge_device_for_the_demo_owner(
 
     again = await invoke(runner, ["demo"])  # every `make run`: the same device, a fresh credential in its config
     assert again.exit_code == 0
-    assert await db.scalar(select(func.count()).select_from(EdgeDevice)) == 1
+    assert await db.scalar(select(func.count()).where(EdgeDevice.owner_id == demo_owner)) == 1
     renewed = tomllib.loads(config.read_text())
     db.expire_all()
     assert renewed["credential"] != settings["credential"]
-    assert (await db.scalar(select(EdgeDevice))).credential_hash == token_hash(renewed["credential"])
+    assert (await db.get(EdgeDevice, device_id)).credential_hash == token_hash(renewed["credential"])
 
 
 async def test_totp_code_prints_the_current_code_of_a_key(runner: CliRunner) -> None:

@@ -349,3 +349,24 @@ async def test_a_coordinator_without_a_district_is_told_what_to_do(app: Litestar
         assert members.status_code == 404 and service.NO_DISTRICT in members.text
         api = await browser.get("/api/v1/district")
         assert api.status_code == 404 and api.json()["detail"] == service.NO_DISTRICT
+
+
+async def test_the_demo_district_has_an_outline_and_members_at_every_step(db: AsyncSession) -> None:
+    from backend import demo
+    from backend.accounts import service as accounts
+
+    await demo.seed(db)
+    coordinator = await accounts.get_user_by_email(db, "coordinator@demo.porchlight.test")
+    assert coordinator is not None
+    district = await service.coordinated_district(db, coordinator)
+    ring = district.boundary["coordinates"][0]  # type: ignore[index]
+    assert district.boundary["type"] == "Polygon" and ring[0] == ring[-1] and len(ring) == 5  # type: ignore[index]
+    _, lat, lon, _ = demo.NEIGHBOURHOODS[0]
+    assert min(p[0] for p in ring) < lon < max(p[0] for p in ring)  # [lon, lat] order
+    assert min(p[1] for p in ring) < lat < max(p[1] for p in ring)
+    totals = await service.totals(db, coordinator)
+    assert all(step.reached > 0 for step in totals.steps) and totals.needs_nudge > 0
+    assert all(count > 0 for count in totals.by_status.values())
+    assert 30 <= totals.members <= 60
+    await demo.seed(db)  # again: nothing more
+    assert (await service.totals(db, coordinator)).members == totals.members
