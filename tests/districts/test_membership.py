@@ -138,6 +138,9 @@ async def test_leaving_clears_the_link_the_sites_and_the_next_announcement(
             await db.execute(service.members_with_steps(coordinator.district_id).where(DistrictMember.id == member.id))
         ).one()
         assert (row.site, row.cameras, row.device, row.share_on_alert) == (None, None, None, None)
+        seen = (await coordinator.client.get(f"/api/v1/district/members/{member.id}")).json()
+        assert seen["status"] == "left"
+        assert [s["step"] for s in seen["steps"] if s["reached_at"]] == ["invited", "account"]  # from before leaving
 
         sent = await send(coordinator, title="After you left")
         assert sent["recipients"] == 1
