@@ -134,6 +134,8 @@ def test_an_administrator_draws_a_boundary_on_the_map(
     page = watch_for_problems(new_context(**DESK).new_page(), problems)
     _sign_in(page, admin, "/admin/users")
     page.get_by_role("link", name="Districts").click()
+    expect(page.get_by_test_id("districts")).to_contain_text(f"Coverage BID {tag}")
+    assert violations(page) == []
     page.get_by_role("link", name=f"Coverage BID {tag}").click()
 
     field = page.get_by_label("Boundary (GeoJSON)")
@@ -141,6 +143,7 @@ def test_an_administrator_draws_a_boundary_on_the_map(
     drawing = page.locator("[data-boundary-map]")
     expect(drawing).to_be_visible()
     expect(drawing.locator("[data-map-corner]")).to_have_count(4)  # the stored outline, read from the field
+    assert violations(page) == []
     page.get_by_role("button", name="Start again").click()
     assert field.input_value() == ""
     box = drawing.bounding_box()
