@@ -24,7 +24,7 @@ from tests.requests.test_evidence import upload
 from tests.sharing.conftest import online_device
 
 COORDINATOR_PREFIXES = ("/district", "/api/v1/district")
-MIN_ROUTES_WALKED = 6  # the district home, the announcements' pages and API; the roster, invites, coverage add more
+MIN_ROUTES_WALKED = 15  # the home, the roster, coverage and announcements (pages and API); invites add more
 ACCOUNT_EMAIL = "owner-account@private.example"
 POLICE_CONTACT = {
     "contact_phone": "(414) 555-0142",
