@@ -30,6 +30,7 @@ from tests.databases import create_database, drop_database
 from tests.e2e.conftest import PHONE, TIMEOUT_MS
 from tests.e2e.helpers import DESK, PASSWORD, add_camera, new_owner, watch_for_problems
 from tests.e2e.seed import run
+from tests.e2e.test_accessibility import violations
 from tests.live_server import running_server
 from tests.smtp import Inbox, free_port
 
@@ -101,8 +102,10 @@ def invite_link(inbox: Inbox, email: str, timeout_s: float = 20.0) -> str:
     raise AssertionError(f"no invite email to {email} within {timeout_s} s: {[m['Subject'] for m in inbox.messages]}")
 
 
-def no_sideways_scroll(page: Page) -> None:
+def looks_right(page: Page) -> None:
+    """No sideways scroll on the phone, and axe (WCAG 2.1 AA) finds nothing."""
     assert page.evaluate("document.documentElement.scrollWidth <= document.documentElement.clientWidth"), page.url
+    assert violations(page) == [], page.url
 
 
 def test_an_invite_emailed_by_the_coordinator_leads_a_phone_to_its_first_camera_and_moves_the_funnel(
@@ -133,19 +136,20 @@ def test_an_invite_emailed_by_the_coordinator_leads_a_phone_to_its_first_camera_
         invite.get_by_role("button", name="Send invite by email").click()
         expect(coordinator.get_by_role("status")).to_contain_text(f"The invite is on its way to {owner.email}")
         expect(coordinator.get_by_test_id("step-invited")).to_have_class("reached")
+        assert violations(coordinator) == []
 
         # The owner opens the emailed link on a phone.
         phone.goto(invite_link(mail[1], owner.email))
         expect(phone.get_by_role("heading", name=f"{DISTRICT} invites Corner Bakery", level=1)).to_be_visible()
         expect(phone.get_by_text("Never your footage")).to_be_visible()
-        no_sideways_scroll(phone)
+        looks_right(phone)
         phone.get_by_role("link", name="Create your account").click()
 
         # Sign-up is filled in from the roster.
         expect(phone.get_by_test_id("invited")).to_contain_text(f"{DISTRICT} invites Corner Bakery")
         expect(phone.get_by_label("Email")).to_have_value(owner.email)
         expect(phone.get_by_label("Your name")).to_have_value("Dana Rivera")
-        no_sideways_scroll(phone)
+        looks_right(phone)
         phone.get_by_label("Password").fill(owner.password)
         phone.get_by_role("button", name="Create account").click()
 
@@ -158,14 +162,14 @@ def test_an_invite_emailed_by_the_coordinator_leads_a_phone_to_its_first_camera_
         expect(phone.get_by_label("Longitude")).to_have_value("-87.8841")
         expect(phone.get_by_role("group", name="Home or business").get_by_label("Business")).to_be_checked()
         expect(phone.get_by_label(f"Part of {DISTRICT}")).to_be_checked()
-        no_sideways_scroll(phone)
+        looks_right(phone)
         phone.get_by_label("Phone").fill("+1 414 555 0134")
         phone.get_by_role("button", name="Save site").click()
         expect(phone.get_by_role("heading", name="Corner Bakery", level=1)).to_be_visible()
 
         # Then the first camera.
         add_camera(phone, "Front door")
-        no_sideways_scroll(phone)
+        looks_right(phone)
 
         # The coordinator sees the funnel move.
         coordinator.reload()
@@ -173,6 +177,20 @@ def test_an_invite_emailed_by_the_coordinator_leads_a_phone_to_its_first_camera_
             expect(coordinator.get_by_test_id(f"step-{step}")).to_have_class("reached")
         expect(coordinator.get_by_test_id("step-device")).to_have_class("not-yet")
         expect(coordinator.get_by_test_id("invite")).to_contain_text("the invite has been used")
+
+        # The district link for a meeting, and its print-ready poster.
+        coordinator.get_by_role("link", name="the district link").click()
+        expect(coordinator.get_by_role("heading", name="District link", level=1)).to_be_visible()
+        assert violations(coordinator) == []
+        coordinator.get_by_role("link", name="Print the poster").click()
+        expect(coordinator.get_by_test_id("poster-qr").locator("svg")).to_be_visible()
+        assert violations(coordinator) == []
+        coordinator.emulate_media(media="print")
+        expect(coordinator.locator(".topbar")).to_be_hidden()
+        expect(coordinator.get_by_role("button", name="Print this poster")).to_be_hidden()
+        expect(coordinator.get_by_test_id("poster-qr").locator("svg")).to_be_visible()
+        coordinator.emulate_media(media="screen")
+        expect(coordinator.get_by_role("button", name="Print this poster")).to_be_visible()
 
         # The link has done its work: opened again by someone else, it says so.
         with browser.new_context(base_url=url, **PHONE_390) as stranger_context:
