@@ -355,3 +355,23 @@ async def test_the_district_link_can_be_turned_off_and_renewed_and_old_copies_st
     assert bad.status_code == 400 and bad.json()["errors"][0]["field"] == "action"
     pending = await db.scalar(select(DistrictMember).where(DistrictMember.district_id == coordinator.district_id))
     assert pending is None  # nobody joined through a link that was off
+
+
+async def test_a_business_already_on_the_roster_joining_through_the_district_link_waits_beside_its_row(
+    db: AsyncSession, coordinator: Coordinator, client: Client
+) -> None:
+    """Its roster row is not taken over (anyone could type that email): the coordinator sees both and decides."""
+    listed = await add_member(db, coordinator.district_id, "Corner Bakery", email="ana@bakery.example")
+    listed_id = listed.id
+    token = token_of((await coordinator.client.get("/api/v1/district/join-link")).json()["link"])
+    await sign_up(client, "ana@bakery.example", name="Ana")
+    joined = await client.send_json(
+        "POST", f"/api/v1/join/{token}", {"business_name": "Corner Bakery", "address": "2401 N Holton St"}
+    )
+    assert joined.status_code == 200, joined.text
+    rows = (await db.scalars(select(DistrictMember).where(DistrictMember.district_id == coordinator.district_id))).all()
+    assert sorted(row.status for row in rows) == ["listed", "pending"]
+    untouched = await fresh(db, listed_id)
+    assert (untouched.status, untouched.user_id) == (MemberStatus.LISTED.value, None)
+    twice = await client.send_json("POST", f"/api/v1/join/{token}", {"business_name": "Again", "address": "1 St"})
+    assert twice.status_code == 409 and "already asked to join Riverside BID" in twice.json()["detail"]
