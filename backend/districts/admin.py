@@ -238,11 +238,8 @@ async def district_named(db: AsyncSession, name: str) -> District:
 
 
 async def _refuse_taken_name(db: AsyncSession, name: str, keep: uuid.UUID | None = None) -> None:
-    taken = await db.scalar(
-        select(District.name).where(func.lower(District.name) == name.lower(), District.id != keep)
-        if keep
-        else select(District.name).where(func.lower(District.name) == name.lower())
-    )
+    same_name = select(District.name).where(func.lower(District.name) == name.lower())
+    taken = await db.scalar(same_name.where(District.id != keep) if keep else same_name)
     if taken is not None:
         raise InvalidInput({"name": f"A district named {taken} already exists; choose another name"})
 
