@@ -29,6 +29,7 @@ from backend.districts import admin as district_admin
 from backend.web import MACHINE_PREFIXES, pages_answer_in_html
 from push.fake_service import FakePushService
 from tests.conftest import Client
+from tests.districts.conftest import add_member
 from tests.helpers import PASSWORD, add_camera, add_site, sign_up, subscribed_browser
 from tests.requests.conftest import investigator, request_body
 from tests.requests.test_evidence import upload
@@ -281,6 +282,29 @@ FORMS: dict[tuple[str, str], Form] = {
         },
     ),
     ("POST", "/account/districts/{district_id:uuid}/leave"): Form("owner", f"/account/districts/{UNKNOWN}/leave"),
+    # The district roster (the coordinator's)
+    ("POST", "/district/members/new"): Form(
+        "coordinator",
+        "/district/members/new",
+        {"business_name": "", "email": "nope", "latitude": "north", "longitude": "200"},
+        {
+            "business_name": "Business name is required",
+            "email": "Email is not in the expected format",
+            "latitude": "Latitude must be a number",
+            "longitude": "Longitude must be at most 180",
+        },
+    ),
+    ("POST", "/district/members/{member_id:uuid}/edit"): Form(
+        "coordinator",
+        "/district/members/{member}/edit",
+        {"business_name": "Form Bakery", "latitude": "43.1"},
+        {"longitude": "Longitude is required when a latitude is given"},
+    ),
+    ("POST", "/district/members/{member_id:uuid}/remove"): Form("coordinator", f"/district/members/{UNKNOWN}/remove"),
+    ("POST", "/district/import"): Form("coordinator", "/district/import", {}, {"file": "Choose a CSV file to upload"}),
+    ("POST", "/district/import/{import_id:str}/confirm"): Form(
+        "coordinator", "/district/import/not-an-import/confirm", {}, {"file": "No such import preview in your district"}
+    ),
 }
 
 
@@ -336,7 +360,6 @@ async def _world(app: Litestar, db: AsyncSession, push_service: FakePushService,
 
     await live_desk(db, clients["desk"])
     await investigator(db, clients["admin"], "admin@example.com", "Milwaukee PD", role=Role.ADMIN, name="Admin")
-    district = await district_admin.create_district(db, "Form BID")
     await accounts.create_user(
         db, email="coordinator@example.com", password=PASSWORD, display_name="Coordinator",
         roles=[Role.COORDINATOR], district_name="Coordinator BID",
@@ -345,10 +368,14 @@ async def _world(app: Litestar, db: AsyncSession, push_service: FakePushService,
         "POST", "/api/v1/auth/login", {"email": "coordinator@example.com", "password": PASSWORD}
     )
     assert signed_in.status_code == 200, signed_in.text
+    coordinator = await accounts.get_user_by_email(db, "coordinator@example.com")
+    assert coordinator is not None
+    member = await add_member(db, coordinator.district_id, "Form Bakery")  # type: ignore[arg-type]
+    district = await district_admin.create_district(db, "Form BID")
     return {
         "site": site["id"], "camera": camera["id"], "device": device.id, "device_camera": device_camera,
         "subscription": subscription, "request": request, "new_request": new_request, "clip": clip,
-        "district": district.id, "elsewhere": elsewhere["id"],        "share": shared.json()["id"],
+        "district": district.id, "member": member.id, "elsewhere": elsewhere["id"],        "share": shared.json()["id"],
     }  # fmt: skip
 
 
