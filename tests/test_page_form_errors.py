@@ -139,6 +139,13 @@ FORMS: dict[tuple[str, str], Form] = {
         {"name": "x" * 201, "boundary": "[[-87.9, 43.05]"},
         {"name": "Name must be at most 200 characters", "boundary": "Boundary: The boundary is not valid JSON"},
     ),
+    ("POST", "/admin/districts/{district_id:uuid}/coordinators"): Form(
+        "admin",
+        "/admin/districts/{district}/coordinators",
+        {"email": "not-an-address", "display_name": "", "password": ""},
+        {"email": "Email is not in the expected format", "display_name": "Name is required",
+         "password": "First password is required"},
+    ),  # fmt: skip
     # Sites and cameras
     ("POST", "/sites/new"): Form(
         "owner",

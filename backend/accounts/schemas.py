@@ -67,6 +67,14 @@ class AgencyAccountIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     password: Annotated[Password, label("First password")]
 
 
+class CoordinatorAccountIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """An administrator creates a district coordinator's account (the district is the page's)."""
+
+    email: Email
+    display_name: Annotated[DisplayName, label("Name")]
+    password: Annotated[Password, label("First password")]
+
+
 class AgencyAccountOut(msgspec.Struct, kw_only=True):
     """An account on the administrators' list: an agency's, a coordinator's or an administrator's."""
 

@@ -32,7 +32,14 @@ from backend.accounts.models import (
     UserSession,
 )
 from backend.accounts.passwords import hash_password, needs_rehash, password_problem, verify_password
-from backend.accounts.schemas import AgencyAccountIn, AgencyAccountOut, MeOut, PasswordChangeIn, SignupIn
+from backend.accounts.schemas import (
+    AgencyAccountIn,
+    AgencyAccountOut,
+    CoordinatorAccountIn,
+    MeOut,
+    PasswordChangeIn,
+    SignupIn,
+)
 from backend.db import utcnow
 from backend.districts.models import District
 from backend.errors import Forbidden, InvalidInput, NotFound, TooManyAttempts
@@ -453,6 +460,29 @@ async def create_agency_account(db: AsyncSession, admin: User, account: AgencyAc
         must_change_password=True,
     )  # fmt: skip
     _log_admin_action("created", admin.id, user.id, f"role {account.role}" + (", new agency" if new_agency else ""))
+    return user
+
+
+async def create_coordinator_account(
+    db: AsyncSession, admin: User, district: District, account: CoordinatorAccountIn
+) -> User:
+    """An administrator creates a coordinator of `district` with a first password they give in person; the person
+    chooses their own at the first sign-in. Every problem is reported at once; nothing is saved unless all is right."""
+    errors = {}
+    email = normalize_email(account.email)
+    if problem := password_problem(account.password, email):
+        errors["password"] = problem
+    if await get_user_by_email(db, email):
+        errors["email"] = f"An account with the email {email} already exists"
+    if errors:
+        raise InvalidInput(in_form_order(errors))
+    user = User(
+        email=email, password_hash=hash_password(account.password), display_name=account.display_name.strip(),
+        roles=[UserRole(role=Role.COORDINATOR)], district_id=district.id, must_change_password_since=utcnow(),
+    )  # fmt: skip
+    db.add(user)
+    await db.commit()
+    _log_admin_action("created", admin.id, user.id, f"coordinator of district {district.id}")
     return user
 
 

@@ -11,8 +11,11 @@ from litestar import Controller, get, post
 from litestar.params import FromPath, URLEncodedBody
 from litestar.response import Redirect, Template
 
+from backend.accounts import service as accounts
+from backend.accounts.schemas import CoordinatorAccountIn
 from backend.districts import admin as service
 from backend.errors import InvalidInput
+from backend.validation import parse_form
 from backend.web import Db, SignedIn, provide_admin
 
 Form = URLEncodedBody[dict[str, Any]]
@@ -41,17 +44,20 @@ class DistrictAdminPages(Controller):
 
     @staticmethod
     async def _edit(
-        db: Db, district_id: uuid.UUID, values: dict[str, str] | None = None, errors: dict[str, str] | None = None
-    ) -> Template:
+        db: Db, district_id: uuid.UUID, values: dict[str, str] | None = None, errors: dict[str, str] | None = None,
+        coordinator: dict[str, str] | None = None, coordinator_errors: dict[str, str] | None = None,
+    ) -> Template:  # fmt: skip
         district = await service.district_summary(db, district_id)
         if values is None:
             stored = await service.get_district(db, district_id)
             values = {"name": stored.name, "boundary": service.boundary_text(stored.boundary)}
         context = {
             "district": district, "values": values, "errors": errors or {},
+            "coordinator": coordinator or {}, "coordinator_errors": coordinator_errors or {},
             "boundary_max": service.BOUNDARY_TEXT_MAX, "vertices_max": service.BOUNDARY_MAX_VERTICES,
         }  # fmt: skip
-        return Template("districts/admin_district.html", context=context, status_code=400 if errors else 200)
+        failed = errors or coordinator_errors
+        return Template("districts/admin_district.html", context=context, status_code=400 if failed else 200)
 
     @get("/admin/districts")
     async def districts(self, db: Db, admin: SignedIn) -> Template:
@@ -80,3 +86,17 @@ class DistrictAdminPages(Controller):
         except InvalidInput as exc:
             return await self._edit(db, district_id, values, exc.errors)
         return Redirect(f"/admin/districts?{urlencode({'saved': district.name})}")
+
+    @post("/admin/districts/{district_id:uuid}/coordinators")
+    async def add_coordinator(
+        self, db: Db, admin: SignedIn, district_id: FromPath[uuid.UUID], data: Form
+    ) -> Template | Redirect:
+        """A coordinator of this district, with a first password the administrator gives them in person."""
+        district = await service.get_district(db, district_id)
+        try:
+            account = parse_form(CoordinatorAccountIn, data)
+            user = await accounts.create_coordinator_account(db, admin, district, account)
+        except InvalidInput as exc:
+            typed = {name: str(data.get(name, "")) for name in ("email", "display_name")}
+            return await self._edit(db, district_id, coordinator=typed, coordinator_errors=exc.errors)
+        return Redirect(f"/admin/districts/{district_id}?{urlencode({'coordinator': user.email})}")

@@ -192,3 +192,43 @@ async def test_an_unknown_district_is_a_404(db: AsyncSession, client: Client) ->
     missing = "00000000-0000-0000-0000-000000000007"
     assert (await client.get(f"/admin/districts/{missing}")).status_code == 404
     assert (await client.submit(f"/admin/districts/{missing}", {"name": "X"})).status_code == 404
+
+
+async def test_an_administrator_creates_a_coordinator_who_must_choose_a_password(
+    db: AsyncSession, client: Client, app: Litestar, coordinator: Coordinator
+) -> None:
+    await _admin(db, client)
+    page = f"/admin/districts/{coordinator.district_id}"
+    wrong = await client.submit(f"{page}/coordinators", {"email": "casey@riverside-bid.example", "display_name": "Robin",
+                                                           "password": "password"})  # fmt: skip
+    assert (
+        wrong.status_code == 400 and "already exists" in _error(wrong.text, "email") and _error(wrong.text, "password")
+    )
+    assert 'value="Robin"' in wrong.text  # what was typed comes back, never the password
+
+    made = await client.submit(
+        f"{page}/coordinators", {"email": "Robin@Example.com ", "display_name": " Robin Reyes ", "password": PASSWORD}
+    )
+    assert made.status_code == 200 and "Created robin@example.com" in made.text and "Robin Reyes" in made.text
+    robin = await accounts.get_user_by_email(db, "robin@example.com")
+    assert robin is not None and robin.district_id == coordinator.district_id and robin.must_change_password
+    assert robin.role_names == {Role.COORDINATOR}
+    async with Client(app) as phone:
+        signed_in = await phone.send_json(
+            "POST", "/api/v1/auth/login", {"email": "robin@example.com", "password": PASSWORD}
+        )
+        assert signed_in.status_code == 200
+        assert (await phone.get("/district")).url.path == "/password/choose"  # their own password first
+
+
+async def test_only_administrators_create_coordinators(
+    db: AsyncSession, client: Client, coordinator: Coordinator
+) -> None:
+    await sign_up(client, "owner@example.com")
+    for caller in (client, coordinator.client):
+        refused = await caller.submit(
+            f"/admin/districts/{coordinator.district_id}/coordinators",
+            {"email": "sneaky@example.com", "display_name": "Sneaky", "password": PASSWORD},
+        )
+        assert refused.status_code == 403
+    assert await accounts.get_user_by_email(db, "sneaky@example.com") is None
