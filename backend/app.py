@@ -31,8 +31,10 @@ from backend.devices.api import DeviceApi, DeviceController
 from backend.devices.desired import listening
 from backend.devices.pages import DevicePages
 from backend.devices.service import HeartbeatBatcher
+from backend.districts.admin_pages import DistrictAdminPages
 from backend.districts.announcement_pages import AnnouncementApi, AnnouncementPages, MemberDistrictPages, MembershipApi
 from backend.districts.api import DistrictApi
+from backend.districts.coverage_pages import CoverageApi, CoveragePages
 from backend.districts.pages import DistrictPages
 from backend.errors import ServiceError
 from backend.local_time import local_time
@@ -213,6 +215,9 @@ def create_app(settings: Settings | None = None, *, relay_only: bool = False) ->
         MemberDistrictPages,
         AnnouncementApi,
         MembershipApi,
+        CoveragePages,
+        CoverageApi,
+        DistrictAdminPages,
         *([LiveController] if settings.relay_in_process else []),
     ]
     app = Litestar(
