@@ -42,7 +42,16 @@ AREAS: tuple[RoleArea, ...] = (
         (Link("/console/requests", "Sent requests"), Link("/console/search", "Find cameras")),
     ),
     RoleArea(Role.LIVE_DESK, "/live", (Link("/live", "Live desk"), Link("/live/audit", "Live audit"))),
-    RoleArea(Role.COORDINATOR, "/district", (Link("/district", "My district"),)),
+    RoleArea(
+        Role.COORDINATOR,
+        "/district",
+        (
+            Link("/district", "My district"),
+            Link("/district/members", "Members"),
+            Link("/district/coverage", "Coverage"),
+            Link("/district/announcements", "Announcements"),
+        ),
+    ),
     RoleArea(
         Role.ADMIN,
         "/admin/users",

@@ -18,7 +18,7 @@ from tests.helpers import PASSWORD, sign_up
 OWNER_LINKS = ["Share now", "My cameras", "Devices", "Requests"]
 INVESTIGATOR_LINKS = ["Sent requests", "Find cameras"]
 DESK_LINKS = ["Live desk", "Live audit"]
-COORDINATOR_LINKS = ["My district"]
+COORDINATOR_LINKS = ["My district", "Members", "Coverage", "Announcements"]
 ADMIN_LINKS = ["Accounts", "Districts", "Delivery"]
 EVERYONE = ["Notifications", "Account"]
 OWNER_WORDING = [
