@@ -68,10 +68,10 @@ class AgencyAccountIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
 
 class CoordinatorAccountIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    """An administrator creates a district coordinator's account (the district is the page's)."""
+    """An administrator creates a district coordinator's account (the district is the page's); in the page's order."""
 
-    email: Email
     display_name: Annotated[DisplayName, label("Name")]
+    email: Email
     password: Annotated[Password, label("First password")]
 
 
