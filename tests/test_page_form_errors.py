@@ -26,6 +26,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from backend.accounts import service as accounts
 from backend.accounts.models import Role
 from backend.districts import admin as district_admin
+from backend.districts import invites
+from backend.districts.models import District
 from backend.web import MACHINE_PREFIXES, pages_answer_in_html
 from push.fake_service import FakePushService
 from tests.conftest import Client
@@ -312,6 +314,28 @@ FORMS: dict[tuple[str, str], Form] = {
     ("POST", "/district/import/{import_id:str}/confirm"): Form(
         "coordinator", "/district/import/not-an-import/confirm", {}, {"file": "No such import preview in your district"}
     ),
+    # Invites: joining through the district link (an owner's; before the coordinator renews that link below), the
+    # coordinator's actions (the form member has no email to send to, no invite to revoke, and is not pending)
+    ("POST", "/join/{token:str}"): Form(
+        "owner",
+        "/join/{join_token}",
+        {"business_name": " ", "address": "", "email": "nope"},
+        {
+            "business_name": "Business name is required",
+            "address": "Street address is required",
+            "email": "Contact email is not in the expected format",
+        },
+    ),
+    ("POST", "/joined/{district_id:uuid}"): Form("owner", f"/joined/{UNKNOWN}", {"site_ids": "{site}"}),
+    ("POST", "/district/members/{member_id:uuid}/invite"): Form("coordinator", "/district/members/{member}/invite"),
+    ("POST", "/district/members/{member_id:uuid}/nudge"): Form("coordinator", f"/district/members/{UNKNOWN}/nudge"),
+    ("POST", "/district/members/{member_id:uuid}/revoke"): Form("coordinator", "/district/members/{member}/revoke"),
+    ("POST", "/district/members/{member_id:uuid}/poster"): Form("coordinator", f"/district/members/{UNKNOWN}/poster"),
+    ("POST", "/district/pending/{member_id:uuid}/approve"): Form("coordinator", "/district/pending/{member}/approve"),
+    ("POST", "/district/pending/{member_id:uuid}/decline"): Form("coordinator", f"/district/pending/{UNKNOWN}/decline"),
+    ("POST", "/district/join-link/off"): Form("coordinator", "/district/join-link/off"),
+    ("POST", "/district/join-link/on"): Form("coordinator", "/district/join-link/on"),
+    ("POST", "/district/join-link/renew"): Form("coordinator", "/district/join-link/renew"),
 }
 
 
@@ -378,11 +402,14 @@ async def _world(app: Litestar, db: AsyncSession, push_service: FakePushService,
     coordinator = await accounts.get_user_by_email(db, "coordinator@example.com")
     assert coordinator is not None
     member = await add_member(db, coordinator.district_id, "Form Bakery")  # type: ignore[arg-type]
+    own_district = await db.get_one(District, coordinator.district_id)
+    join_token = invites.district_token(app.state.settings.secret_key, own_district)  # its district-wide link
     district = await district_admin.create_district(db, "Form BID")
     return {
         "site": site["id"], "camera": camera["id"], "device": device.id, "device_camera": device_camera,
         "subscription": subscription, "request": request, "new_request": new_request, "clip": clip,
-        "district": district.id, "member": member.id, "elsewhere": elsewhere["id"],        "share": shared.json()["id"],
+        "district": district.id, "member": member.id, "join_token": join_token, "elsewhere": elsewhere["id"],
+        "share": shared.json()["id"],
     }  # fmt: skip
 
 

@@ -16,7 +16,7 @@ from backend.districts import invites
 from backend.districts.invite_schemas import InviteOut, JoinIn, JoinLinkAction, JoinLinkChange, JoinLinkOut, JoinOut
 from backend.errors import InvalidInput, NotFound, ServiceError
 from backend.registry import service as registry
-from backend.validation import labels, parse_form
+from backend.validation import labels
 from backend.web import Db, SignedIn, Viewer, provide_coordinator, provide_owner, provide_viewer, settings_of
 
 Form = URLEncodedBody[dict[str, Any]]
@@ -190,7 +190,7 @@ class JoinPages(Controller):
             return Redirect(f"/login?invite={invites.checked_token(token)}")
         values = {k: v for k, v in data.items() if k != "_csrf_token"}
         try:
-            details = parse_form(JoinIn, data) if token.startswith("d.") else None
+            details = invites.join_form(data) if token.startswith("d.") else None
             joined = await invites.accept(db, settings, viewer, token, details)
         except InvalidInput as exc:
             view = await invites.join_view(db, settings, token, viewer)

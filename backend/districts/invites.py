@@ -21,8 +21,11 @@ import io
 import re
 import uuid
 import zoneinfo
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
+import msgspec
 import segno
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -45,7 +48,7 @@ from backend.errors import Conflict, Forbidden, Gone, InvalidInput, NotFound, To
 from backend.notifications.mail import send_email
 from backend.registry.models import Site
 from backend.settings import Settings
-from backend.validation import labels
+from backend.validation import field_errors, labels, parse_form
 
 INVITE_LIFETIME = dt.timedelta(days=90)
 NUDGE_INTERVAL = dt.timedelta(hours=24)  # at most one invite email per member in this time
@@ -679,9 +682,7 @@ async def _link_member(db: AsyncSession, owner: User, district: District, member
 
 async def _join_pending(db: AsyncSession, owner: User, district: District, details: JoinIn | None) -> JoinOut:
     details = details or JoinIn()
-    missing = {name: f"{JOIN_LABELS[name]} is required" for name in ("business_name", "address")
-               if not getattr(details, name).strip()}  # fmt: skip
-    if missing:
+    if missing := _missing_details(msgspec.structs.asdict(details)):
         raise InvalidInput(missing)
     values = {
         "business_name": details.business_name.strip(), "address": details.address.strip(),
@@ -709,6 +710,23 @@ async def _join_pending(db: AsyncSession, owner: User, district: District, detai
         district_id=district.id, district_name=district.name, member_id=member.id,
         business_name=member.business_name, status=MemberStatus.PENDING,
     )  # fmt: skip
+
+
+def _missing_details(values: Mapping[str, Any]) -> dict[str, str]:
+    """The district link's required details (the body is optional, so the Struct cannot require them)."""
+    return {
+        name: f"{JOIN_LABELS[name]} is required"
+        for name in ("business_name", "address")
+        if not str(values.get(name) or "").strip()
+    }
+
+
+def join_form(values: Mapping[str, Any]) -> JoinIn:
+    """The district link's join form: every wrong or missing field at once, in the form's order."""
+    errors = {**field_errors(JoinIn, values, form=True), **_missing_details(values)}
+    if errors:
+        raise InvalidInput({name: errors[name] for name in JOIN_LABELS if name in errors})
+    return parse_form(JoinIn, values)
 
 
 async def has_sites(db: AsyncSession, owner: User) -> bool:
