@@ -48,6 +48,7 @@ $(AXE): tests/e2e/axe/package-lock.json
 	touch $@
 
 bench: $(VENV)/.dev-installed
+	./bench/install-tools
 	$(BIN)/python -m bench
 
 # Re-resolve the locks after changing dependencies in pyproject.toml.

@@ -13,8 +13,8 @@ speed-up compares the brute force's median with the indexed search's p95.
 
 On PostgreSQL the peer is PostGIS: the same cameras in a table with a `geography(Point)` column and a GiST index,
 searched with `ST_DWithin` (on the sphere, as ours) for the count and `<->` for the nearest LIMIT, through the same
-connection. The benchmark installs Debian's PostGIS package for the server's version when it is missing and apt-get
-can (as root); otherwise it says so and prints ours alone.
+connection (`make bench` installs Debian's PostGIS package for the server's version when it can: bench/install-tools);
+without PostGIS the benchmark says so and prints ours alone.
 
 How cost grows: the figures are taken at 10,000, 100,000 and 1,000,000 cameras (the database grows between them;
 BENCH_QUICK=1 stops at 100,000).
@@ -30,12 +30,9 @@ import datetime as dt
 import gc
 import itertools
 import math
-import os
 import random
-import shutil
 import sqlite3
 import statistics
-import subprocess
 import tempfile
 import time
 import uuid
@@ -402,26 +399,6 @@ def report(timings: dict) -> None:
     )
 
 
-def _install_postgis(url: str) -> None:
-    """Debian's PostGIS package for the server's major version, when it is missing and apt-get can install it."""
-
-    async def available() -> tuple[bool, int]:
-        connection = await asyncpg.connect(_dsn(url))
-        try:
-            found = await connection.fetchval("SELECT count(*) FROM pg_available_extensions WHERE name = 'postgis'")
-            return bool(found), connection.get_server_version().major
-        finally:
-            await connection.close()
-
-    found, major = asyncio.run(available())
-    if found or shutil.which("apt-get") is None or os.geteuid() != 0:
-        return
-    package = f"postgresql-{major}-postgis-3"
-    print(f"  (installing {package} for the PostGIS peer)")
-    subprocess.run(["apt-get", "install", "-y", "-q", package], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                   check=False, env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})  # fmt: skip
-
-
 def main() -> None:
     started = time.perf_counter()
     rows = camera_rows(random.Random(2024))
@@ -441,7 +418,6 @@ def main() -> None:
     except (OSError, asyncpg.PostgresError) as exc:
         print(f"  (PostgreSQL skipped: no server at {postgres}: {exc}; set PORCHLIGHT_BENCH_DATABASE_URL)")
         return
-    _install_postgis(postgres)
     name = f"porchlight_bench_geo_{uuid.uuid4().hex[:8]}"
     asyncio.run(_pg_execute(postgres, f'CREATE DATABASE "{name}"'))
     try:

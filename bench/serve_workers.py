@@ -81,18 +81,18 @@ TARGET_WORKER_RSS_MB = 150.0  # issue 16
 
 async def seed_owners(
     url: str, var_dir: Path, owners: int = OWNERS, *, sites_per_owner: int = 1,
-    cameras_per_site: int = CAMERAS_PER_OWNER, area_requests: int = AREA_REQUESTS,
+    cameras_per_site: int = CAMERAS_PER_OWNER, area_requests: int = AREA_REQUESTS, label: str = "",
 ) -> list[str]:  # fmt: skip
     """`owners` owner accounts, each with its sites and their cameras, `area_requests` footage requests (each one a
     notification too) and a signed-in session; returns their session tokens (the porchlight_session cookie). On
-    PostgreSQL or SQLite."""
+    PostgreSQL or SQLite. `label` sets these owners apart from others seeded into the same database."""
     engine = bench_engine(url, var_dir)
     now = dt.datetime.now(dt.UTC)
     users, roles, sites, cameras, sessions, tokens = [], [], [], [], [], []
     for n in range(owners):
         owner_id = uuid.uuid4()
         lat, lon = 43.04 + (n % 20) * 0.0002, -87.91 + (n // 20) * 0.0002
-        users.append({"id": owner_id, "email": f"owner{n}@bench.example", "password_hash": None,
+        users.append({"id": owner_id, "email": f"owner{label}{n}@bench.example", "password_hash": None,
                       "display_name": f"Owner {n}"})  # fmt: skip
         roles.append({"user_id": owner_id, "role": "owner"})
         for s in range(sites_per_owner):
@@ -117,7 +117,7 @@ async def seed_owners(
                 await db.execute(insert(model), rows)
             await db.commit()
             investigator = await accounts.create_user(
-                db, email="det@bench.example", password=None, display_name="Det", roles=[Role.INVESTIGATOR],
+                db, email=f"det{label}@bench.example", password=None, display_name="Det", roles=[Role.INVESTIGATOR],
                 agency_name="Bench PD",
             )  # fmt: skip
             for n in range(area_requests):
