@@ -262,8 +262,9 @@ async def send_invite(db: AsyncSession, settings: Settings, coordinator: User, m
         .execution_options(synchronize_session=False)
     )
     if claimed.rowcount != 1:
+        name = member.business_name  # read before the rollback expires it
         await db.rollback()
-        raise TooManyAttempts(f"An invite email to {member.business_name} was just sent.", int(NUDGE_INTERVAL.seconds))
+        raise TooManyAttempts(f"An invite email to {name} was just sent.", int(NUDGE_INTERVAL.total_seconds()))
     member.last_emailed_at, member.emails_sent = now, member.emails_sent + 1
     await _email_invite(db, settings, district, member, zone)
     await db.commit()
@@ -671,8 +672,9 @@ async def _link_member(db: AsyncSession, owner: User, district: District, member
         .execution_options(synchronize_session=False)
     )  # fmt: skip
     if claimed.rowcount != 1:
+        used = PROBLEMS[Problem.USED][2].format(district=district.name)  # said before the rollback expires it
         await db.rollback()
-        raise Gone(PROBLEMS[Problem.USED][2].format(district=district.name))
+        raise Gone(used)
     await db.commit()
     return JoinOut(
         district_id=district.id, district_name=district.name, member_id=member.id,

@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from backend.accounts.models import User
 from backend.db import utcnow
 from backend.districts import invites, service
 from backend.districts.models import DistrictMember, MemberSource, MemberStatus
@@ -227,9 +228,7 @@ async def test_the_poster_is_a_print_ready_page_with_an_inline_qr_code_and_a_dow
     assert row.steps[service.Step.INVITED] is not None
 
 
-async def _user(db: AsyncSession, coordinator: Coordinator):
-    from backend.accounts.models import User
-
+async def _user(db: AsyncSession, coordinator: Coordinator) -> User:
     return await db.get_one(User, coordinator.user_id)
 
 

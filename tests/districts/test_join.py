@@ -13,9 +13,11 @@ import uuid
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from backend.accounts.models import User
 from backend.db import utcnow
 from backend.districts import invites, service
 from backend.districts.models import District, DistrictMember, MemberStatus
+from backend.errors import Gone
 from backend.registry.models import Site
 from tests.conftest import Client
 from tests.districts.conftest import Coordinator, add_member, joined_member
@@ -209,9 +211,7 @@ async def test_an_account_that_cannot_own_cameras_is_refused_and_nothing_changes
     assert (await fresh(db, member_id)).user_id is None
 
 
-async def _user(db: AsyncSession, coordinator: Coordinator):
-    from backend.accounts.models import User
-
+async def _user(db: AsyncSession, coordinator: Coordinator) -> User:
     return await db.get_one(User, coordinator.user_id)
 
 
@@ -347,3 +347,29 @@ async def test_joining_through_the_district_link_on_the_web_asks_for_the_busines
     assert field_value(site_form.text, "name") == "Fran&#39;s Frames" and "Part of Riverside BID" not in site_form.text
     again = await client.get(f"/join/{token}")
     assert "You already asked to join Riverside BID" in again.text
+
+
+async def test_of_two_accounts_accepting_one_invite_at_the_same_moment_only_the_first_gets_it(
+    db: AsyncSession, coordinator: Coordinator, client: Client, other_client: Client
+) -> None:
+    """The second one read the invite before the first one's accept was saved: its claim finds the row taken."""
+    member = await invited(db, coordinator)
+    member_id = member.id
+    district = await db.get_one(District, member.district_id)
+    first = uuid.UUID((await sign_up(client, "first@bakery.example"))["id"])
+    second = await sign_up(other_client, "second@bakery.example")
+    await db.execute(
+        update(DistrictMember)
+        .where(DistrictMember.id == member_id)
+        .values(user_id=first, status=MemberStatus.JOINED.value, joined_at=utcnow())
+    )
+    await db.commit()
+    late = await db.get_one(User, uuid.UUID(second["id"]))
+    stale = DistrictMember(id=member_id, invite_version=member.invite_version, business_name="Corner Bakery")
+    try:
+        await invites._link_member(db, late, district, stale)
+    except Gone as exc:
+        assert "an invite works for one account" in exc.detail
+    else:
+        raise AssertionError("the second account got the invite too")
+    assert (await fresh(db, member_id)).user_id == first
