@@ -159,7 +159,7 @@ async def test_the_notification_list_counts_every_unread_one_beyond_those_it_sho
 ) -> None:
     owner_id = uuid.UUID((await sign_up(client, "reader@example.org"))["id"])
     empty = (await client.get("/api/v1/notifications")).json()
-    assert empty == {"unread": 0, "items": []}
+    assert empty == {"unread": 0, "items": [], "next_cursor": None}
     count = notifications.LIST_LIMIT + 5
     messages = [notifications.Message(owner_id, f"Note {n}", "Body", "/notifications", f"n{n}") for n in range(count)]
     await notifications.notify_many(db, Kind.TEST, messages)
