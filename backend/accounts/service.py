@@ -441,16 +441,25 @@ def _log_admin_action(action: str, admin_id: uuid.UUID | None, target_id: uuid.U
     admin_log.info("admin %s: %s account %s%s", admin_id, action, target_id, f" ({detail})" if detail else "")
 
 
+async def _new_account_errors(db: AsyncSession, email: str, password: str) -> dict[str, str]:
+    """What is wrong with an account an administrator is creating: its first password, an address already taken."""
+    errors = {}
+    if problem := password_problem(password, email):
+        errors["password"] = problem
+    if await get_user_by_email(db, email):
+        errors["email"] = f"An account with the email {email} already exists"
+    return errors
+
+
 async def create_agency_account(db: AsyncSession, admin: User, account: AgencyAccountIn) -> User:
     """An administrator creates an investigator's or live desk operator's account with a first password they give
     in person; the person chooses their own at the first sign-in. Every problem is reported at once; nothing is
     saved unless all is right."""
-    errors = await agency_choice_errors(db, account.agency, account.new_agency)
     email = normalize_email(account.email)
-    if problem := password_problem(account.password, email):
-        errors["password"] = problem
-    if await get_user_by_email(db, email):
-        errors["email"] = f"An account with the email {email} already exists"
+    errors = {
+        **await agency_choice_errors(db, account.agency, account.new_agency),
+        **await _new_account_errors(db, email, account.password),
+    }
     if errors:
         raise InvalidInput(in_form_order(errors))
     new_agency = " ".join(account.new_agency.split())
@@ -468,13 +477,8 @@ async def create_coordinator_account(
 ) -> User:
     """An administrator creates a coordinator of `district` with a first password they give in person; the person
     chooses their own at the first sign-in. Every problem is reported at once; nothing is saved unless all is right."""
-    errors = {}
     email = normalize_email(account.email)
-    if problem := password_problem(account.password, email):
-        errors["password"] = problem
-    if await get_user_by_email(db, email):
-        errors["email"] = f"An account with the email {email} already exists"
-    if errors:
+    if errors := await _new_account_errors(db, email, account.password):
         raise InvalidInput(in_form_order(errors))
     user = User(
         email=email, password_hash=hash_password(account.password), display_name=account.display_name.strip(),
