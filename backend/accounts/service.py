@@ -41,6 +41,7 @@ from backend.accounts.schemas import (
     SignupIn,
 )
 from backend.db import utcnow
+from backend.districts import admin as districts_admin
 from backend.districts.models import District
 from backend.errors import Forbidden, InvalidInput, NotFound, TooManyAttempts
 from backend.tokens import new_token, token_hash
@@ -169,7 +170,7 @@ async def create_user(
     if agency_name:
         user.agency_id = (await agency_named(db, agency_name, create=create_agency)).id
     if district_name:
-        user.district_id = (await _get_or_create(db, District, district_name)).id
+        user.district_id = (await _district_or_new(db, district_name)).id
     db.add(user)
     await db.commit()
     return user
@@ -214,13 +215,16 @@ async def agency_choice_errors(db: AsyncSession, agency: str, new_agency: str) -
     return {}
 
 
-async def _get_or_create(db: AsyncSession, model: type[Agency] | type[District], name: str) -> Any:
-    found = await db.scalar(select(model).where(model.name == name))
-    if found is None:
-        found = model(name=name)
-        db.add(found)
+async def _district_or_new(db: AsyncSession, name: str) -> District:
+    """The district of this name (spaces and letter case aside, as `porchlight districts` names them), else a new
+    one (the demo and the command line name districts by hand)."""
+    try:
+        return await districts_admin.district_named(db, name)
+    except NotFound:
+        district = District(name=" ".join(name.split()))
+        db.add(district)
         await db.flush()
-    return found
+        return district
 
 
 async def _record_attempt(db: AsyncSession, email: str, ip: str, outcome: LoginOutcome) -> None:

@@ -199,8 +199,8 @@ async def test_an_administrator_creates_a_coordinator_who_must_choose_a_password
 ) -> None:
     await _admin(db, client)
     page = f"/admin/districts/{coordinator.district_id}"
-    wrong = await client.submit(f"{page}/coordinators", {"email": "casey@riverside-bid.example", "display_name": "Robin",
-                                                           "password": "password"})  # fmt: skip
+    taken = {"email": "casey@riverside-bid.example", "display_name": "Robin", "password": "password"}
+    wrong = await client.submit(f"{page}/coordinators", taken)
     assert (
         wrong.status_code == 400 and "already exists" in _error(wrong.text, "email") and _error(wrong.text, "password")
     )
@@ -232,3 +232,15 @@ async def test_only_administrators_create_coordinators(
         )
         assert refused.status_code == 403
     assert await accounts.get_user_by_email(db, "sneaky@example.com") is None
+
+
+async def test_a_coordinator_named_to_a_district_in_other_letters_joins_that_district(
+    db: AsyncSession, coordinator: Coordinator
+) -> None:
+    """`porchlight users create --district` names a district by hand: letter case and spaces do not make another."""
+    robin = await accounts.create_user(
+        db, email="robin@example.com", password=PASSWORD, display_name="Robin", roles=[Role.COORDINATOR],
+        district_name=f"  {DISTRICT.upper()} ",
+    )  # fmt: skip
+    assert robin.district_id == coordinator.district_id
+    assert await db.scalar(select(func.count()).select_from(District)) == 1
