@@ -15,7 +15,6 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import enum
-import hashlib
 import hmac
 import io
 import re
@@ -48,6 +47,7 @@ from backend.errors import Conflict, Forbidden, Gone, InvalidInput, NotFound, To
 from backend.notifications.mail import send_email
 from backend.registry.models import Site
 from backend.settings import Settings
+from backend.tokens import sign
 from backend.validation import field_errors, labels, parse_form
 
 INVITE_LIFETIME = dt.timedelta(days=90)
@@ -68,16 +68,12 @@ def _b64(raw: bytes) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 
-def _mac(secret: str, message: str) -> str:
-    return _b64(hmac.new(secret.encode(), message.encode(), hashlib.sha256).digest()[:_MAC_BYTES])
-
-
 def _member_mac(secret: str, member_id: uuid.UUID, version: int) -> str:
-    return _mac(secret, f"member-invite:{member_id}:{version}")
+    return sign(secret, f"member-invite:{member_id}:{version}", _MAC_BYTES)
 
 
 def _district_mac(secret: str, district_id: uuid.UUID, version: int) -> str:
-    return _mac(secret, f"district-join:{district_id}:{version}")
+    return sign(secret, f"district-join:{district_id}:{version}", _MAC_BYTES)
 
 
 def member_token(secret: str, member: DistrictMember) -> str:
@@ -122,9 +118,9 @@ def _parse(token: str) -> _Parsed | None:
 
 def _signed_version(parsed: _Parsed, secret: str, current: int) -> int | None:
     """The version (the current one or an earlier one) the token's MAC signs, or None for a token never made here."""
-    sign = _district_mac if parsed.district_wide else _member_mac
+    mac_of = _district_mac if parsed.district_wide else _member_mac
     for version in range(current, max(0, current - _OLD_VERSIONS_CHECKED), -1):
-        if hmac.compare_digest(parsed.mac, sign(secret, parsed.id, version)):
+        if hmac.compare_digest(parsed.mac, mac_of(secret, parsed.id, version)):
             return version
     return None
 

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from backend.accounts.models import User
 from backend.db import utcnow
 from backend.districts import invites, service
-from backend.districts.models import DistrictMember, MemberSource, MemberStatus
+from backend.districts.models import District, DistrictMember, MemberSource, MemberStatus
 from backend.notifications.mail import SmtpMailer
 from push.worker import DeliveryWorker
 from tests.conftest import Client
@@ -374,3 +374,11 @@ async def test_a_business_already_on_the_roster_joining_through_the_district_lin
     assert (untouched.status, untouched.user_id) == (MemberStatus.LISTED.value, None)
     twice = await client.send_json("POST", f"/api/v1/join/{token}", {"business_name": "Again", "address": "1 St"})
     assert twice.status_code == 409 and "already asked to join Riverside BID" in twice.json()["detail"]
+
+
+def test_an_invite_token_is_the_same_as_it_was_printed_so_posters_already_on_doors_keep_working() -> None:
+    """Tokens are derived, not stored: a change in how they are signed would kill every printed poster."""
+    member = DistrictMember(id=uuid.UUID("12345678-1234-5678-1234-567812345678"), invite_version=2)
+    district = District(id=uuid.UUID("87654321-4321-8765-4321-876543218765"), join_link_version=3)
+    assert invites.member_token("printed-secret", member) == "EjRWeBI0VngSNFZ4EjRWeA.mD5ekP_PfreGJM68DcHq2w"
+    assert invites.district_token("printed-secret", district) == "d.h2VDIUMhh2VDIYdlQyGHZQ.7G9XjmBn8O1uieg8r0osgQ"
