@@ -75,7 +75,7 @@ def test_a_coordinator_works_the_roster_on_a_phone(new_context: Any, server_data
     )
     _fits(page, "the district's home")
 
-    page.get_by_role("link", name="Members", exact=True).click()
+    page.get_by_role("navigation", name="District").get_by_role("link", name="Members", exact=True).click()
     expect(page.get_by_test_id("member-row")).to_have_count(3)
     expect(page.locator(".roster-row.needs-nudge")).to_have_text([re.compile("Broadway Florist"),
                                                                   re.compile("Water Street Wines")])  # fmt: skip
