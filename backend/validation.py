@@ -15,6 +15,9 @@ from backend.errors import InvalidInput
 
 StructT = TypeVar("StructT", bound=msgspec.Struct)
 
+# What an email address must look like wherever one is typed (accounts, a district's roster and its CSV import).
+EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+
 _RULES: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"Expected `str` of length >= 1"), "is required"),
     (re.compile(r"Expected `str` of length >= (\d+)"), "must be at least {0} characters"),

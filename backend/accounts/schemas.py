@@ -8,9 +8,9 @@ import msgspec
 from msgspec import Meta
 
 from backend.accounts.passwords import PASSWORD_MAX, PASSWORD_MIN
-from backend.validation import label
+from backend.validation import EMAIL_PATTERN, label
 
-Email = Annotated[str, Meta(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
+Email = Annotated[str, Meta(min_length=3, max_length=254, pattern=EMAIL_PATTERN)]
 DisplayName = Annotated[str, Meta(min_length=1, max_length=100, pattern=r"\S")]
 # A password typed to sign in or confirm: only bounded (older passwords may be shorter than today's rule).
 Password = Annotated[str, Meta(min_length=1, max_length=PASSWORD_MAX)]

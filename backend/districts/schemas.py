@@ -18,9 +18,8 @@ from backend.districts.models import (
     MemberSource,
     MemberStatus,
 )
-from backend.validation import label, partial
+from backend.validation import EMAIL_PATTERN, label, partial
 
-EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 # An empty string is "no email" on a form; anything else must look like one.
 OptionalEmail = Annotated[
     str, Meta(max_length=EMAIL_MAX, pattern=rf"^$|{EMAIL_PATTERN}", examples=["ana@bakery.example"])
