@@ -1,6 +1,7 @@
 """Keyset pagination for lists that grow (requests, notifications, the access log): newest first, PAGE_SIZE at a
 time, the next page picked by the last row's (time, id), never by OFFSET, so a page deep in the past costs what the
-first one does. The cursor is opaque to clients: base64url of "<ISO time>|<id>".
+first one does. The cursor is opaque to clients: base64url of "<ISO time>|<id>". A list in another order (the
+district roster, by business name) keeps its key as a JSON list: `encode_values` / `decode_values`.
 
 The JSON API answers a plain list and, when there is more, a `Link: <...?before=CURSOR>; rel="next"` header
 (RFC 8288); pages show an "Older" link to the same URL.
@@ -11,6 +12,8 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import json
+import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -63,6 +66,24 @@ def decode(cursor: str | None, id_type: type = str) -> Key | None:
         return moment, id_type(row_id)
     except (ValueError, UnicodeDecodeError, binascii.Error):
         raise InvalidInput({"before": NOT_A_CURSOR}) from None
+
+
+def encode_values(*values: Any) -> str:
+    """The cursor of a key of JSON values (texts, numbers; a UUID as its text), for a list in another order."""
+    raw = json.dumps([str(v) if isinstance(v, uuid.UUID) else v for v in values], ensure_ascii=False)
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_values(cursor: str, types: Sequence[Callable[[Any], Any]], field: str = "before") -> tuple[Any, ...]:
+    """The key an `encode_values` cursor names, each value converted by its type; InvalidInput naming `field` for
+    anything else."""
+    try:
+        values = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        if not isinstance(values, list) or len(values) != len(types):
+            raise ValueError(cursor)
+        return tuple(convert(value) for convert, value in zip(types, values, strict=True))
+    except (ValueError, TypeError, AttributeError, binascii.Error):
+        raise InvalidInput({field: NOT_A_CURSOR}) from None
 
 
 def older_than(at: ColumnElement, row_id: ColumnElement, key: Key) -> ColumnElement[bool]:
