@@ -228,20 +228,30 @@ async def district_summary(db: AsyncSession, district_id: uuid.UUID) -> District
     return (await _summaries(db, [await get_district(db, district_id)]))[0]
 
 
+def _name_key(name: str) -> str:
+    return " ".join(name.split()).casefold()
+
+
+async def _same_name(db: AsyncSession, name: str, but: uuid.UUID | None = None) -> tuple[uuid.UUID, str] | None:
+    """The district whose name is this one, spaces and letter case aside. Compared here, in Python, over the few
+    districts' names: SQLite's lower() folds only ASCII letters, so "ÉGLISE BID" would not be "Église BID" there."""
+    wanted = _name_key(name)
+    return next(((i, n) for i, n in (await db.execute(select(District.id, District.name))).tuples()
+                 if i != but and _name_key(n) == wanted), None)  # fmt: skip
+
+
 async def district_named(db: AsyncSession, name: str) -> District:
     """A district by its name (as the command line names it), spaces and letter case aside."""
-    wanted = " ".join(name.split()).lower()
-    district = await db.scalar(select(District).where(func.lower(District.name) == wanted))
-    if district is None:
+    found = await _same_name(db, name)
+    if found is None:
         raise NotFound(f"No district is named {name!r}; `porchlight districts list` shows them")
-    return district
+    return await get_district(db, found[0])
 
 
 async def _refuse_taken_name(db: AsyncSession, name: str, keep: uuid.UUID | None = None) -> None:
-    same_name = select(District.name).where(func.lower(District.name) == name.lower())
-    taken = await db.scalar(same_name.where(District.id != keep) if keep else same_name)
-    if taken is not None:
-        raise InvalidInput({"name": f"A district named {taken} already exists; choose another name"})
+    found = await _same_name(db, name, but=keep)
+    if found is not None:
+        raise InvalidInput({"name": f"A district named {found[1]} already exists; choose another name"})
 
 
 async def _commit_or_name_taken(db: AsyncSession, name: str) -> None:

@@ -137,6 +137,23 @@ async def test_a_district_name_is_its_own(db: AsyncSession, client: Client, coor
     assert await db.scalar(select(District.name).where(District.name == "Harbor BID")) == "Harbor BID"
 
 
+async def test_a_district_name_is_its_own_in_every_alphabet(db: AsyncSession, client: Client) -> None:
+    """Letter case beyond ASCII (SQLite's lower() folds only A-Z): "ÉGLISE BID" is the name "Église BID" has."""
+    await _admin(db, client)
+    assert (await client.submit("/admin/districts", {"name": "Église BID"})).status_code == 200
+    refused = await client.submit("/admin/districts", {"name": "ÉGLISE  BID"})
+    assert refused.status_code == 400
+    assert _error(refused.text, "name") == "A district named Église BID already exists; choose another name"
+    assert await db.scalar(select(func.count()).select_from(District)) == 1
+    # The same rule names a coordinator's district by hand (porchlight users create --district).
+    casey = await accounts.create_user(
+        db, email="casey@example.com", password=PASSWORD, display_name="Casey", roles=[Role.COORDINATOR],
+        district_name="église bid",
+    )  # fmt: skip
+    assert casey.district_id == await db.scalar(select(District.id))
+    assert await db.scalar(select(func.count()).select_from(District)) == 1
+
+
 @pytest.mark.parametrize(("text", "words"), BAD_BOUNDARIES)
 async def test_every_bad_boundary_comes_back_beside_its_field_and_nothing_is_saved(
     db: AsyncSession, client: Client, text: str, words: str
