@@ -1,9 +1,10 @@
 """A district's roster on SQLite (issue 15): the CSV import's preview and confirm of a generated 2,000-row file, and
 the coordinator's roster page and home with 2,000 members, each beside a peer measured in the same run.
 
-- Preview (`roster_import.preview`: parse, check each row, match against the roster, keep the file) and confirm
-  (`roster_import.confirm`: parse and check again, bulk insert, commit), beside the standard library's csv module
-  reading the same file plus a bare `executemany` INSERT of its rows into a plain SQLite table (sqlite3, one commit).
+- Preview (`roster_import.preview`: parse, check each row, match against the roster, keep the file in the
+  database) and confirm (`roster_import.confirm`: parse and check again, bulk insert, commit), beside the standard
+  library's csv module reading the same file plus a bare `executemany` INSERT of its rows into a plain SQLite
+  table (sqlite3, one commit).
 - GET /district/members (the first 100 members, the funnel's totals over all 2,000) and GET /district, signed in as
   the coordinator, in-process over ASGI (httpx), beside a bare Litestar app's hello route served the same way.
   A tenth of the members joined, with a site in the district, two cameras each, and some a device sharing on alert,
@@ -151,17 +152,17 @@ async def _run(url: str, directory: Path) -> dict:
             roles=[Role.COORDINATOR], district_name="Bench BID",
         )  # fmt: skip
         started = time.perf_counter()
-        preview = await roster_import.preview(db, coordinator, directory, content)
+        preview = await roster_import.preview(db, coordinator, content)
         preview_s = time.perf_counter() - started
         started = time.perf_counter()
-        result = await roster_import.confirm(db, coordinator, directory, preview.import_id)
+        result = await roster_import.confirm(db, coordinator, preview.import_id)
         confirm_s = time.perf_counter() - started
         if result.added != ROWS or preview.counts[roster_import.Verdict.NEW] != ROWS:
             raise RuntimeError(f"the import added {result.added} of {ROWS} rows")
         # Again: every row a duplicate, nothing written.
         started = time.perf_counter()
-        again = await roster_import.preview(db, coordinator, directory, content)
-        again_result = await roster_import.confirm(db, coordinator, directory, again.import_id)
+        again = await roster_import.preview(db, coordinator, content)
+        again_result = await roster_import.confirm(db, coordinator, again.import_id)
         reimport_s = time.perf_counter() - started
         if again_result.added or again_result.updated:
             raise RuntimeError("importing the same file again changed the roster")

@@ -25,11 +25,7 @@ from backend.districts.schemas import (
     StepTotal,
 )
 from backend.validation import set_fields
-from backend.web import Db, SignedIn, provide_coordinator, settings_of
-
-# The largest request an import upload may be (the file itself is refused above roster_import.MAX_BYTES with a
-# message saying so; a larger body is a 413 before it is read).
-UPLOAD_BODY_MAX = 4 * roster_import.MAX_BYTES
+from backend.web import Db, SignedIn, provide_coordinator
 
 
 def member_out(row: service.RosterRow) -> MemberOut:
@@ -134,7 +130,7 @@ class DistrictApi(Controller):
     @post(
         "/import/preview",
         status_code=200,
-        request_max_body_size=UPLOAD_BODY_MAX,
+        request_max_body_size=roster_import.UPLOAD_BODY_MAX,
         summary="Preview a roster CSV: each row's verdict; nothing is saved to the roster",
         description=(
             "Send the CSV as the `file` field of a multipart/form-data body, or as the whole body with "
@@ -144,13 +140,11 @@ class DistrictApi(Controller):
     )
     async def preview_import(self, request: Request, db: Db, coordinator: SignedIn) -> ImportPreviewOut:
         content = await uploaded_csv(request)
-        return preview_out(await roster_import.preview(db, coordinator, settings_of(request).var_dir, content))
+        return preview_out(await roster_import.preview(db, coordinator, content))
 
     @post("/import/{import_id:str}/confirm", status_code=200, summary="Import a previewed CSV (no invite is sent)")
-    async def confirm_import(
-        self, request: Request, db: Db, coordinator: SignedIn, import_id: FromPath[str]
-    ) -> ImportResultOut:
-        result = await roster_import.confirm(db, coordinator, settings_of(request).var_dir, import_id)
+    async def confirm_import(self, db: Db, coordinator: SignedIn, import_id: FromPath[str]) -> ImportResultOut:
+        result = await roster_import.confirm(db, coordinator, import_id)
         return ImportResultOut(
             added=result.added, updated=result.updated, duplicate=result.duplicate, invalid=result.invalid
         )

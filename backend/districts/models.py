@@ -5,7 +5,18 @@ import enum
 import uuid
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, CheckConstraint, Float, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from backend.db import Base, enum_check, utcnow, uuid_pk
@@ -18,6 +29,7 @@ PHONE_MAX = 40
 ADDRESS_MAX = 300
 ANNOUNCEMENT_TITLE_MAX = 80
 ANNOUNCEMENT_BODY_MAX = 1000
+IMPORT_MAX_BYTES = 2 * 1024 * 1024  # a roster CSV upload
 
 
 class District(Base):
@@ -123,4 +135,22 @@ class DistrictAnnouncement(Base):
     body: Mapped[str] = mapped_column(String(ANNOUNCEMENT_BODY_MAX))
     audience: Mapped[str] = mapped_column(String(15))
     recipients: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class DistrictImport(Base):
+    """A roster CSV between its preview and its confirm (an hour at most): kept in the database, not on one app
+    process's disk, so the confirm may reach any process behind the load balancer."""
+
+    __tablename__ = "district_imports"
+    __table_args__ = (
+        CheckConstraint(f"length(content) <= {IMPORT_MAX_BYTES}", name="content_size"),
+        Index("ix_district_imports_district_created", "district_id", "created_at"),
+    )
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    district_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("districts.id", ondelete="CASCADE"))
+    # Who uploaded it; any coordinator of the district may confirm it.
+    coordinator_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    content: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

@@ -7,6 +7,7 @@ import uuid
 from typing import Annotated, Any
 from urllib.parse import quote
 
+import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import UploadFile
 from litestar.enums import RequestEncodingType
@@ -14,12 +15,11 @@ from litestar.params import Body, FromPath, FromQuery, URLEncodedBody
 from litestar.response import Redirect, Template
 
 from backend.districts import roster_import, service
-from backend.districts.api import UPLOAD_BODY_MAX
 from backend.districts.models import MemberStatus
 from backend.districts.schemas import MemberIn
 from backend.errors import Conflict, Gone, InvalidInput, NotFound
 from backend.validation import parse_form
-from backend.web import Db, SignedIn, provide_coordinator, settings_of
+from backend.web import Db, SignedIn, provide_coordinator
 
 Form = URLEncodedBody[dict[str, Any]]
 Upload = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.MULTI_PART)]
@@ -155,7 +155,7 @@ class DistrictPages(Controller):
     ) -> Template | Redirect:
         row = await service.roster_row(db, coordinator, member_id)  # another district's member: 404
         try:
-            changes = {**dict.fromkeys(service.MEMBER_FIELDS), **_struct_values(parse_form(MemberIn, data))}
+            changes = msgspec.structs.asdict(parse_form(MemberIn, data))  # every field: the form has them all
             await service.update_member(db, coordinator, member_id, changes)
         except InvalidInput as exc:
             return _form(row, _values(data), exc.errors)
@@ -183,29 +183,26 @@ class DistrictPages(Controller):
         invalid: FromQuery[int] = 0,
     ) -> Template:
         await service.coordinated_district(db, coordinator)
-        result = None if added is None else roster_import.Result(added, updated, duplicate, invalid)
+        result = None if added is None else roster_import.ImportResult(added, updated, duplicate, invalid)
         return _import_page(result=result)
 
-    @post("/district/import", request_max_body_size=UPLOAD_BODY_MAX)
-    async def preview_import(self, request: Request, db: Db, coordinator: SignedIn, data: Upload) -> Template:
+    @post("/district/import", request_max_body_size=roster_import.UPLOAD_BODY_MAX)
+    async def preview_import(self, db: Db, coordinator: SignedIn, data: Upload) -> Template:
         upload = data.get(roster_import.FIELD)
         content = await upload.read(roster_import.MAX_BYTES + 1) if isinstance(upload, UploadFile) else None
         try:
-            preview = await roster_import.preview(db, coordinator, settings_of(request).var_dir, content)
+            preview = await roster_import.preview(db, coordinator, content)
         except InvalidInput as exc:
             return _import_page(errors=exc.errors, status_code=400)
         name = upload.filename if isinstance(upload, UploadFile) else ""
         return _import_page(preview=preview, file_name=name)
 
     @post("/district/import/{import_id:str}/confirm")
-    async def confirm_import(
-        self, request: Request, db: Db, coordinator: SignedIn, import_id: FromPath[str]
-    ) -> Template | Redirect:
+    async def confirm_import(self, db: Db, coordinator: SignedIn, import_id: FromPath[str]) -> Template | Redirect:
+        await service.coordinated_district(db, coordinator)  # no district: its own page, not the import's message
         try:
-            result = await roster_import.confirm(db, coordinator, settings_of(request).var_dir, import_id)
+            result = await roster_import.confirm(db, coordinator, import_id)
         except (NotFound, Gone, Conflict) as exc:
-            if exc.detail == service.NO_DISTRICT:
-                raise
             return _import_page(errors={roster_import.FIELD: exc.detail}, status_code=exc.status_code)
         return Redirect(
             f"/district/import?added={result.added}&updated={result.updated}&duplicate={result.duplicate}"
@@ -213,14 +210,10 @@ class DistrictPages(Controller):
         )
 
 
-def _struct_values(data: MemberIn) -> dict[str, Any]:
-    return {name: getattr(data, name) for name in service.MEMBER_FIELDS}
-
-
 def _import_page(
     preview: roster_import.Preview | None = None,
     file_name: str = "",
-    result: roster_import.Result | None = None,
+    result: roster_import.ImportResult | None = None,
     errors: dict[str, str] | None = None,
     status_code: int = 200,
 ) -> Template:

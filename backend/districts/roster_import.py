@@ -1,9 +1,9 @@
 """Importing a district's member roster from a CSV file: a preview that saves nothing to the roster, then a confirm
 that applies the same file, checked again against the roster as it is then, in one transaction.
 
-Between the two the uploaded file waits under var/district-imports/<district id>/<import id>.csv (readable by the
-app's user only) for an hour. Rows are matched to members by `service.match_key`, so importing a file twice changes
-nothing the second time. Importing never sends an invite: that is a step of its own.
+Between the two the uploaded file waits in the database (a DistrictImport row of the district) for an hour, so the
+confirm may reach another app process than the preview did. Rows are matched to members by `service.match_key`,
+so importing a file twice changes nothing the second time. Importing never sends an invite: that is a step of its own.
 """
 
 from __future__ import annotations
@@ -13,20 +13,17 @@ import datetime as dt
 import enum
 import io
 import math
-import os
 import re
-import secrets
-import time
 import uuid
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.accounts.models import User
+from backend.accounts.service import normalize_email
 from backend.db import utcnow
 from backend.districts import service
 from backend.districts.models import (
@@ -34,15 +31,20 @@ from backend.districts.models import (
     BUSINESS_NAME_MAX,
     CONTACT_NAME_MAX,
     EMAIL_MAX,
+    IMPORT_MAX_BYTES,
     PHONE_MAX,
+    DistrictImport,
     DistrictMember,
     MemberSource,
     MemberStatus,
 )
-from backend.districts.schemas import EMAIL_PATTERN
 from backend.errors import Conflict, Gone, InvalidInput, NotFound
+from backend.validation import EMAIL_PATTERN
 
-MAX_BYTES = 2 * 1024 * 1024
+MAX_BYTES = IMPORT_MAX_BYTES
+# The largest request an upload may be (the file itself is refused above MAX_BYTES with a message saying so; a
+# larger body is a 413 before it is read).
+UPLOAD_BODY_MAX = 4 * MAX_BYTES
 MAX_ROWS = 5000
 KEEP_FOR = dt.timedelta(hours=1)
 FIELD = "file"  # the form's (and the API's multipart) field the messages are about
@@ -98,9 +100,6 @@ _MAX = {"business_name": BUSINESS_NAME_MAX, "contact_name": CONTACT_NAME_MAX, "e
         "phone": PHONE_MAX, "address": ADDRESS_MAX}  # fmt: skip
 _TEXT = tuple(_MAX)
 _EMAIL = re.compile(EMAIL_PATTERN)
-_PHONE = re.compile(r"^\+?[\d\s().-]+$")
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-_IMPORT_ID = re.compile(r"^[A-Za-z0-9_-]{22}$")
 
 
 @dataclass
@@ -142,7 +141,7 @@ class Preview:
 
 
 @dataclass(frozen=True)
-class Result:
+class ImportResult:
     added: int
     updated: int
     duplicate: int
@@ -150,10 +149,6 @@ class Result:
 
 
 # --- Reading the file ---
-
-
-def _header_key(text: str) -> str:
-    return re.sub(r"[\W_]+", " ", text.casefold()).strip()
 
 
 def decode(content: bytes) -> str:
@@ -192,7 +187,7 @@ def parse(content: bytes) -> tuple[list[ImportRow], list[str]]:
         columns: dict[int, str] = {}
         ignored: list[str] = []
         for index, title in enumerate(header):
-            name = _COLUMN_OF.get(_header_key(title))
+            name = _COLUMN_OF.get(service.normalise_words(title))
             if name is None or name in columns.values():
                 if title.strip():
                     ignored.append(title.strip())
@@ -232,7 +227,7 @@ def _check(row: ImportRow) -> None:
     raw_email = values.get("email", "")
     for name in _TEXT:
         text = values.get(name, "")
-        if text.startswith(_FORMULA_START) and not (name == "phone" and _PHONE.match(text)):
+        if service.starts_like_formula(text):
             row.formulas.append(name)
         if len(text) > _MAX[name]:
             problems.append(f"{FIELD_LABELS[name]} is longer than {_MAX[name]} characters")
@@ -257,7 +252,7 @@ def _check(row: ImportRow) -> None:
     if problems:
         row.verdict, row.reason = Verdict.INVALID, "; ".join(problems)
         return
-    values["email"] = service.normalise_email(raw_email)
+    values["email"] = normalize_email(raw_email)
     values.update(position)
     row.key = service.match_key(values["business_name"], values["email"], values.get("address", ""))
 
@@ -303,80 +298,57 @@ async def classify(db: AsyncSession, district_id: uuid.UUID, rows: list[ImportRo
             row.verdict, row.reason = Verdict.DUPLICATE, f"Already on the roster as {existing.business_name}"
 
 
-# --- Where the uploaded file waits between preview and confirm ---
+# --- Where the uploaded file waits between preview and confirm: the district's DistrictImport rows ---
 
 
-def _folder(var_dir: Path, district_id: uuid.UUID) -> Path:
-    return var_dir / "district-imports" / str(district_id)
-
-
-def _clean_expired(folder: Path) -> None:
-    cutoff = time.time() - KEEP_FOR.total_seconds()
-    for path in folder.glob("*.csv"):
-        try:
-            if path.stat().st_mtime < cutoff:
-                path.unlink()
-        except FileNotFoundError:
-            pass  # another request cleaned it first
-
-
-def _keep(var_dir: Path, district_id: uuid.UUID, content: bytes) -> str:
-    folder = _folder(var_dir, district_id)
-    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    _clean_expired(folder)
-    import_id = secrets.token_urlsafe(16)
-    descriptor = os.open(folder / f"{import_id}.csv", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(descriptor, "wb") as file:
-        file.write(content)
-    return import_id
-
-
-def _kept(var_dir: Path, district_id: uuid.UUID, import_id: str) -> Path:
-    """The file of this district's preview; unknown (or another district's) is NotFound, older than an hour Gone."""
-    if not _IMPORT_ID.match(import_id):
-        raise NotFound(NO_IMPORT)
-    path = _folder(var_dir, district_id) / f"{import_id}.csv"
+async def _kept(db: AsyncSession, district_id: uuid.UUID, import_id: str) -> DistrictImport:
+    """The district's preview, locked until the transaction ends (two confirms of one file apply it once); unknown
+    (or another district's) is NotFound, older than an hour Gone, and deleted."""
     try:
-        age = time.time() - path.stat().st_mtime
-    except FileNotFoundError as exc:
+        wanted = uuid.UUID(import_id)
+    except ValueError as exc:
         raise NotFound(NO_IMPORT) from exc
-    if age > KEEP_FOR.total_seconds():
-        path.unlink(missing_ok=True)
+    kept = await db.scalar(
+        select(DistrictImport)
+        .where(DistrictImport.id == wanted, DistrictImport.district_id == district_id)
+        .with_for_update()
+    )
+    if kept is None:
+        raise NotFound(NO_IMPORT)
+    if kept.created_at < utcnow() - KEEP_FOR:
+        await db.delete(kept)
+        await db.commit()
         raise Gone(EXPIRED)
-    return path
+    return kept
 
 
 # --- Preview and confirm ---
 
 
-async def preview(db: AsyncSession, coordinator: User, var_dir: Path, content: bytes | None) -> Preview:
-    """Each row of the uploaded file with its verdict against the roster; saves the file for the confirm and
-    nothing to the roster."""
+async def preview(db: AsyncSession, coordinator: User, content: bytes | None) -> Preview:
+    """Each row of the uploaded file with its verdict against the roster; keeps the file for the confirm (and
+    deletes the district's expired previews) and saves nothing to the roster."""
     district = await service.coordinated_district(db, coordinator)
     if content is None:
         raise InvalidInput({FIELD: "Choose a CSV file to upload"})
     rows, ignored = parse(content)
     await classify(db, district.id, rows)
-    import_id = _keep(var_dir, district.id, content)
-    return Preview(import_id, utcnow() + KEEP_FOR, rows, ignored)
+    now = utcnow()
+    expired = DistrictImport.created_at < now - KEEP_FOR
+    await db.execute(delete(DistrictImport).where(DistrictImport.district_id == district.id, expired))
+    import_id = uuid.uuid4()
+    kept = DistrictImport(id=import_id, district_id=district.id, coordinator_id=coordinator.id, content=content)
+    db.add(kept)
+    await db.commit()
+    return Preview(str(import_id), now + KEEP_FOR, rows, ignored)
 
 
-async def kept_preview(db: AsyncSession, coordinator: User, var_dir: Path, import_id: str) -> Preview:
-    """A preview shown again (the page after an upload), checked against the roster as it is now."""
-    district = await service.coordinated_district(db, coordinator)
-    path = _kept(var_dir, district.id, import_id)
-    rows, ignored = parse(path.read_bytes())
-    await classify(db, district.id, rows)
-    expires = dt.datetime.fromtimestamp(path.stat().st_mtime, dt.UTC) + KEEP_FOR
-    return Preview(import_id, expires, rows, ignored)
-
-
-async def confirm(db: AsyncSession, coordinator: User, var_dir: Path, import_id: str) -> Result:
+async def confirm(db: AsyncSession, coordinator: User, import_id: str) -> ImportResult:
     """Apply a previewed file: re-read it, check every row against the roster as it is now, insert the new
-    members (listed, not invited) and update the changed ones, all in one transaction; then the file is deleted."""
+    members (listed, not invited), update the changed ones and delete the kept file, all in one transaction."""
     district = await service.coordinated_district(db, coordinator)
-    path = _kept(var_dir, district.id, import_id)
-    rows, _ = parse(path.read_bytes())
+    kept = await _kept(db, district.id, import_id)
+    rows, _ = parse(kept.content)
     await classify(db, district.id, rows)
     now = utcnow()
     new = [
@@ -398,10 +370,10 @@ async def confirm(db: AsyncSession, coordinator: User, var_dir: Path, import_id:
             await db.execute(insert(DistrictMember), new)
         if updated:  # by primary key: the ids are this district's members (classify read them in its query)
             await db.execute(update(DistrictMember), updated)
+        await db.delete(kept)
         await db.commit()
     except IntegrityError as exc:  # a member with one of these keys was saved meanwhile (another tab)
         await db.rollback()
         raise Conflict(ROSTER_CHANGED) from exc
-    path.unlink(missing_ok=True)
     counts = {verdict: sum(1 for row in rows if row.verdict == verdict) for verdict in Verdict}
-    return Result(len(new), len(updated), counts[Verdict.DUPLICATE], counts[Verdict.INVALID])
+    return ImportResult(len(new), len(updated), counts[Verdict.DUPLICATE], counts[Verdict.INVALID])

@@ -7,12 +7,10 @@ never footage, footage requests, police access, or the contact details an owner 
 
 from __future__ import annotations
 
-import base64
 import csv
 import datetime as dt
 import enum
 import io
-import json
 import re
 import uuid
 import zoneinfo
@@ -24,21 +22,18 @@ from sqlalchemy import ColumnElement, Row, Select, and_, case, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from backend import pagination
 from backend.accounts.models import User
+from backend.accounts.service import normalize_email
 from backend.db import utcnow
 from backend.devices.models import EdgeDevice
 from backend.districts.models import District, DistrictMember, MemberSource, MemberStatus
+from backend.districts.schemas import MemberIn
 from backend.errors import Conflict, InvalidInput, NotFound
 from backend.registry.models import Camera, Site
 
 NO_DISTRICT = "Your account is not linked to a district yet. Ask an administrator to set it."
 NO_MEMBER = "No such member in your district"
-
-
-async def district_name(db: AsyncSession, coordinator: User) -> str | None:
-    """The name of the district this coordinator works for (None if an administrator has not set one)."""
-    district = await db.get(District, coordinator.district_id) if coordinator.district_id else None
-    return district.name if district else None
 
 
 async def coordinated_district(db: AsyncSession, coordinator: User) -> District:
@@ -60,7 +55,11 @@ async def member_of(db: AsyncSession, district_id: uuid.UUID, member_id: uuid.UU
 
 
 class Step(enum.StrEnum):
-    """The onboarding funnel, in order. Each step's date is when the member first reached it."""
+    """The onboarding funnel, in order. Each step's date is read from what the member has now, not from a history:
+    invited and account are the roster's dates; site, cameras and device the earliest of those the member has in the
+    district now (one deleted no longer counts); share on alert the earliest moment since which one of their devices
+    has had it on without a break. Share on alert is a permission the owner may take back: turned off on every
+    device, the step is not reached (again), and turned on later it dates from then."""
 
     INVITED = "invited"
     ACCOUNT = "account"
@@ -76,7 +75,7 @@ STEP_LABELS = {
     Step.SITE: "Site registered",
     Step.CAMERAS: "Cameras registered",
     Step.DEVICE: "Device paired",
-    Step.SHARE_ON_ALERT: "Share on alert allowed",
+    Step.SHARE_ON_ALERT: "Share on alert allowed",  # now: dated since when it has been on
 }
 
 
@@ -86,7 +85,7 @@ def _in_district_sites() -> ColumnElement[bool]:
 
 
 def step_dates() -> dict[Step, ColumnElement]:
-    """When each member reached each step, as columns correlated to DistrictMember (NULL: not yet).
+    """The date of each member's steps (see `Step`), as columns correlated to DistrictMember (NULL: not reached).
 
     Sites, cameras and devices count only where the member placed the site in the district; a member who left has
     no linked account, so nothing past "left" is read."""
@@ -116,11 +115,7 @@ def members_with_steps(district_id: uuid.UUID) -> Select:
 _NOT_WORD = re.compile(r"[\W_]+")
 
 
-def normalise_email(email: str) -> str:
-    return email.strip().lower()
-
-
-def _normalise_words(text: str) -> str:
+def normalise_words(text: str) -> str:
     """Casefolded, punctuation and runs of whitespace made one space: "Joe's  Bakery, Inc." is "joe s bakery inc"."""
     return _NOT_WORD.sub(" ", text.casefold()).strip()
 
@@ -129,8 +124,8 @@ def match_key(business_name: str, email: str = "", address: str = "") -> str:
     """How the roster recognises a business (an added member, an imported row): its normalised email if it has one,
     else its normalised name and address. Two rows with one key are one member."""
     if email.strip():
-        return normalise_email(email)
-    return f"name:{_normalise_words(business_name)}|{_normalise_words(address)}"
+        return normalize_email(email)
+    return f"name:{normalise_words(business_name)}|{normalise_words(address)}"
 
 
 # --- The roster: rows with their funnel, district totals, one member ---
@@ -239,20 +234,6 @@ def _row(found: Row, now: dt.datetime) -> RosterRow:
     return RosterRow(member, steps, needs_nudge(member, steps, now))
 
 
-def encode_cursor(member: DistrictMember) -> str:
-    raw = json.dumps([member.business_name, member.id.hex], ensure_ascii=False).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[str, uuid.UUID]:
-    """The (business name, id) a page ends with; a cursor that was not made here is an error naming `after`."""
-    try:
-        name, member_id = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        return str(name), uuid.UUID(member_id)
-    except (ValueError, TypeError) as exc:
-        raise InvalidInput({"after": "after is not a page cursor this roster gave"}) from exc
-
-
 def _filtered(query: Select, roster_filter: RosterFilter, dates: dict[Step, ColumnElement], now: dt.datetime) -> Select:
     if roster_filter.status is not None:
         query = query.where(DistrictMember.status == roster_filter.status.value)
@@ -280,7 +261,7 @@ async def roster_page(
     dates = step_dates()
     query = _filtered(members_with_steps(district.id), roster_filter, dates, now)
     if after:
-        name, member_id = decode_cursor(after)
+        name, member_id = pagination.decode_values(after, (str, uuid.UUID), field="after")
         query = query.where(
             or_(
                 DistrictMember.business_name > name,
@@ -289,7 +270,10 @@ async def roster_page(
         )
     found = (await db.execute(query.order_by(DistrictMember.business_name, DistrictMember.id).limit(limit + 1))).all()
     rows = [_row(item, now) for item in found[:limit]]
-    return RosterPage(rows, encode_cursor(rows[-1].member) if len(found) > limit else None)
+    if len(found) <= limit:
+        return RosterPage(rows, None)
+    last = rows[-1].member
+    return RosterPage(rows, pagination.encode_values(last.business_name, last.id))
 
 
 async def totals(db: AsyncSession, coordinator: User) -> Totals:
@@ -343,7 +327,7 @@ def _clean(values: dict[str, Any]) -> dict[str, Any]:
     cleaned = {name: values.get(name) for name in MEMBER_FIELDS}
     for name in ("business_name", "contact_name", "phone", "address"):
         cleaned[name] = (cleaned[name] or "").strip()
-    cleaned["email"] = normalise_email(cleaned["email"] or "")
+    cleaned["email"] = normalize_email(cleaned["email"] or "")
     return cleaned
 
 
@@ -370,17 +354,17 @@ async def _commit_member(db: AsyncSession, member: DistrictMember, values: dict[
         raise InvalidInput({field: f"{values['business_name']} was just added to the roster by someone else"}) from exc
 
 
-async def add_member(db: AsyncSession, coordinator: User, data: Any) -> RosterRow:
-    """A member added by hand (listed, not invited: invites are their own step). `data`: a MemberIn."""
+async def add_member(db: AsyncSession, coordinator: User, member: MemberIn) -> RosterRow:
+    """A member added by hand (listed, not invited: invites are their own step)."""
     district = await coordinated_district(db, coordinator)
-    values = _clean(msgspec.structs.asdict(data))
+    values = _clean(msgspec.structs.asdict(member))
     if problem := position_problem(values["latitude"], values["longitude"]):
         raise InvalidInput(problem)
     key = await _refuse_duplicate(db, district.id, values, None)
-    member = DistrictMember(district_id=district.id, source=MemberSource.MANUAL.value, match_key=key, **values)
-    db.add(member)
-    await _commit_member(db, member, values)
-    return await roster_row(db, coordinator, member.id)
+    added = DistrictMember(district_id=district.id, source=MemberSource.MANUAL.value, match_key=key, **values)
+    db.add(added)
+    await _commit_member(db, added, values)
+    return await roster_row(db, coordinator, added.id)
 
 
 async def update_member(
@@ -415,12 +399,19 @@ async def remove_member(db: AsyncSession, coordinator: User, member_id: uuid.UUI
 # --- The roster as a CSV file ---
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_PHONE_NUMBER = re.compile(r"\+[0-9 ().-]+")
 
 
-def spreadsheet_safe(value: str) -> str:
-    """Text a spreadsheet will not run as a formula (OWASP CSV injection): a leading =, +, -, @, tab or CR gets a
-    single quote before it."""
-    return f"'{value}" if value.startswith(_FORMULA_START) else value
+def starts_like_formula(text: str) -> bool:
+    """Whether a spreadsheet could run this text as a formula (OWASP CSV injection): it starts with =, +, -, @, tab
+    or CR. A phone number (+ followed only by digits, spaces, dots, dashes and parentheses) is not one: it can name
+    no function and no other cell. The import warns of these cells; the export quotes them."""
+    return text.startswith(_FORMULA_START) and _PHONE_NUMBER.fullmatch(text) is None
+
+
+def spreadsheet_safe(text: str) -> str:
+    """Text a spreadsheet will not run as a formula: one that starts like a formula gets a single quote before it."""
+    return f"'{text}" if starts_like_formula(text) else text
 
 
 def _iso(value: dt.datetime | None, zone: zoneinfo.ZoneInfo) -> str:

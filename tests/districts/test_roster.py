@@ -156,6 +156,37 @@ async def test_totals_count_each_step_across_all_members_and_each_row_shows_its_
     assert (await coordinator.client.get(f"/district/members/{members['sharing'].id}")).text.count("not yet") == 0
 
 
+async def test_share_on_alert_turned_off_is_not_reached_and_turned_on_again_dates_from_then(
+    app: Litestar, coordinator: Coordinator, db: AsyncSession
+) -> None:
+    """Share on alert is a permission the owner may take back: the step is "allowed now", dated since it was on."""
+    async with Client(app) as phone, Client(app) as box:
+        sharing = await joined_member(db, coordinator.district_id, phone, "Grocer Gina")
+        await add_camera(sharing.owner, sharing.site_id)
+        paired = await online_device(sharing.owner, box, sharing.site_id, "front")
+
+        async def share_on_alert(on: bool) -> tuple[int, str | None]:
+            changed = await phone.send_json("PATCH", f"/api/v1/devices/{paired.id}", {"share_on_alert": on})
+            assert changed.status_code == 200, changed.text
+            district = (await coordinator.client.get("/api/v1/district")).json()
+            member = (await coordinator.client.get(f"/api/v1/district/members/{sharing.member.id}")).json()
+            reached = {step["step"]: step["reached"] for step in district["steps"]}["share_on_alert"]
+            return reached, {step["step"]: step["reached_at"] for step in member["steps"]}["share_on_alert"]
+
+        reached, first_on = await share_on_alert(True)
+        assert reached == 1 and first_on is not None
+        assert await share_on_alert(False) == (0, None)
+        page = await coordinator.client.get(f"/district/members/{sharing.member.id}")
+        step = re.search(r'data-testid="step-share_on_alert">.*?</li>', page.text, re.S)
+        assert step is not None and "not yet" in step.group(0)
+        reached, again_on = await share_on_alert(True)
+        page = await coordinator.client.get(f"/district/members/{sharing.member.id}")
+        step = re.search(r'data-testid="step-share_on_alert">.*?</li>', page.text, re.S)
+        assert step is not None and "since " in step.group(0)  # the date it has been on since
+        assert reached == 1 and again_on is not None
+        assert dt.datetime.fromisoformat(again_on) > dt.datetime.fromisoformat(first_on)
+
+
 async def test_filters_by_status_step_not_reached_nudge_and_name(
     app: Litestar, coordinator: Coordinator, db: AsyncSession
 ) -> None:
@@ -312,7 +343,9 @@ async def test_the_roster_downloads_as_a_spreadsheet_safe_csv(
 ) -> None:
     members = await funnel_world(app, db, coordinator)
     formula = '=HYPERLINK("http://evil.example","Click")'
-    await add_member(db, coordinator.district_id, formula, phone="+1 414 555 0100", latitude=43.05, longitude=-87.9)
+    await add_member(db, coordinator.district_id, formula, phone="+1 414 555 0100", latitude=43.05, longitude=-87.9,
+                     contact_name="-1+2")  # fmt: skip
+    await add_member(db, coordinator.district_id, "Sum Phone", phone="+1+SUM(A1)")
     response = await coordinator.client.get("/district/members.csv")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/csv")
@@ -324,9 +357,11 @@ async def test_the_roster_downloads_as_a_spreadsheet_safe_csv(
                           "Longitude", "Status"]  # fmt: skip
     assert "Invited (America/Chicago)" in header and "Share on alert allowed (America/Chicago)" in header
     by_name = {row[0]: dict(zip(header, row, strict=True)) for row in rows[1:]}
-    assert len(by_name) == len(members) + 1
+    assert len(by_name) == len(members) + 2
     quoted = by_name["'" + formula]
-    assert quoted["Phone"] == "'+1 414 555 0100" and quoted["Longitude"] == "-87.9"  # numbers stay numbers
+    assert quoted["Contact name"] == "'-1+2" and quoted["Longitude"] == "-87.9"  # numbers stay numbers
+    # A phone number runs nothing: written as it is, as the import reads it (one rule, service.starts_like_formula).
+    assert quoted["Phone"] == "+1 414 555 0100" and by_name["Sum Phone"]["Phone"] == "'+1+SUM(A1)"
     gina = by_name["Grocer Gina"]
     reached = dt.datetime.fromisoformat(gina["Share on alert allowed (America/Chicago)"])
     assert reached.utcoffset() in (dt.timedelta(hours=-5), dt.timedelta(hours=-6))

@@ -4,20 +4,26 @@ in one transaction; every kind of bad file answered with what to do."""
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
-import os
 import re
 import time
+import uuid
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from litestar import Litestar
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from backend.app import create_app
+from backend.db import utcnow
 from backend.districts import roster_import
-from backend.districts.models import DistrictMember
+from backend.districts.models import DistrictImport, DistrictMember
 from backend.settings import Settings
+from tests.conftest import Client, make_settings
 from tests.districts.conftest import Coordinator, add_member
+from tests.helpers import PASSWORD
 
 HEADER = ["Business name", "Contact name", "Email", "Phone", "Street address", "Latitude", "Longitude"]
 
@@ -48,8 +54,18 @@ async def confirm_api(coordinator: Coordinator, import_id: str):
     return await coordinator.client.send_json("POST", f"/api/v1/district/import/{import_id}/confirm")
 
 
-def kept_files(settings: Settings) -> list[Path]:
-    return sorted((settings.var_dir / "district-imports").rglob("*.csv"))
+async def kept_imports(db: AsyncSession) -> list[DistrictImport]:
+    """The previews waiting for their confirm (in the database, which every app process shares)."""
+    db.expire_all()
+    return list(await db.scalars(select(DistrictImport).order_by(DistrictImport.created_at)))
+
+
+async def age(db: AsyncSession, import_id: str, by: dt.timedelta) -> None:
+    """Make a kept preview older, as the clock would."""
+    kept = await db.get(DistrictImport, uuid.UUID(import_id))
+    assert kept is not None
+    await db.execute(update(DistrictImport).where(DistrictImport.id == kept.id).values(created_at=utcnow() - by))
+    await db.commit()
 
 
 @pytest.mark.slow
@@ -63,16 +79,17 @@ async def test_a_2000_row_file_previews_then_imports_and_a_second_import_changes
     body = preview.json()
     assert body["counts"] == {"new": 2000, "updated": 0, "duplicate": 0, "invalid": 0}
     assert await members(db) == 0  # the preview saves nothing to the roster
-    [kept] = kept_files(settings)
-    assert kept.stat().st_mode & 0o777 == 0o600 and kept.parent.stat().st_mode & 0o777 == 0o700
-    assert kept.parent.name == str(coordinator.district_id)
+    [kept] = await kept_imports(db)
+    assert str(kept.id) == body["import_id"] and kept.content == content
+    assert (kept.district_id, kept.coordinator_id) == (coordinator.district_id, coordinator.user_id)
+    assert not (settings.var_dir / "district-imports").exists()  # nothing on this process's disk
 
     done = await confirm_api(coordinator, body["import_id"])
     elapsed = time.perf_counter() - started
     assert done.status_code == 200, done.text
     assert done.json() == {"added": 2000, "updated": 0, "duplicate": 0, "invalid": 0}
     assert await members(db) == 2000
-    assert kept_files(settings) == []  # deleted once imported
+    assert await kept_imports(db) == []  # deleted with the import, in its transaction
     assert elapsed < 10  # the benchmark holds the real target (under 3 s each); this only catches a regression
     imported = await db.scalar(select(DistrictMember).where(DistrictMember.business_name == "Business 01234"))
     assert imported is not None and imported.source == "import" and imported.status == "listed"
@@ -162,7 +179,7 @@ async def test_the_import_page_previews_then_imports(coordinator: Coordinator, d
     ids=["not-utf8", "header-only", "no-business-column", "empty", "binary", "too-many-rows", "too-large"],
 )
 async def test_a_bad_file_is_refused_with_what_to_do_and_nothing_is_kept(
-    coordinator: Coordinator, db: AsyncSession, settings: Settings, content: bytes, message: str | None
+    coordinator: Coordinator, db: AsyncSession, content: bytes, message: str | None
 ) -> None:
     api = await preview_api(coordinator, content)
     page = await coordinator.client.post(
@@ -177,7 +194,7 @@ async def test_a_bad_file_is_refused_with_what_to_do_and_nothing_is_kept(
     assert api.json()["errors"][0]["field"] == "file" and message in api.json()["errors"][0]["message"]
     assert page.status_code == 400 and message.replace("'", "&#39;").replace('"', "&#34;") in page.text
     assert 'id="f-file-error"' in page.text
-    assert kept_files(settings) == [] and await members(db) == 0
+    assert await kept_imports(db) == [] and await members(db) == 0
 
 
 async def test_the_file_may_come_with_a_bom_semicolons_or_as_a_text_csv_body(
@@ -199,13 +216,13 @@ async def test_the_file_may_come_with_a_bom_semicolons_or_as_a_text_csv_body(
 
 
 async def test_a_confirm_checks_the_roster_again_and_refuses_unknown_expired_and_other_districts_imports(
-    coordinator: Coordinator, other_coordinator: Coordinator, db: AsyncSession, settings: Settings
+    coordinator: Coordinator, other_coordinator: Coordinator, db: AsyncSession
 ) -> None:
     body = (await preview_api(coordinator, roster_file(3))).json()
     # Another district's coordinator cannot confirm it (their district has no such import).
     theirs = await confirm_api(other_coordinator, body["import_id"])
     assert theirs.status_code == 404 and theirs.json()["detail"] == roster_import.NO_IMPORT
-    for unknown in ("nope", "A" * 22, "..%2F..%2Fsecret_key"):
+    for unknown in ("nope", "A" * 22, "..%2F..%2Fsecret_key", str(uuid.uuid4())):
         assert (await confirm_api(coordinator, unknown)).status_code == 404
     assert await members(db) == 0
 
@@ -217,12 +234,57 @@ async def test_a_confirm_checks_the_roster_again_and_refuses_unknown_expired_and
 
     # A preview older than an hour is expired, and cleaned up.
     stale = (await preview_api(coordinator, roster_file(2, start=10))).json()
-    [kept] = kept_files(settings)
-    hour_ago = time.time() - 3601
-    os.utime(kept, (hour_ago, hour_ago))
+    await age(db, stale["import_id"], dt.timedelta(hours=1, seconds=1))
     expired = await confirm_api(coordinator, stale["import_id"])
     assert expired.status_code == 410 and expired.json()["detail"] == roster_import.EXPIRED
-    assert kept_files(settings) == []
+    assert await kept_imports(db) == []
     page = await coordinator.client.submit(f"/district/import/{stale['import_id']}/confirm", {})
     assert page.status_code == 404 and roster_import.NO_IMPORT in page.text
     assert await members(db) == 3
+
+
+async def test_a_preview_made_on_one_app_process_is_confirmed_on_another(
+    app: Litestar, coordinator: Coordinator, db: AsyncSession, database_url: str, tmp_path: Path
+) -> None:
+    """Behind a load balancer the confirm may reach another process, with a disk of its own: the preview waits in
+    the database they share."""
+    body = (await preview_api(coordinator, roster_file(3))).json()
+    other_process = create_app(make_settings(database_url, tmp_path / "other-process"))
+    async with other_process.lifespan(), Client(other_process) as browser:
+        login = {"email": "casey@riverside-bid.example", "password": PASSWORD}
+        assert (await browser.send_json("POST", "/api/v1/auth/login", login)).status_code == 200
+        done = await browser.send_json("POST", f"/api/v1/district/import/{body['import_id']}/confirm")
+    assert done.status_code == 200, done.text
+    assert done.json() == {"added": 3, "updated": 0, "duplicate": 0, "invalid": 0}
+    assert await members(db) == 3 and await kept_imports(db) == []
+
+
+async def test_a_new_preview_clears_the_districts_expired_ones_and_no_other(
+    coordinator: Coordinator, other_coordinator: Coordinator, db: AsyncSession
+) -> None:
+    old = (await preview_api(coordinator, roster_file(1))).json()["import_id"]
+    recent = (await preview_api(coordinator, roster_file(1, start=5))).json()["import_id"]
+    theirs = (await preview_api(other_coordinator, roster_file(1))).json()["import_id"]
+    await age(db, old, dt.timedelta(hours=2))
+    await age(db, theirs, dt.timedelta(hours=2))
+    new = (await preview_api(coordinator, roster_file(1, start=9))).json()["import_id"]
+    assert {str(kept.id) for kept in await kept_imports(db)} == {recent, theirs, new}
+    expired = await confirm_api(other_coordinator, theirs)  # theirs waits for their own preview or confirm
+    assert expired.status_code == 410 and {str(kept.id) for kept in await kept_imports(db)} == {recent, new}
+
+
+async def test_phone_numbers_are_not_formulas_but_formula_cells_are_flagged(coordinator: Coordinator) -> None:
+    out = io.StringIO()
+    csv.writer(out).writerows([
+        ["Business name", "Phone", "Contact name"],
+        ["Plain Phone", "+1 414 555 0100", ""],
+        ["Dotted Phone", "+1 (414) 555.0100", ""],
+        ["Sum Phone", "+1+SUM(A1)", ""],
+        ["@Mention", "-2", "=1+1"],
+    ])  # fmt: skip
+    rows = {
+        row["business_name"]: row for row in (await preview_api(coordinator, out.getvalue().encode())).json()["rows"]
+    }
+    assert rows["Plain Phone"]["formula_fields"] == [] and rows["Dotted Phone"]["formula_fields"] == []
+    assert rows["Sum Phone"]["formula_fields"] == ["phone"]
+    assert rows["@Mention"]["formula_fields"] == ["business_name", "contact_name", "phone"]
