@@ -143,7 +143,8 @@ DUPLICATE = "{name} is already on the roster with this {what}"
 @dataclass(frozen=True)
 class RosterFilter:
     """What the roster shows: members with this status, who have not reached this step, who need a nudge, whose
-    business name contains `search` (case-insensitive)."""
+    business name contains `search`, letter case aside: every letter on PostgreSQL, A-Z only on SQLite (its lower()
+    folds ASCII only, so "école" misses "École" there; a casefolded column would be a schema change)."""
 
     status: MemberStatus | None = None
     missing: Step | None = None
