@@ -28,8 +28,8 @@ from backend.accounts.schemas import (
     TimeZoneIn,
 )
 from backend.demo import DEMO_LOGINS
-from backend.districts import announcements as district_members
 from backend.districts import invites
+from backend.districts import membership as district_members
 from backend.errors import Forbidden, InvalidInput, TooManyAttempts
 from backend.navigation import home_for
 from backend.requests.evidence import ClipStore, kept_after_deletion

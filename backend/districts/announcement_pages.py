@@ -1,5 +1,6 @@
 """Announcements and membership, pages and API: the coordinator writes to the district's members; a member reads
-an announcement, sees what their district sees of them, and leaves. Thin: every rule is in districts.announcements."""
+an announcement, sees what their district sees of them, and leaves. Thin: every rule is in districts.announcements
+(announcements) and districts.membership (the member's districts, leaving)."""
 
 from __future__ import annotations
 
@@ -12,14 +13,15 @@ from litestar.response import Redirect, Template
 
 from backend.accounts.models import User
 from backend.districts import announcements as service
+from backend.districts import membership
 from backend.districts.announcements import (
     AnnouncementIn,
     AnnouncementLimitReached,
     AnnouncementList,
     AnnouncementOut,
     AudienceOut,
-    MyDistrictOut,
 )
+from backend.districts.membership import MyDistrictOut
 from backend.districts.models import ANNOUNCEMENT_BODY_MAX, ANNOUNCEMENT_TITLE_MAX
 from backend.errors import InvalidInput
 from backend.validation import labels, parse_form
@@ -106,12 +108,12 @@ class MemberDistrictPages(Controller):
 
     @get("/account/districts/{district_id:uuid}/leave")
     async def confirm_leave(self, db: Db, owner: SignedIn, district_id: FromPath[uuid.UUID]) -> Template:
-        district = await service.membership_of(db, owner, district_id)
+        district = await membership.membership_of(db, owner, district_id)
         return Template("districts/leave.html", context={"district": district})
 
     @post("/account/districts/{district_id:uuid}/leave")
     async def leave(self, db: Db, owner: SignedIn, district_id: FromPath[uuid.UUID]) -> Redirect:
-        await service.leave_district(db, owner, district_id)
+        await membership.leave_district(db, owner, district_id)
         return Redirect("/account?left_district=1#district-heading")
 
 
@@ -158,10 +160,10 @@ class MembershipApi(Controller):
     @get("")
     async def my_districts(self, db: Db, owner: SignedIn) -> list[MyDistrictOut]:
         """Each district (joined, or pending its coordinator's approval) and what it sees of you."""
-        return await service.my_districts(db, owner)
+        return await membership.my_districts(db, owner)
 
     @delete("/{district_id:uuid}")
     async def leave(self, db: Db, owner: SignedIn, district_id: FromPath[uuid.UUID]) -> None:
         """Leave the district (or withdraw a pending membership): it then sees "left" and nothing more, your sites
         are no longer part of it, and you get none of its announcements."""
-        await service.leave_district(db, owner, district_id)
+        await membership.leave_district(db, owner, district_id)

@@ -1,10 +1,8 @@
-"""District announcements, and membership as the member sees it: what their district sees of them, and leaving.
-
-A coordinator writes to the district's joined members (all, or those who have not reached a funnel step yet);
-each gets an in-app notification and a push (the district-announcement kind, which they can mute per device).
-Only members who are JOINED with an account linked receive anything: listed, pending and left members never do.
-A member sees, in plain words, what the district holds about them, and can leave: from then on the coordinator
-sees "left" and nothing more.
+"""District announcements: a coordinator writes to the district's joined members (all, or those who have not reached
+a funnel step yet); each gets an in-app notification and a push (the district-announcement kind, which they can mute
+per device), and opens it in the app. Only members who are JOINED with an account linked receive anything: listed,
+pending and left members never do, and the delivered and read counts are of members who are still joined (a member
+who left is "left" to the coordinator, and nothing more).
 """
 
 from __future__ import annotations
@@ -15,12 +13,11 @@ from typing import Annotated
 
 import msgspec
 from msgspec import Meta
-from sqlalchemy import ColumnElement, and_, case, distinct, func, or_, select, true, update
+from sqlalchemy import ColumnElement, and_, case, distinct, func, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.accounts.models import User
 from backend.db import utcnow
-from backend.devices.models import DeviceCamera, EdgeDevice, Status
 from backend.districts.models import (
     ANNOUNCEMENT_BODY_MAX,
     ANNOUNCEMENT_TITLE_MAX,
@@ -30,13 +27,11 @@ from backend.districts.models import (
     DistrictMember,
     MemberStatus,
 )
-from backend.districts.service import STEP_LABELS, Step, coordinated_district, step_dates
+from backend.districts.service import Step, coordinated_district, step_dates
 from backend.errors import InvalidInput, NotFound, TooManyAttempts
 from backend.local_time import local_time
 from backend.notifications.models import Kind, Notification
 from backend.notifications.service import Message, mark_subject_read, notify_many
-from backend.registry.models import Camera, Site
-from backend.requests.service import compass_point
 from backend.validation import label
 from push.models import Channel, Delivery, DeliveryStatus, PushSubscription
 from push.payload import topic_for
@@ -56,17 +51,7 @@ AUDIENCE_LABELS = {
 }
 _AUDIENCE_STEP = {Audience.NO_SITE: Step.SITE, Audience.NO_CAMERAS: Step.CAMERAS, Audience.NO_DEVICE: Step.DEVICE}
 
-# What a district never sees of a member, in the member's words (the account page and the API say the same).
-NEVER_SEES = (
-    "Your video or any footage",
-    "Footage requests from police, your answers and the clips you sent",
-    "When police looked at your information (your access log)",
-    "The contact details you gave the police for your sites (phone, email, hours, note for investigators)",
-    "Your account's sign-in details (your Porchlight email address, password, sign-in code)",
-    "Share-now sessions and live video",
-)
 NO_ANNOUNCEMENT = "No such announcement"
-NO_MEMBERSHIP = "You are not a member of this district"
 
 
 # --- what goes in and out of the API ---------------------------------------------------------------------------
@@ -117,54 +102,6 @@ class MemberAnnouncementOut(msgspec.Struct, kw_only=True):
     created_at: dt.datetime
 
 
-class RosterDetailsOut(msgspec.Struct, kw_only=True):
-    """The business details on the district's roster, as given to the district (not the account's)."""
-
-    business_name: str
-    contact_name: str
-    email: str
-    phone: str
-    address: str
-
-
-class StepOut(msgspec.Struct, kw_only=True):
-    step: str
-    label: str
-    reached_at: dt.datetime | None
-
-
-class DistrictSiteOut(msgspec.Struct, kw_only=True):
-    id: uuid.UUID
-    name: str
-    address: str
-
-
-class DistrictCameraOut(msgspec.Struct, kw_only=True):
-    site: str
-    name: str
-    latitude: float
-    longitude: float
-    bearing_deg: int
-    facing: str
-    field_of_view_deg: int
-    range_m: int
-
-
-class MyDistrictOut(msgspec.Struct, kw_only=True):
-    """One district the owner is a member of, and what it sees of them."""
-
-    district_id: uuid.UUID
-    district: str
-    status: MemberStatus  # joined, or pending the coordinator's approval
-    roster: RosterDetailsOut
-    steps: list[StepOut]  # how far along the onboarding the district sees them, with dates
-    sites: list[DistrictSiteOut]  # their sites that are part of the district
-    cameras: list[DistrictCameraOut]  # where the cameras of those sites are and which way they point
-    devices_offline: int  # counts only: the district sees no device or camera names
-    cameras_offline: int
-    never_sees: list[str]
-
-
 # --- the coordinator's side ---------------------------------------------------------------------------------------
 
 
@@ -184,6 +121,11 @@ def _reachable(district_id: uuid.UUID) -> list[ColumnElement[bool]]:
         DistrictMember.status == MemberStatus.JOINED.value,
         DistrictMember.user_id.is_not(None),
     ]
+
+
+def _still_joined(district_id: uuid.UUID, user_id: ColumnElement[uuid.UUID]) -> ColumnElement[bool]:
+    """Join condition: the person `user_id` is a joined member of the district now."""
+    return and_(*_reachable(district_id), DistrictMember.user_id == user_id)
 
 
 def _in_audience(audience: Audience) -> ColumnElement[bool]:
@@ -278,15 +220,19 @@ def _out(announcement: DistrictAnnouncement, *, delivered: int, read: int) -> An
     )  # fmt: skip
 
 
-async def _with_counts(db: AsyncSession, announcements: list[DistrictAnnouncement]) -> list[AnnouncementOut]:
+async def _with_counts(
+    db: AsyncSession, district_id: uuid.UUID, announcements: list[DistrictAnnouncement]
+) -> list[AnnouncementOut]:
     """Delivered: members for whom the push service of at least one of their devices accepted the notification (a
-    device removed since no longer counts). Read: members who opened it, in the app or from the push."""
+    device removed since no longer counts). Read: members who opened it, in the app or from the push. Both count
+    only people who are joined members now: of a member who left, the coordinator learns nothing more."""
     tags = {tag_of(a.id): a.id for a in announcements}
     topics = {topic_for(tag): announcement_id for tag, announcement_id in tags.items()}
     read = dict(
         (
             await db.execute(
                 select(Notification.tag, func.count())
+                .join(DistrictMember, _still_joined(district_id, Notification.user_id))
                 .where(Notification.tag.in_(tags), Notification.read_at.is_not(None))
                 .group_by(Notification.tag)
             )
@@ -297,6 +243,7 @@ async def _with_counts(db: AsyncSession, announcements: list[DistrictAnnouncemen
             await db.execute(
                 select(Delivery.topic, func.count(distinct(PushSubscription.user_id)))
                 .join(PushSubscription, PushSubscription.id == Delivery.subscription_id)
+                .join(DistrictMember, _still_joined(district_id, PushSubscription.user_id))
                 .where(
                     Delivery.topic.in_(topics),
                     Delivery.channel == Channel.PUSH.value,
@@ -332,7 +279,7 @@ async def list_announcements(db: AsyncSession, coordinator: User, before: uuid.U
     rows = rows[:PAGE_SIZE]
     sent = await _sent_in_window(db, district.id, utcnow())
     return AnnouncementList(
-        items=await _with_counts(db, rows),
+        items=await _with_counts(db, district.id, rows),
         next_before=rows[-1].id if more else None,
         limit_per_day=ANNOUNCEMENTS_PER_DAY,
         remaining_now=max(0, ANNOUNCEMENTS_PER_DAY - len(sent)),
@@ -356,7 +303,7 @@ async def _announcement_of(
 async def get_announcement(db: AsyncSession, coordinator: User, announcement_id: uuid.UUID) -> AnnouncementOut:
     """One of the district's announcements with its counts; another district's is NotFound."""
     district = await coordinated_district(db, coordinator)
-    [found] = await _with_counts(db, [await _announcement_of(db, district.id, announcement_id)])
+    [found] = await _with_counts(db, district.id, [await _announcement_of(db, district.id, announcement_id)])
     return found
 
 
@@ -385,151 +332,3 @@ async def open_announcement(db: AsyncSession, user: User, announcement_id: uuid.
         id=announcement.id, district=district, title=announcement.title, body=announcement.body,
         created_at=announcement.created_at,
     )  # fmt: skip
-
-
-_MEMBER_NOW = (MemberStatus.JOINED.value, MemberStatus.PENDING.value)
-
-
-async def my_districts(db: AsyncSession, user: User) -> list[MyDistrictOut]:
-    """Each district the person is a member of (joined, or pending approval), with what it sees of them: the
-    roster's details, the funnel steps and their dates, the sites they placed in the district with their cameras'
-    positions and directions, and how many devices and cameras are offline (counts)."""
-    steps = step_dates()
-    rows = (
-        await db.execute(
-            select(DistrictMember, District.name, *(column.label(step.value) for step, column in steps.items()))
-            .join(District, District.id == DistrictMember.district_id)
-            .where(DistrictMember.user_id == user.id, DistrictMember.status.in_(_MEMBER_NOW))
-            .order_by(District.name)
-        )
-    ).all()
-    if not rows:
-        return []
-    district_ids = [row[0].district_id for row in rows]
-    sites = list(
-        await db.scalars(
-            select(Site)
-            .where(Site.owner_id == user.id, Site.district_id.in_(district_ids))
-            .order_by(Site.name, Site.id)
-        )
-    )
-    cameras = (
-        await db.execute(
-            select(Camera, Site.name, Site.district_id)
-            .join(Site, Site.id == Camera.site_id)
-            .where(Site.owner_id == user.id, Site.district_id.in_(district_ids))
-            .order_by(Site.name, Camera.name, Camera.id)
-        )
-    ).all()
-    offline_devices = dict(
-        (
-            await db.execute(
-                select(Site.district_id, func.count())
-                .select_from(EdgeDevice)
-                .join(Site, Site.id == EdgeDevice.site_id)
-                .where(
-                    Site.owner_id == user.id,
-                    Site.district_id.in_(district_ids),
-                    EdgeDevice.paired_at.is_not(None),
-                    EdgeDevice.status == Status.OFFLINE.value,
-                )  # fmt: skip
-                .group_by(Site.district_id)
-            )
-        ).all()
-    )
-    # Counted as the district's coverage counts them (districts.coverage): a camera its device reports offline.
-    offline_cameras = dict(
-        (
-            await db.execute(
-                select(Site.district_id, func.count())
-                .select_from(DeviceCamera)
-                .join(EdgeDevice, EdgeDevice.id == DeviceCamera.device_id)
-                .join(Site, Site.id == EdgeDevice.site_id)
-                .where(
-                    Site.owner_id == user.id,
-                    Site.district_id.in_(district_ids),
-                    DeviceCamera.status == Status.OFFLINE.value,
-                )  # fmt: skip
-                .group_by(Site.district_id)
-            )
-        ).all()
-    )
-    found = []
-    for row in rows:
-        member, name = row[0], row[1]
-        found.append(
-            MyDistrictOut(
-                district_id=member.district_id,
-                district=name,
-                status=MemberStatus(member.status),
-                roster=RosterDetailsOut(
-                    business_name=member.business_name,
-                    contact_name=member.contact_name,
-                    email=member.email,
-                    phone=member.phone,
-                    address=member.address,
-                ),  # fmt: skip
-                steps=[StepOut(step=s.value, label=STEP_LABELS[s], reached_at=getattr(row, s.value)) for s in Step],
-                sites=[
-                    DistrictSiteOut(id=s.id, name=s.name, address=s.address)
-                    for s in sites
-                    if s.district_id == member.district_id
-                ],
-                cameras=[
-                    DistrictCameraOut(
-                        site=site_name,
-                        name=c.name,
-                        latitude=c.latitude,
-                        longitude=c.longitude,
-                        bearing_deg=c.bearing_deg,
-                        facing=compass_point(c.bearing_deg),
-                        field_of_view_deg=c.field_of_view_deg,
-                        range_m=c.range_m,
-                    )  # fmt: skip
-                    for c, site_name, district_id in cameras
-                    if district_id == member.district_id
-                ],
-                devices_offline=offline_devices.get(member.district_id, 0),
-                cameras_offline=offline_cameras.get(member.district_id, 0),
-                never_sees=list(NEVER_SEES),
-            )
-        )
-    return found
-
-
-async def membership_of(db: AsyncSession, user: User, district_id: uuid.UUID) -> MyDistrictOut:
-    """One of the person's districts (for the confirmation before leaving); not a member: NotFound."""
-    for district in await my_districts(db, user):
-        if district.district_id == district_id:
-            return district
-    raise NotFound(NO_MEMBERSHIP)
-
-
-async def leave_district(db: AsyncSession, user: User, district_id: uuid.UUID) -> str:
-    """The member leaves (a pending member withdraws): marked left, their account unlinked from the roster row (the
-    coordinator sees "left" and nothing more), and their sites are no longer part of the district; one
-    transaction. Returns the district's name. Not a member: NotFound."""
-    found = (
-        await db.execute(
-            select(DistrictMember, District.name)
-            .join(District, District.id == DistrictMember.district_id)
-            .where(
-                DistrictMember.district_id == district_id,
-                DistrictMember.user_id == user.id,
-                DistrictMember.status.in_(_MEMBER_NOW),
-            )
-            .with_for_update(of=DistrictMember)
-        )
-    ).first()
-    if found is None:
-        raise NotFound(NO_MEMBERSHIP)
-    member, name = found
-    member.status, member.left_at, member.user_id = MemberStatus.LEFT.value, utcnow(), None
-    await db.execute(
-        update(Site)
-        .where(Site.owner_id == user.id, Site.district_id == district_id)
-        .values(district_id=None)
-        .execution_options(synchronize_session=False)
-    )
-    await db.commit()
-    return name

@@ -19,13 +19,13 @@ from collections import Counter
 from typing import Any
 
 import msgspec
-from sqlalchemy import and_, func, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.accounts.models import User
-from backend.devices.models import DeviceCamera, EdgeDevice, Status
 from backend.districts import service
 from backend.districts.admin import point_in_polygon
+from backend.districts.membership import OfflineNow, offline_now, site_of_joined_member
 from backend.districts.models import DistrictMember, MemberStatus
 from backend.errors import InvalidInput
 from backend.registry.models import Camera, Placement, Site
@@ -69,15 +69,6 @@ class CoverageTotals(msgspec.Struct, kw_only=True):
     cameras_outside_boundary: int | None  # None when the district has no boundary
 
 
-class OfflineNow(msgspec.Struct, kw_only=True):
-    """Counts only, from the edge devices on joined members' in-district sites."""
-
-    devices_paired: int
-    devices_offline: int
-    device_cameras: int  # cameras the devices report on
-    device_cameras_offline: int
-
-
 class Coverage(msgspec.Struct, kw_only=True):
     district: str
     boundary: dict[str, Any] | None  # a GeoJSON Polygon geometry, [longitude, latitude]
@@ -87,15 +78,6 @@ class Coverage(msgspec.Struct, kw_only=True):
     uncovered_blocks_total: int
     cameras: list[CoverageCamera]  # one page, by street, block and business
     next_cursor: str | None  # pass as `after` for the next page; None on the last
-
-
-def _joined(district_id: uuid.UUID) -> Any:
-    """Join condition: the roster row of a site's owner, joined in this district (the site placed in it)."""
-    return and_(
-        DistrictMember.user_id == Site.owner_id,
-        DistrictMember.district_id == district_id,
-        DistrictMember.status == MemberStatus.JOINED.value,
-    )
 
 
 def _camera_rows(district_id: uuid.UUID) -> Any:
@@ -112,8 +94,7 @@ def _camera_rows(district_id: uuid.UUID) -> Any:
             DistrictMember.business_name,
         )  # fmt: skip
         .join(Site, Site.id == Camera.site_id)
-        .join(DistrictMember, _joined(district_id))
-        .where(Site.district_id == district_id)
+        .join(DistrictMember, site_of_joined_member(district_id))
     )
 
 
@@ -146,33 +127,6 @@ def _after(cursor: str) -> list[Any]:
     return key
 
 
-async def _offline_now(db: AsyncSession, district_id: uuid.UUID) -> OfflineNow:
-    in_district = (Site.id == EdgeDevice.site_id) & (Site.district_id == district_id)
-    paired = EdgeDevice.paired_at.is_not(None)
-    offline = paired & (EdgeDevice.status == Status.OFFLINE.value)
-    devices = (
-        await db.execute(
-            select(func.count().filter(paired), func.count().filter(offline))
-            .select_from(EdgeDevice)
-            .join(Site, in_district)
-            .join(DistrictMember, _joined(district_id))
-        )
-    ).one()
-    cameras = (
-        await db.execute(
-            select(func.count(), func.count().filter(DeviceCamera.status == Status.OFFLINE.value))
-            .select_from(DeviceCamera)
-            .join(EdgeDevice, EdgeDevice.id == DeviceCamera.device_id)
-            .join(Site, in_district)
-            .join(DistrictMember, _joined(district_id))
-        )
-    ).one()
-    return OfflineNow(
-        devices_paired=devices[0], devices_offline=devices[1], device_cameras=cameras[0],
-        device_cameras_offline=cameras[1],
-    )  # fmt: skip
-
-
 async def _uncovered_blocks(
     db: AsyncSession, district_id: uuid.UUID, cameras: list[CoverageCamera]
 ) -> tuple[list[UncoveredBlock], int]:
@@ -183,9 +137,7 @@ async def _uncovered_blocks(
         )
     )
     members = Counter(block for address in member_addresses if (block := block_of(address)))
-    site_addresses = await db.scalars(
-        select(Site.address).join(DistrictMember, _joined(district_id)).where(Site.district_id == district_id)
-    )
+    site_addresses = await db.scalars(select(Site.address).join(DistrictMember, site_of_joined_member(district_id)))
     sites = Counter(block for address in site_addresses if (block := block_of(address)))
     covered = {c.block for c in cameras if c.placement == Placement.OUTDOOR.value and c.block}
     uncovered = [
@@ -222,10 +174,7 @@ async def district_coverage(
         .where(DistrictMember.district_id == district.id, DistrictMember.status == MemberStatus.JOINED.value)
     )
     sites = await db.scalar(
-        select(func.count())
-        .select_from(Site)
-        .join(DistrictMember, _joined(district.id))
-        .where(Site.district_id == district.id)
+        select(func.count()).select_from(Site).join(DistrictMember, site_of_joined_member(district.id))
     )
     totals = CoverageTotals(
         members_joined=members_joined or 0,
@@ -240,7 +189,7 @@ async def district_coverage(
         cameras = [camera for camera in cameras if _camera_key(camera) > start]
     page = cameras[:limit]
     return Coverage(
-        district=district.name, boundary=boundary, totals=totals, offline=await _offline_now(db, district.id),
+        district=district.name, boundary=boundary, totals=totals, offline=await offline_now(db, district.id),
         uncovered_blocks=uncovered, uncovered_blocks_total=uncovered_total, cameras=page,
         next_cursor=_cursor(_camera_key(page[-1])) if len(cameras) > limit else None,
     )  # fmt: skip

@@ -51,15 +51,21 @@ class JoinLinkChange(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     action: Annotated[JoinLinkAction, label("Action")]
 
 
-class PendingOut(msgspec.Struct, kw_only=True):
-    """A business that joined through the district-wide link and waits for the coordinator's approval."""
+class RosterDetailsOut(msgspec.Struct, kw_only=True):
+    """The business details on the district's roster, as given to the district (not the account's)."""
 
-    id: uuid.UUID
     business_name: str
     contact_name: str
     email: str
     phone: str
     address: str
+
+
+class PendingOut(RosterDetailsOut, kw_only=True):
+    """A business that joined through the district-wide link and waits for the coordinator's approval: the details
+    it gave the district."""
+
+    id: uuid.UUID
     created_at: dt.datetime
 
 
@@ -83,7 +89,7 @@ class JoinIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
         str, Meta(max_length=ADDRESS_MAX, examples=["2401 N Holton St, Milwaukee"], description="Required"),
         label("Street address"),
     ] = ""  # fmt: skip
-    # Empty: the account's display name and email.
+    # Empty: none given (the form offers the account's, to keep or clear; the district sees only what is sent).
     contact_name: Annotated[str, Meta(max_length=CONTACT_NAME_MAX), label("Contact name")] = ""
     email: Annotated[OptionalEmail, label("Contact email")] = ""
     phone: Annotated[str, Meta(max_length=PHONE_MAX), label("Contact phone")] = ""

@@ -32,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.accounts.models import Role, User
 from backend.db import utcnow
-from backend.districts import service
+from backend.districts import membership, service
 from backend.districts.invite_schemas import (
     InviteOut,
     InviteState,
@@ -44,6 +44,7 @@ from backend.districts.invite_schemas import (
 )
 from backend.districts.models import District, DistrictMember, MemberSource, MemberStatus
 from backend.errors import Conflict, Forbidden, Gone, InvalidInput, NotFound, TooManyAttempts
+from backend.local_time import DEFAULT_ZONE
 from backend.notifications.mail import send_email
 from backend.registry.models import Site
 from backend.settings import Settings
@@ -369,10 +370,8 @@ def _file_name(name: str) -> str:
 
 
 def _pending_out(member: DistrictMember) -> PendingOut:
-    return PendingOut(
-        id=member.id, business_name=member.business_name, contact_name=member.contact_name, email=member.email,
-        phone=member.phone, address=member.address, created_at=_aware(member.created_at),
-    )  # fmt: skip
+    details = msgspec.structs.asdict(membership.roster_details(member))
+    return PendingOut(id=member.id, created_at=_aware(member.created_at), **details)
 
 
 async def join_link(db: AsyncSession, settings: Settings, coordinator: User) -> JoinLinkOut:
@@ -526,6 +525,7 @@ class JoinView:
     problem_detail: str
     viewer: Viewer
     membership: str  # for a viewer who is a member already: their status (joined, pending)
+    time_zone: str  # the viewer's, for the times shown (the default zone for someone not signed in)
 
     @property
     def status_code(self) -> int:
@@ -581,23 +581,17 @@ async def _resolve(db: AsyncSession, settings: Settings, token: str) -> _Found:
     return _Found(district, member, None)
 
 
-async def _membership_of(db: AsyncSession, user: User, district_id: uuid.UUID) -> DistrictMember | None:
-    return await db.scalar(
-        select(DistrictMember).where(DistrictMember.district_id == district_id, DistrictMember.user_id == user.id)
-    )
-
-
 async def join_view(db: AsyncSession, settings: Settings, token: str, viewer: User | None) -> JoinView:
     """The landing page of an invite link. Reading it changes nothing."""
     found = await _resolve(db, settings, token)
     district, member, problem = found.district, found.member, found.problem
-    zone = viewer.time_zone if viewer else "America/Chicago"
-    who, membership = Viewer.ANONYMOUS, ""
+    zone = viewer.time_zone if viewer else DEFAULT_ZONE
+    who, status = Viewer.ANONYMOUS, ""
     if viewer is not None:
         who = Viewer.OWNER if viewer.has_role(Role.OWNER) else Viewer.NOT_OWNER
-        mine = await _membership_of(db, viewer, district.id) if district and who is Viewer.OWNER else None
-        if mine is not None and mine.status in (MemberStatus.JOINED.value, MemberStatus.PENDING.value):
-            who, membership = Viewer.MEMBER, mine.status
+        mine = await membership.member_row(db, viewer.id, district.id) if district and who is Viewer.OWNER else None
+        if mine is not None:
+            who, status = Viewer.MEMBER, mine.status
             if problem is Problem.USED and member is not None and member.id == mine.id:
                 problem = None  # their own invite, used by them: they are told they joined
     expires = _aware(member.invite_expires_at) if member else None
@@ -611,10 +605,12 @@ async def join_view(db: AsyncSession, settings: Settings, token: str, viewer: Us
         district=district.name if district else "", business_name=member.business_name if member else "",
         contact_name=member.contact_name if member else "", email=member.email if member else "",
         address=member.address if member else "", expires_at=expires, problem=problem,
-        problem_detail=PROBLEMS[problem][2].format(**names) if problem else "", viewer=who, membership=membership,
+        problem_detail=PROBLEMS[problem][2].format(**names) if problem else "", viewer=who, membership=status,
+        time_zone=zone,
     )  # fmt: skip
 
 
+ALREADY_MEMBER = "You are already a member of {district}, as {business}."
 NOT_AN_OWNER = (
     "Only camera owner accounts can join a district, and you are signed in with an account that does not own "
     "cameras. Sign out, then open the link again to create an owner account for the business."
@@ -644,9 +640,9 @@ async def accept(
             "business": member.business_name if member else "",
             "day": _day(expires, owner.time_zone) if expires else "",
         })  # fmt: skip
-    mine = await _membership_of(db, owner, district.id)
+    mine = await membership.member_row(db, owner.id, district.id)
     if mine is not None and mine.status == MemberStatus.JOINED.value:
-        raise Conflict(f"You are already a member of {district.name}, as {mine.business_name}.")
+        raise Conflict(ALREADY_MEMBER.format(district=district.name, business=mine.business_name))
     if mine is not None and mine.status == MemberStatus.PENDING.value:
         raise Conflict(f"You already asked to join {district.name} as {mine.business_name}: it waits for approval.")
     if member is not None:
@@ -655,26 +651,34 @@ async def accept(
 
 
 async def _link_member(db: AsyncSession, owner: User, district: District, member: DistrictMember) -> JoinOut:
-    now = utcnow()
-    # One account only: the row is claimed only while nobody has it (two people accepting at once: one wins).
-    claimed = await db.execute(
-        update(DistrictMember)
-        .where(
-            DistrictMember.id == member.id, DistrictMember.user_id.is_(None),
-            DistrictMember.status == MemberStatus.LISTED.value,
-            DistrictMember.invite_version == member.invite_version,
-        )
-        .values(user_id=owner.id, status=MemberStatus.JOINED.value, joined_at=now)
-        .execution_options(synchronize_session=False)
-    )  # fmt: skip
-    if claimed.rowcount != 1:
-        used = PROBLEMS[Problem.USED][2].format(district=district.name)  # said before the rollback expires it
+    now, owner_id = utcnow(), owner.id
+    # Read before a rollback expires the rows.
+    district_id, district_name, member_id, business_name = district.id, district.name, member.id, member.business_name
+    try:
+        # One account only: the row is claimed only while nobody has it (two people accepting at once: one wins).
+        claimed = await db.execute(
+            update(DistrictMember)
+            .where(
+                DistrictMember.id == member.id, DistrictMember.user_id.is_(None),
+                DistrictMember.status == MemberStatus.LISTED.value,
+                DistrictMember.invite_version == member.invite_version,
+            )
+            .values(user_id=owner.id, status=MemberStatus.JOINED.value, joined_at=now)
+            .execution_options(synchronize_session=False)
+        )  # fmt: skip
+        if claimed.rowcount == 1:
+            await db.commit()
+    except IntegrityError as exc:  # one owner, two invites of this district accepted at once: the other one won
         await db.rollback()
-        raise Gone(used)
-    await db.commit()
+        mine = await membership.member_row(db, owner_id, district_id)
+        business = mine.business_name if mine is not None else business_name
+        raise Conflict(ALREADY_MEMBER.format(district=district_name, business=business)) from exc
+    if claimed.rowcount != 1:
+        await db.rollback()
+        raise Gone(PROBLEMS[Problem.USED][2].format(district=district_name))
     return JoinOut(
-        district_id=district.id, district_name=district.name, member_id=member.id,
-        business_name=member.business_name, status=MemberStatus.JOINED,
+        district_id=district_id, district_name=district_name, member_id=member_id, business_name=business_name,
+        status=MemberStatus.JOINED,
     )  # fmt: skip
 
 
@@ -682,10 +686,10 @@ async def _join_pending(db: AsyncSession, owner: User, district: District, detai
     details = details or JoinIn()
     if missing := _missing_details(msgspec.structs.asdict(details)):
         raise InvalidInput(missing)
+    # Only what the person sent: a contact left blank stays blank (never the account's name or sign-in email).
     values = {
         "business_name": details.business_name.strip(), "address": details.address.strip(),
-        "contact_name": details.contact_name.strip() or owner.display_name,
-        "email": details.email.strip() or owner.email, "phone": details.phone.strip(),
+        "contact_name": details.contact_name.strip(), "email": details.email.strip(), "phone": details.phone.strip(),
     }  # fmt: skip
     key = service.match_key(values["business_name"], values["email"], values["address"])
     taken = await db.scalar(
@@ -699,11 +703,12 @@ async def _join_pending(db: AsyncSession, owner: User, district: District, detai
         match_key=key, user_id=owner.id, invited_at=now, **values,
     )  # fmt: skip
     db.add(member)
+    asked_twice = f"You already asked to join {district.name}."  # said before the rollback expires the district
     try:
         await db.commit()
     except IntegrityError as exc:  # the same owner asking twice at once
         await db.rollback()
-        raise Conflict(f"You already asked to join {district.name}.") from exc
+        raise Conflict(asked_twice) from exc
     return JoinOut(
         district_id=district.id, district_name=district.name, member_id=member.id,
         business_name=member.business_name, status=MemberStatus.PENDING,
@@ -800,15 +805,16 @@ async def joined(db: AsyncSession, owner: User, district_id: uuid.UUID) -> Joine
     """The owner's membership of a district (joined or waiting for approval) and their sites; NotFound if they are
     not a member."""
     district = await db.get(District, district_id)
-    mine = await _membership_of(db, owner, district_id) if district else None
-    if district is None or mine is None or mine.status not in (MemberStatus.JOINED.value, MemberStatus.PENDING.value):
-        raise NotFound("You are not a member of this district")
+    mine = await membership.member_row(db, owner.id, district_id) if district else None
+    if district is None or mine is None:
+        raise NotFound(membership.NO_MEMBERSHIP)
     sites = await db.execute(
-        select(Site.id, Site.name, Site.address, Site.district_id)
+        select(Site.id, Site.name, Site.address, DistrictMember.id.is_not(None))
+        .outerjoin(DistrictMember, membership.site_of_joined_member(district_id))
         .where(Site.owner_id == owner.id)
         .order_by(Site.name, Site.id)
     )
     return Joined(
         district.id, district.name, mine.business_name, MemberStatus(mine.status),
-        [OwnSite(id, name, address, placed == district.id) for id, name, address, placed in sites],
+        [OwnSite(id, name, address, bool(placed)) for id, name, address, placed in sites],
     )  # fmt: skip

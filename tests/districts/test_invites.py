@@ -309,7 +309,9 @@ async def test_the_district_link_makes_pending_members_whom_the_coordinator_appr
     page = await coordinator.client.get("/district/join-link")
     assert page.status_code == 200
     assert link in page.text and "First Shop" in page.text and "Second Shop" in page.text
-    assert "Fran First" in page.text and "first@shop.example" in page.text  # their account's, unless they changed it
+    # Contact left blank: blank on the roster (never the account's name or sign-in email); given: what they gave.
+    assert "Fran First" not in page.text and "first@shop.example" not in page.text
+    assert "414 555 0199" in page.text
     pending = {p["business_name"]: p["id"] for p in (await coordinator.client.get("/api/v1/district/join-link")).json()[
         "pending"]}  # fmt: skip
 

@@ -17,7 +17,7 @@ from backend.accounts.models import User
 from backend.db import utcnow
 from backend.districts import invites, service
 from backend.districts.models import District, DistrictMember, MemberStatus
-from backend.errors import Gone
+from backend.errors import Conflict, Gone
 from backend.registry.models import Site
 from tests.conftest import Client
 from tests.districts.conftest import Coordinator, add_member, joined_member
@@ -337,11 +337,12 @@ async def test_joining_through_the_district_link_on_the_web_asks_for_the_busines
     assert field_value(blank.text, "contact_name") == "Fran"
     assert await db.scalar(select(DistrictMember).where(DistrictMember.district_id == district.id)) is None
 
+    # Fran clears the contact fields the form offered: the district gets no contact, not the account's.
     asked = await client.submit(f"/join/{token}", {"business_name": "Fran's Frames", "address": "3 Water St"})
     assert asked.status_code == 200 and "is waiting" in asked.text
     pending = await db.scalar(select(DistrictMember).where(DistrictMember.district_id == district.id))
     assert pending is not None and pending.status == MemberStatus.PENDING.value
-    assert (pending.contact_name, pending.email) == ("Fran", "fran@shop.example")
+    assert (pending.contact_name, pending.email) == ("", "")
     # Not a member yet: no "Part of" on the site form, which is filled in from what they gave.
     site_form = await client.get(f"/sites/new?district={district.id}")
     assert field_value(site_form.text, "name") == "Fran&#39;s Frames" and "Part of Riverside BID" not in site_form.text
@@ -373,3 +374,79 @@ async def test_of_two_accounts_accepting_one_invite_at_the_same_moment_only_the_
     else:
         raise AssertionError("the second account got the invite too")
     assert (await fresh(db, member_id)).user_id == first
+
+
+async def test_a_contact_left_blank_on_the_district_link_keeps_the_account_email_off_the_coordinators_roster(
+    db: AsyncSession, coordinator: Coordinator, client: Client
+) -> None:
+    """The member page promises the district sees what the business gave it, not the account's sign-in email."""
+    token = invites.district_token(SECRET, await db.get_one(District, coordinator.district_id))
+    await sign_up(client, "private-login@shop.example", name="Priya Private")
+    joined = await client.send_json(
+        "POST", f"/api/v1/join/{token}", {"business_name": "Quiet Shop", "address": "5 Water St", "contact_name": "",
+                                          "email": ""},
+    )  # fmt: skip
+    assert joined.status_code == 200, joined.text
+    member_id = joined.json()["member_id"]
+    approved = await coordinator.client.send_json("POST", f"/api/v1/district/pending/{member_id}/approve", {})
+    assert approved.status_code == 200, approved.text
+
+    seen = [
+        (await coordinator.client.get("/api/v1/district/members")).text,
+        (await coordinator.client.get(f"/api/v1/district/members/{member_id}")).text,
+        (await coordinator.client.get("/district/members.csv")).text,
+    ]
+    assert "Quiet Shop" in seen[0] and "Quiet Shop" in seen[1]
+    for text in seen:
+        assert "private-login@shop.example" not in text and "Priya Private" not in text
+
+
+async def test_an_owner_who_left_can_join_again_through_the_district_link(
+    db: AsyncSession, coordinator: Coordinator, client: Client
+) -> None:
+    """The business is on the roster already, so the first join through the link was kept apart by the owner's
+    account; after leaving, that must not block a new request."""
+    await add_member(db, coordinator.district_id, "Fran's Frames", email="fran@shop.example", address="3 Water St")
+    token = invites.district_token(SECRET, await db.get_one(District, coordinator.district_id))
+    await sign_up(client, "fran@shop.example", name="Fran")
+    details = {"business_name": "Fran's Frames", "address": "3 Water St", "email": "fran@shop.example"}
+    first = await client.send_json("POST", f"/api/v1/join/{token}", details)
+    assert first.status_code == 200, first.text
+    approved = await coordinator.client.send_json(
+        "POST", f"/api/v1/district/pending/{first.json()['member_id']}/approve", {}
+    )
+    assert approved.status_code == 200
+    assert (await client.send_json("DELETE", f"/api/v1/me/districts/{coordinator.district_id}")).status_code == 204
+
+    again = await client.send_json("POST", f"/api/v1/join/{token}", details)
+    assert again.status_code == 200, again.text
+    assert again.json()["status"] == "pending" and again.json()["member_id"] != first.json()["member_id"]
+    statuses = await db.scalars(
+        select(DistrictMember.status)
+        .where(DistrictMember.district_id == coordinator.district_id)
+        .execution_options(populate_existing=True)
+    )
+    assert sorted(statuses) == ["left", "listed", "pending"]
+
+
+async def test_one_owner_accepting_two_invites_of_a_district_at_the_same_moment_is_told_they_are_a_member(
+    db: AsyncSession, coordinator: Coordinator, client: Client
+) -> None:
+    """Both accepts read "not a member yet" before either was saved: the second claim meets the first one's row."""
+    first_token = invites.member_token(SECRET, await invited(db, coordinator))
+    second = await invited(db, coordinator, "Corner Bakery Annex", email="annex@bakery.example")
+    second_id, version = second.id, second.invite_version
+    owner_id = uuid.UUID((await sign_up(client, "ana@bakery.example"))["id"])
+    accepted = await client.send_json("POST", f"/api/v1/join/{first_token}", None)
+    assert accepted.status_code == 200, accepted.text
+    db.expire_all()
+    district = await db.get_one(District, coordinator.district_id)
+    owner = await db.get_one(User, owner_id)
+    stale = DistrictMember(id=second_id, invite_version=version, business_name="Corner Bakery Annex")
+    try:
+        await invites._link_member(db, owner, district, stale)
+    except Conflict as exc:
+        assert exc.detail == "You are already a member of Riverside BID, as Corner Bakery."
+    else:
+        raise AssertionError("one owner became two members of one district")
+    assert (await fresh(db, second_id)).user_id is None

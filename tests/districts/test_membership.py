@@ -186,3 +186,42 @@ async def test_a_pending_member_withdraws_and_nobody_else_can_remove_a_member(
         member = await fresh(db, pending)
         assert (member.status, member.user_id) == (MemberStatus.LEFT.value, None) and member.left_at is not None
         assert (await fresh(db, joined.member)).status == MemberStatus.JOINED.value
+
+
+async def test_a_member_who_left_is_a_business_name_and_left_to_the_coordinator_and_reads_stop_counting(
+    app: Litestar, db: AsyncSession, coordinator: Coordinator
+) -> None:
+    """The account page promises the district "sees that you left and nothing more": not the contact, address or
+    position they gave, and not whether they open an old announcement."""
+    async with Client(app) as owner, Client(app) as neighbour:
+        leaving = await joined_member(
+            db, coordinator.district_id, owner, "Leaving Lamps", email="lamps-desk@lamps.example"
+        )
+        for column, value in {**ROSTER, "latitude": 43.0589, "longitude": -87.905}.items():
+            setattr(leaving.member, column, value)
+        await db.commit()
+        await joined_member(db, coordinator.district_id, neighbour, "Staying Stationery")
+        before = await send(coordinator, title="Before you left")
+        assert (await neighbour.get(f"/announcements/{before['id']}")).status_code == 200
+
+        assert (await owner.send_json("DELETE", f"/api/v1/me/districts/{coordinator.district_id}")).status_code == 204
+        member = await fresh(db, leaving.member)
+        assert (member.business_name, member.contact_name, member.email, member.phone, member.address) == (
+            "Leaving Lamps", "", "", "", "",
+        )  # fmt: skip
+        assert (member.latitude, member.longitude) == (None, None)
+        seen = [
+            (await coordinator.client.get(f"/api/v1/district/members/{member.id}")).text,
+            (await coordinator.client.get("/api/v1/district/members")).text,
+            (await coordinator.client.get("/district/members.csv")).text,
+            (await coordinator.client.get(f"/district/members/{member.id}")).text,
+        ]
+        assert all("Leaving Lamps" in text for text in seen)
+        for text in seen:
+            for value in ["lamps-desk@lamps.example", "Rosa Roster", "555-0177", "2401 N Holton St", "43.0589"]:
+                assert value not in html.unescape(text), value
+
+        # They still have the old notification and may open it; the coordinator's count does not learn of it.
+        assert (await owner.get(f"/announcements/{before['id']}")).status_code == 200
+        counted = (await coordinator.client.get(f"/api/v1/district/announcements/{before['id']}")).json()
+        assert (counted["recipients"], counted["read"]) == (2, 1)  # the neighbour, who is still a member
