@@ -5,22 +5,30 @@ Thin: every rule is in backend.districts.invites (and the registry's service for
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from litestar import Controller, Request, Response, get, post
 from litestar.di import Provide
 from litestar.params import FromPath, RequestBody, URLEncodedBody
 from litestar.response import Redirect, Template
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from backend.accounts.models import User
 from backend.districts import invites
 from backend.districts.invite_schemas import InviteOut, JoinIn, JoinLinkAction, JoinLinkChange, JoinLinkOut, JoinOut
 from backend.errors import InvalidInput, NotFound, ServiceError
 from backend.registry import service as registry
+from backend.settings import Settings
 from backend.validation import labels
 from backend.web import Db, SignedIn, Viewer, provide_coordinator, provide_owner, provide_viewer, settings_of
 
 Form = URLEncodedBody[dict[str, Any]]
 JOIN_LABELS = labels(JoinIn)
+LINK_BACK = ("/district/join-link", "Back to the district link")
+T = TypeVar("T")
+# An invite action on one member: (db, settings, coordinator, member id) -> its invite.
+MemberAction = Callable[[AsyncSession, Settings, User, uuid.UUID], Awaitable[InviteOut]]
 
 
 def _refused(exc: ServiceError, back: str, back_label: str) -> Template:
@@ -35,8 +43,28 @@ def _refused(exc: ServiceError, back: str, back_label: str) -> Template:
     )
 
 
+async def _or_refused(action: Awaitable[T], then: Callable[[T], Any], back: str, back_label: str) -> Any:
+    """What follows the coordinator's action, or the page that says why it cannot be taken now (another district's
+    member stays a 404)."""
+    try:
+        result = await action
+    except NotFound:
+        raise
+    except ServiceError as exc:
+        return _refused(exc, back, back_label)
+    return then(result)
+
+
 def _member_path(member_id: uuid.UUID, done: str = "") -> str:
     return f"/district/members/{member_id}" + (f"?invite={done}" if done else "")
+
+
+async def _on_member(
+    request: Request, db: Db, coordinator: SignedIn, member_id: uuid.UUID, action: MemberAction, then: str
+) -> Any:
+    """The invite action on the member, then to `then`; refused: the page says why."""
+    done = action(db, settings_of(request), coordinator, member_id)
+    return await _or_refused(done, lambda _: Redirect(then), _member_path(member_id), "Back to the member")
 
 
 def _svg_file(name: str, content: bytes) -> Response[bytes]:
@@ -51,40 +79,28 @@ class InvitePages(Controller):
     include_in_schema = False
     dependencies = {"coordinator": Provide(provide_coordinator)}  # noqa: RUF012
 
-    async def _act(self, request: Request, db: Db, coordinator: SignedIn, member_id: uuid.UUID, done: str) -> Any:
-        settings = settings_of(request)
-        try:
-            if done in ("sent", "nudged"):
-                await invites.send_invite(db, settings, coordinator, member_id)
-            elif done == "revoked":
-                await invites.revoke_invite(db, settings, coordinator, member_id)
-            else:
-                await invites.print_poster(db, settings, coordinator, member_id)
-                return Redirect(f"/district/members/{member_id}/poster")
-        except NotFound:
-            raise
-        except ServiceError as exc:
-            return _refused(exc, _member_path(member_id), "Back to the member")
-        return Redirect(_member_path(member_id, done))
-
     @post("/district/members/{member_id:uuid}/invite")
     async def send(self, request: Request, db: Db, coordinator: SignedIn, member_id: FromPath[uuid.UUID]) -> Any:
-        return await self._act(request, db, coordinator, member_id, "sent")
+        then = _member_path(member_id, "sent")
+        return await _on_member(request, db, coordinator, member_id, invites.send_invite, then)
 
     @post("/district/members/{member_id:uuid}/nudge")
     async def nudge(self, request: Request, db: Db, coordinator: SignedIn, member_id: FromPath[uuid.UUID]) -> Any:
-        return await self._act(request, db, coordinator, member_id, "nudged")
+        then = _member_path(member_id, "nudged")
+        return await _on_member(request, db, coordinator, member_id, invites.send_invite, then)
 
     @post("/district/members/{member_id:uuid}/revoke")
     async def revoke(self, request: Request, db: Db, coordinator: SignedIn, member_id: FromPath[uuid.UUID]) -> Any:
-        return await self._act(request, db, coordinator, member_id, "revoked")
+        then = _member_path(member_id, "revoked")
+        return await _on_member(request, db, coordinator, member_id, invites.revoke_invite, then)
 
     @post("/district/members/{member_id:uuid}/poster")
     async def print_poster(
         self, request: Request, db: Db, coordinator: SignedIn, member_id: FromPath[uuid.UUID]
     ) -> Any:
         """Printing counts as inviting: the member is marked invited, then the poster is shown, ready to print."""
-        return await self._act(request, db, coordinator, member_id, "printed")
+        then = f"/district/members/{member_id}/poster"
+        return await _on_member(request, db, coordinator, member_id, invites.print_poster, then)
 
     @get("/district/members/{member_id:uuid}/poster")
     async def poster(self, request: Request, db: Db, coordinator: SignedIn, member_id: FromPath[uuid.UUID]) -> Template:
@@ -130,32 +146,18 @@ class InvitePages(Controller):
 
     @get("/district/join-link/poster.svg")
     async def district_poster_file(self, request: Request, db: Db, coordinator: SignedIn) -> Any:
-        try:
-            return _svg_file(*await invites.district_poster_file(db, settings_of(request), coordinator))
-        except ServiceError as exc:
-            if isinstance(exc, NotFound):
-                raise
-            return _refused(exc, "/district/join-link", "Back to the district link")
+        file = invites.district_poster_file(db, settings_of(request), coordinator)
+        return await _or_refused(file, lambda found: _svg_file(*found), *LINK_BACK)
 
     @post("/district/pending/{member_id:uuid}/approve")
     async def approve(self, db: Db, coordinator: SignedIn, member_id: FromPath[uuid.UUID]) -> Any:
-        try:
-            await invites.approve(db, coordinator, member_id)
-        except NotFound:
-            raise
-        except ServiceError as exc:
-            return _refused(exc, "/district/join-link", "Back to the district link")
-        return Redirect("/district/join-link?saved=approved")
+        approved = invites.approve(db, coordinator, member_id)
+        return await _or_refused(approved, lambda _: Redirect("/district/join-link?saved=approved"), *LINK_BACK)
 
     @post("/district/pending/{member_id:uuid}/decline")
     async def decline(self, db: Db, coordinator: SignedIn, member_id: FromPath[uuid.UUID]) -> Any:
-        try:
-            await invites.decline(db, coordinator, member_id)
-        except NotFound:
-            raise
-        except ServiceError as exc:
-            return _refused(exc, "/district/join-link", "Back to the district link")
-        return Redirect("/district/join-link?saved=declined")
+        declined = invites.decline(db, coordinator, member_id)
+        return await _or_refused(declined, lambda _: Redirect("/district/join-link?saved=declined"), *LINK_BACK)
 
 
 def _join_page(
