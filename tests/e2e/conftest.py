@@ -22,12 +22,14 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import pytest
+from aiosmtpd.controller import Controller
 from playwright.sync_api import sync_playwright
 
 from backend.db import migrate
 from tests.databases import create_database, drop_database
-from tests.e2e.helpers import Owner, new_owner, sign_up, watch_for_problems
+from tests.e2e.helpers import Owner, new_owner, off_the_loop, sign_up, watch_for_problems
 from tests.live_server import running_server
+from tests.smtp import Inbox, free_port
 
 # Debian's chromium package; another machine can point PORCHLIGHT_E2E_CHROMIUM at its own Chromium.
 CHROMIUM = Path(os.environ.get("PORCHLIGHT_E2E_CHROMIUM", "/usr/bin/chromium"))
@@ -191,3 +193,31 @@ def persistent_context(playwright: Any, chromium: Path, server_url: str, tmp_pat
     context.set_default_timeout(TIMEOUT_MS)
     yield context
     context.close()
+
+
+@pytest.fixture
+def mail() -> Iterator[tuple[str, Inbox]]:
+    """A plain SMTP server on loopback (a relay on the same host: smtp://), and what it received."""
+    inbox, port = Inbox(), free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield f"smtp://127.0.0.1:{port}", inbox
+    controller.stop()
+
+
+class MailingServer(NamedTuple):
+    url: str
+    database_url: str
+
+
+@pytest.fixture
+def mailing_server(tmp_path: Path, mail: tuple[str, Inbox]) -> Iterator[MailingServer]:
+    """A Porchlight of the test's own, on its own database, that sends its email to `mail` (the package's server
+    saves mail to its development mailbox, and its delivery worker would take this mail too if they shared one)."""
+    database_url = off_the_loop(create_database, tmp_path, "e2e_mail")
+    off_the_loop(migrate, database_url)
+    try:
+        with running_server(database_url, tmp_path, PORCHLIGHT_SMTP_URL=mail[0]) as url:
+            yield MailingServer(url, database_url)
+    finally:
+        off_the_loop(drop_database, database_url)

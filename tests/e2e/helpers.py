@@ -6,6 +6,7 @@ import re
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -176,3 +177,10 @@ def wait_until(check: Callable[[], Any], what: str, timeout_s: float = 10.0) -> 
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
         time.sleep(0.02)
+
+
+def off_the_loop(work: Callable[..., Any], *args: Any) -> Any:
+    """Run `work` on another thread: database set-up uses asyncio.run, which Playwright's sync API forbids on this
+    thread."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(work, *args).result()

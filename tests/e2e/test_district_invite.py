@@ -3,69 +3,34 @@ the email goes out through a real SMTP server; the owner opens the link on a pho
 from the roster, finds the site form filled in and ticked "Part of" the district, adds the first camera; and the
 coordinator sees the funnel move (account, site and cameras dated).
 
-This test runs its own Porchlight (with PORCHLIGHT_SMTP_URL) on its own database, as the password reset's does: the
-e2e server of the other tests saves mail to its development mailbox."""
+This test runs its own Porchlight (the `mailing_server` fixture, with PORCHLIGHT_SMTP_URL) on its own database, as
+the password reset's does: the e2e server of the other tests saves mail to its development mailbox."""
 
 from __future__ import annotations
 
 import re
 import time
 import uuid
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
 from playwright.sync_api import Page, expect
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.accounts import service as accounts
 from backend.accounts.models import Role
-from backend.db import migrate
 from backend.districts import service
 from backend.districts.models import DistrictMember
-from tests.databases import create_database, drop_database
-from tests.e2e.conftest import PHONE, TIMEOUT_MS
-from tests.e2e.helpers import DESK, PASSWORD, add_camera, new_owner, watch_for_problems
+from tests.e2e.conftest import PHONE, TIMEOUT_MS, MailingServer
+from tests.e2e.helpers import DESK, PASSWORD, add_camera, new_owner, off_the_loop, watch_for_problems
 from tests.e2e.seed import run
 from tests.e2e.test_accessibility import violations
-from tests.live_server import running_server
-from tests.smtp import Inbox, free_port
+from tests.smtp import Inbox
 
 pytestmark = pytest.mark.e2e
 
 PHONE_390: dict[str, Any] = {**PHONE, "viewport": {"width": 390, "height": 844}}
 DISTRICT = "Riverside BID"
-
-
-def off_the_loop(work: Any, *args: Any) -> Any:
-    """Database set-up uses asyncio.run, which Playwright's sync API forbids on this thread."""
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(work, *args).result()
-
-
-@pytest.fixture
-def mail() -> Iterator[tuple[str, Inbox]]:
-    """A plain SMTP server on loopback (a relay on the same host: smtp://), and what it received."""
-    inbox, port = Inbox(), free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    yield f"smtp://127.0.0.1:{port}", inbox
-    controller.stop()
-
-
-@pytest.fixture
-def invite_server(tmp_path: Path, mail: tuple[str, Inbox]) -> Iterator[tuple[str, str]]:
-    """A Porchlight that sends its email to `mail`, and its database's URL (for the seed)."""
-    database_url = off_the_loop(create_database, tmp_path, "e2e_invite")
-    off_the_loop(migrate, database_url)
-    try:
-        with running_server(database_url, tmp_path, PORCHLIGHT_SMTP_URL=mail[0]) as url:
-            yield url, database_url
-    finally:
-        off_the_loop(drop_database, database_url)
 
 
 def seed(database_url: str, coordinator_email: str, member_email: str) -> uuid.UUID:
@@ -109,9 +74,9 @@ def looks_right(page: Page) -> None:
 
 
 def test_an_invite_emailed_by_the_coordinator_leads_a_phone_to_its_first_camera_and_moves_the_funnel(
-    browser: Any, invite_server: tuple[str, str], mail: tuple[str, Inbox]
+    browser: Any, mailing_server: MailingServer, mail: tuple[str, Inbox]
 ) -> None:
-    url, database_url = invite_server
+    url, database_url = mailing_server
     owner = new_owner("bakery")
     coordinator_email = f"casey-{uuid.uuid4().hex[:6]}@riverside-bid.example"
     member_id = off_the_loop(seed, database_url, coordinator_email, owner.email)

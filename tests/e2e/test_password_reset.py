@@ -8,52 +8,18 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
 from playwright.sync_api import expect
 
-from backend.db import migrate
-from tests.databases import create_database, drop_database
-from tests.e2e.conftest import PHONE, TIMEOUT_MS
+from tests.e2e.conftest import PHONE, TIMEOUT_MS, MailingServer
 from tests.e2e.helpers import PASSWORD, new_owner, sign_up
-from tests.live_server import running_server
-from tests.smtp import Inbox, free_port
+from tests.smtp import Inbox
 
 pytestmark = pytest.mark.e2e
 
 NEW_PASSWORD = "porch-light-evening-77"
-
-
-def off_the_loop(work: Any, *args: Any) -> Any:
-    """Database set-up uses asyncio.run, which Playwright's sync API forbids on this thread."""
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(work, *args).result()
-
-
-@pytest.fixture
-def mail() -> Iterator[tuple[str, Inbox]]:
-    """A plain SMTP server on loopback (a relay on the same host: smtp://), and what it received."""
-    inbox, port = Inbox(), free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    yield f"smtp://127.0.0.1:{port}", inbox
-    controller.stop()
-
-
-@pytest.fixture
-def mailing_server(tmp_path: Path, mail: tuple[str, Inbox]) -> Iterator[str]:
-    database_url = off_the_loop(create_database, tmp_path, "e2e_mail")
-    off_the_loop(migrate, database_url)
-    try:
-        with running_server(database_url, tmp_path, PORCHLIGHT_SMTP_URL=mail[0]) as url:
-            yield url
-    finally:
-        off_the_loop(drop_database, database_url)
 
 
 def reset_link(inbox: Inbox, email: str, timeout_s: float = 20.0) -> str:
@@ -70,10 +36,10 @@ def reset_link(inbox: Inbox, email: str, timeout_s: float = 20.0) -> str:
 
 
 def test_a_forgotten_password_is_reset_through_the_emailed_link(
-    browser: Any, mailing_server: str, mail: tuple[str, Inbox]
+    browser: Any, mailing_server: MailingServer, mail: tuple[str, Inbox]
 ) -> None:
     owner = new_owner("forgot")
-    contexts = [browser.new_context(base_url=mailing_server, **PHONE) for _ in range(2)]
+    contexts = [browser.new_context(base_url=mailing_server.url, **PHONE) for _ in range(2)]
     try:
         for context in contexts:
             context.set_default_timeout(TIMEOUT_MS)
