@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import functools
 import hmac
@@ -44,7 +43,7 @@ from backend.db import utcnow
 from backend.districts import admin as districts_admin
 from backend.districts.models import District
 from backend.errors import Forbidden, InvalidInput, NotFound, TooManyAttempts
-from backend.tokens import new_token, token_hash
+from backend.tokens import new_token, sign, token_hash
 from backend.validation import labels
 
 if TYPE_CHECKING:
@@ -340,8 +339,7 @@ def needs_second_factor(user: User) -> bool:
 
 def _ticket_mac(secret_key: str, user: User, expires: int) -> str:
     # The password hash is part of what is signed: changing the password ends any half-finished sign-in.
-    message = f"{user.id}|{expires}|{user.password_hash or ''}".encode()
-    return base64.urlsafe_b64encode(hmac.digest(secret_key.encode(), message, "sha256")).decode().rstrip("=")
+    return sign(secret_key, f"{user.id}|{expires}|{user.password_hash or ''}")
 
 
 def second_factor_ticket(secret_key: str, user: User) -> str:

@@ -269,7 +269,8 @@ async def classify(db: AsyncSession, district_id: uuid.UUID, rows: list[ImportRo
     roster = {
         found.match_key: found
         for found in await db.execute(
-            select(DistrictMember.id, DistrictMember.match_key, *(getattr(DistrictMember, n) for n in FIELD_LABELS))
+            select(DistrictMember.id, DistrictMember.match_key, DistrictMember.status,
+                   *(getattr(DistrictMember, n) for n in FIELD_LABELS))
             .where(DistrictMember.district_id == district_id)
         )
     }  # fmt: skip
@@ -284,6 +285,9 @@ async def classify(db: AsyncSession, district_id: uuid.UUID, rows: list[ImportRo
         seen[row.key] = row.line
         existing = roster.get(row.key)
         if existing is None:
+            continue
+        if existing.status == MemberStatus.LEFT:  # what they gave the district was cleared when they left
+            row.verdict, row.reason = Verdict.DUPLICATE, f"{existing.business_name} left the district"
             continue
         row.member_id = existing.id
         row.changed = [

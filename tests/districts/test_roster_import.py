@@ -288,3 +288,16 @@ async def test_phone_numbers_are_not_formulas_but_formula_cells_are_flagged(coor
     assert rows["Plain Phone"]["formula_fields"] == [] and rows["Dotted Phone"]["formula_fields"] == []
     assert rows["Sum Phone"]["formula_fields"] == ["phone"]
     assert rows["@Mention"]["formula_fields"] == ["business_name", "contact_name", "phone"]
+
+
+async def test_an_import_leaves_a_business_that_left_as_it_is(coordinator: Coordinator, db: AsyncSession) -> None:
+    """Leaving cleared what the member gave the district: a roster file listing them does not fill it back in."""
+    gone = await add_member(
+        db, coordinator.district_id, "Business 00000", email="owner0@shops.example", status="left", left_at=utcnow()
+    )
+    preview = (await preview_api(coordinator, roster_file(1))).json()
+    [row] = preview["rows"]
+    assert row["verdict"] == "duplicate" and "left the district" in row["reason"]
+    assert (await confirm_api(coordinator, preview["import_id"])).status_code == 200
+    await db.refresh(gone)
+    assert (gone.status, gone.contact_name, gone.phone, gone.latitude) == ("left", "", "", None)
