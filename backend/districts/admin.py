@@ -118,19 +118,6 @@ def parse_boundary(text: str) -> dict[str, Any] | None:
     return {"type": "Polygon", "coordinates": normalised}
 
 
-def point_in_polygon(latitude: float, longitude: float, polygon: dict[str, Any]) -> bool:
-    """Whether a position lies inside a GeoJSON Polygon (holes are outside): ray casting, even-odd over every
-    ring. Fine at a district's size, where the plane and the sphere agree."""
-    inside = False
-    for ring in polygon["coordinates"]:
-        for (x1, y1), (x2, y2) in zip(ring, ring[1:], strict=False):
-            if (y1 > latitude) != (y2 > latitude):
-                crossing = x1 + (latitude - y1) * (x2 - x1) / (y2 - y1)
-                if longitude < crossing:
-                    inside = not inside
-    return inside
-
-
 def boundary_text(boundary: dict[str, Any] | None) -> str:
     """A stored boundary as the text the edit form shows (and the map drawing reads)."""
     return json.dumps(boundary) if boundary else ""

@@ -24,10 +24,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.accounts.models import User
 from backend.districts import service
-from backend.districts.admin import point_in_polygon
 from backend.districts.membership import OfflineNow, offline_now, site_of_joined_member
 from backend.districts.models import DistrictMember, MemberStatus
 from backend.errors import InvalidInput
+from backend.registry import geo
 from backend.registry.models import Camera, Placement, Site
 from backend.registry.service import block_of
 
@@ -160,7 +160,7 @@ async def district_coverage(
     boundary = district.boundary
     cameras = []
     for row in await db.execute(_camera_rows(district.id)):
-        outside = boundary is not None and not point_in_polygon(row.latitude, row.longitude, boundary)
+        outside = boundary is not None and not geo.point_in_polygon(row.latitude, row.longitude, boundary)
         cameras.append(
             CoverageCamera(
                 id=row.id, block=block_of(row.address), business_name=row.business_name, latitude=row.latitude,

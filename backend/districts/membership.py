@@ -24,6 +24,7 @@ from backend.districts.models import District, DistrictMember, MemberSource, Mem
 from backend.districts.schemas import StepOut
 from backend.districts.service import STEP_LABELS, Step, step_dates
 from backend.errors import NotFound
+from backend.registry import geo
 from backend.registry.models import Camera, Site
 
 # A member now: joined, or waiting for the coordinator's approval (listed rows have no account; left ones no more).
@@ -192,7 +193,6 @@ async def my_districts(db: AsyncSession, user: User, district_id: uuid.UUID | No
     what it sees of them: the roster's details, the funnel steps and their dates, the sites they placed in the
     district with their cameras' positions and directions, and how many devices and cameras are offline (counts)."""
     # Imported here: the requests domain imports the registry, whose service imports this module.
-    from backend.requests.service import compass_point
 
     steps = step_dates()
     query = (
@@ -246,7 +246,7 @@ async def my_districts(db: AsyncSession, user: User, district_id: uuid.UUID | No
                         latitude=c.latitude,
                         longitude=c.longitude,
                         bearing_deg=c.bearing_deg,
-                        facing=compass_point(c.bearing_deg),
+                        facing=geo.compass_point(c.bearing_deg),
                         field_of_view_deg=c.field_of_view_deg,
                         range_m=c.range_m,
                     )  # fmt: skip

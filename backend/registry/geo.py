@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from functools import lru_cache
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 EARTH_RADIUS_M = 6_371_008.8  # mean radius (IUGG); the same sphere for distances and for the cells
 CELLS_PER_DEGREE = 2048  # a power of two: latitude * 2048 is exact, so row edges have no rounding
@@ -87,6 +87,27 @@ def in_field_of_view(
     return (
         angle_difference_deg(bearing_to_point_deg, camera_bearing_deg) <= field_of_view_deg / 2 + FOV_EDGE_TOLERANCE_DEG
     )
+
+
+_COMPASS = ("N", "NE", "E", "SE", "S", "SW", "W", "NW")
+
+
+def compass_point(bearing_deg: float) -> str:
+    """The compass point a bearing is nearest to ("N", "NE", ...)."""
+    return _COMPASS[round(bearing_deg / 45) % 8]
+
+
+def point_in_polygon(latitude: float, longitude: float, polygon: dict[str, Any]) -> bool:
+    """Whether a position lies inside a GeoJSON Polygon (holes are outside): ray casting, even-odd over every
+    ring. Fine at a district's size, where the plane and the sphere agree."""
+    inside = False
+    for ring in polygon["coordinates"]:
+        for (x1, y1), (x2, y2) in zip(ring, ring[1:], strict=False):
+            if (y1 > latitude) != (y2 > latitude):
+                crossing = x1 + (latitude - y1) * (x2 - x1) / (y2 - y1)
+                if longitude < crossing:
+                    inside = not inside
+    return inside
 
 
 def row_of(latitude: float) -> int:

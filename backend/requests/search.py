@@ -98,7 +98,7 @@ async def console_search(
         else:
             ticked = ticks == "all" or (ticks == "view" and camera.incident_in_view)
         bearing = geo.initial_bearing_deg(query.latitude, query.longitude, camera.latitude, camera.longitude)
-        rows.append(Result(camera, place.block, service.compass_point(bearing), owner, ticked))
+        rows.append(Result(camera, place.block, geo.compass_point(bearing), owner, ticked))
     return ConsoleSearch(
         total=found.total,
         listed=len(found.cameras),

@@ -189,13 +189,6 @@ def _check_window(window_start: dt.datetime, window_end: dt.datetime) -> None:
         raise InvalidInput({"window_end": "The incident window may be at most 7 days long"})
 
 
-_COMPASS = ("N", "NE", "E", "SE", "S", "SW", "W", "NW")
-
-
-def compass_point(bearing_deg: float) -> str:
-    return _COMPASS[round(bearing_deg / 45) % 8]
-
-
 async def search_cameras(db: AsyncSession, investigator: User, data: CameraSearchIn) -> CameraSearchOut:
     """Registered, unpaused cameras near an incident, nearest first, with what each can show and whether its
     recorder has probably overwritten the window already. No owner's name or contact is part of a result."""
@@ -213,7 +206,7 @@ async def search_cameras(db: AsyncSession, investigator: User, data: CameraSearc
             FoundCamera(
                 id=camera.id, name=camera.name, latitude=camera.latitude, longitude=camera.longitude,
                 distance_m=round(camera.distance_m, 1), bearing_deg=camera.bearing_deg,
-                facing=compass_point(camera.bearing_deg), field_of_view_deg=camera.field_of_view_deg,
+                facing=geo.compass_point(camera.bearing_deg), field_of_view_deg=camera.field_of_view_deg,
                 range_m=camera.range_m, incident_in_view=camera.incident_in_view, placement=camera.placement,
                 recorder=camera.recorder, retention_days=camera.retention_days, overwritten_at=overwrite,
                 probably_overwritten=overwrite < now, live_capable=camera.id in live,

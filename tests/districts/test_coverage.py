@@ -13,8 +13,8 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.devices.models import DeviceCamera, EdgeDevice, Status
-from backend.districts.admin import point_in_polygon
 from backend.districts.models import District, DistrictMember, MemberStatus
+from backend.registry.geo import point_in_polygon
 from tests.conftest import Client
 from tests.districts.conftest import Coordinator, add_member, joined_member
 from tests.helpers import add_camera, add_site
