@@ -1,5 +1,6 @@
-"""district imports: a roster CSV waits between its preview and its confirm in the database (not on one app
-process's disk)
+"""district imports: a roster CSV waits in the database between its preview and its confirm
+
+Any app process can confirm it, not only the one whose disk it would otherwise be on.
 
 Revision ID: 0021
 Revises: 0020
