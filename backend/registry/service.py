@@ -181,8 +181,8 @@ async def place_sites_in_district(
     try:
         ticked = {uuid.UUID(str(site_id)) for site_id in site_ids}
     except ValueError:
-        ticked = {uuid.uuid4()}
-    if ticked - sites.keys():
+        ticked = None
+    if ticked is None or ticked - sites.keys():
         raise InvalidInput({"site_ids": "Choose among your own sites"})
     for site_id, site in sites.items():
         if site_id in ticked:
