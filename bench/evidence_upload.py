@@ -41,6 +41,7 @@ BLOCK = os.urandom(8 * 1024 * 1024)  # the clip is this block repeated: the clie
 PIECE = 8 * 1024 * 1024
 TARGET_MB_PER_S = 150
 TARGET_GROWTH_MB = 64
+BENCHMARK = f"Evidence upload ({CLIP_BYTES / 2**20:,.0f} MiB, tus)"  # its name in the summary table
 
 
 async def _accepted_request(settings: Settings) -> tuple[str, str]:
@@ -167,7 +168,8 @@ def _free_port() -> int:
 
 
 def main() -> None:
-    print("\n== Evidence upload: a 1 GiB clip through the tus API to a real server on loopback (SQLite)")
+    print(f"\n== Evidence upload: a {CLIP_BYTES / 2**20:,.0f} MiB clip through the tus API to a real server on "
+          "loopback (SQLite)")  # fmt: skip
     expected = hashlib.sha256()
     for part in _clip(0, CLIP_BYTES):
         expected.update(part)
@@ -213,9 +215,9 @@ def main() -> None:
                     f"{memory.growth_mb:5.1f} MB (target < {TARGET_GROWTH_MB}: "
                     f"{'met' if memory.growth_mb < TARGET_GROWTH_MB else 'MISSED'}); SHA-256 matches"
                 )
-                record("Evidence upload (1 GiB, tus)", f"{label}: MB/s", f"{speed:,.0f} MB/s", measured=speed,
+                record(BENCHMARK, f"{label}: MB/s", f"{speed:,.0f} MB/s", measured=speed,
                        target=Target(TARGET_MB_PER_S))  # fmt: skip
-                record("Evidence upload (1 GiB, tus)", f"{label}: server memory growth", f"{memory.growth_mb:.1f} MB",
+                record(BENCHMARK, f"{label}: server memory growth", f"{memory.growth_mb:.1f} MB",
                        measured=memory.growth_mb, target=Target(TARGET_GROWTH_MB, higher_is_better=False))  # fmt: skip
                 stored.chmod(0o600)
                 stored.unlink()
