@@ -36,7 +36,6 @@ from backend.districts.announcement_pages import AnnouncementApi, AnnouncementPa
 from backend.districts.api import DistrictApi
 from backend.districts.coverage_pages import CoverageApi, CoveragePages
 from backend.districts.invite_pages import InviteApi, InvitePages, JoinApi, JoinPages
-from backend.districts.invites import invite_out
 from backend.districts.pages import DistrictPages
 from backend.errors import ServiceError
 from backend.local_time import local_time
@@ -172,7 +171,6 @@ def create_app(settings: Settings | None = None, *, relay_only: bool = False) ->
             agency_idle_seconds=int(AGENCY_IDLE_LIMIT.total_seconds()),
             form_labels=form_labels,
             navigation_for=navigation_for,
-            invite_of=lambda member: invite_out(member, settings),  # a member's invite, on their page
         )
         engine_.engine.filters["local_time"] = local_time
         engine_.engine.filters["file_size"] = _file_size

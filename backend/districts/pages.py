@@ -14,12 +14,12 @@ from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromPath, FromQuery, URLEncodedBody
 from litestar.response import Redirect, Template
 
-from backend.districts import roster_import, service
+from backend.districts import invites, roster_import, service
 from backend.districts.models import MemberStatus
 from backend.districts.schemas import MemberIn
 from backend.errors import Conflict, Gone, InvalidInput, NotFound
 from backend.validation import parse_form
-from backend.web import Db, SignedIn, provide_coordinator
+from backend.web import Db, SignedIn, provide_coordinator, settings_of
 
 Form = URLEncodedBody[dict[str, Any]]
 Upload = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.MULTI_PART)]
@@ -62,7 +62,8 @@ def _member_page(
     return Template(
         "districts/member.html",
         context={
-            "row": row, "member": row.member, "step_labels": service.STEP_LABELS, "status_labels": STATUS_LABELS,
+            "row": row, "member": row.member, "invite": invites.invite_out(row.member, settings_of(request)),
+            "step_labels": service.STEP_LABELS, "status_labels": STATUS_LABELS,
             "time_zone": request.state.viewer.time_zone, "saved": SAVED.get(saved, ""), "problem": problem,
         },
         status_code=status_code,
