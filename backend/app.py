@@ -25,10 +25,11 @@ from backend.accounts.api import AuthController, MeController
 from backend.accounts.models import AGENCY_ROLES
 from backend.accounts.pages import AccountPages, AdminUserPages
 from backend.accounts.service import AGENCY_IDLE_LIMIT
+from backend.accounts.session_cache import SESSION_CACHE, AppSession, SessionCache
 from backend.compression import GzipMiddleware
 from backend.db import alchemy_config, connection_lost, make_engine
 from backend.devices.api import DeviceApi, DeviceController
-from backend.devices.desired import listening
+from backend.devices.desired import HUB as DESIRED_STATE
 from backend.devices.pages import DevicePages
 from backend.devices.service import HeartbeatBatcher
 from backend.districts.admin_pages import DistrictAdminPages
@@ -38,6 +39,7 @@ from backend.districts.coverage_pages import CoverageApi, CoveragePages
 from backend.districts.invite_pages import InviteApi, InvitePages, JoinApi, JoinPages
 from backend.districts.pages import DistrictPages
 from backend.errors import ServiceError
+from backend.listening import listening
 from backend.local_time import local_time
 from backend.navigation import navigation_for
 from backend.notifications.api import NotificationController, PushController
@@ -145,15 +147,16 @@ def create_app(settings: Settings | None = None, *, relay_only: bool = False) ->
     settings = settings or Settings.from_env()
     check_delivery_settings(settings)
     engine = make_engine(settings)
-    database = alchemy_config(settings, engine)
+    session_holders = SessionCache()
+    database = alchemy_config(settings, engine, AppSession, info={SESSION_CACHE: session_holders})
     version = assets_version()
 
     @asynccontextmanager
     async def background_work(app: Litestar) -> AsyncIterator[None]:
         """Push delivery and the sweepers, inside this process unless configured otherwise; the live relay's watch
         over its shares; and, always, the LISTEN for desired-state changes that this process's device long-polls
-        wait for."""
-        async with listening(settings.database_url), running_relay(engine):
+        wait for, and for account changes that this process's remembered sessions must forget."""
+        async with listening(settings.database_url, [DESIRED_STATE, session_holders]), running_relay(engine):
             if relay_only or not settings.background_in_process:
                 yield
                 return
@@ -261,6 +264,7 @@ def create_app(settings: Settings | None = None, *, relay_only: bool = False) ->
                 "vapid_public_key": vapid_keys(settings).public_key,
                 "push_hosts": allowed_push_hosts(settings),
                 "heartbeats": HeartbeatBatcher(engine),
+                "session_holders": session_holders,
                 # Error pages look up who is signed in on a session of their own (web.ErrorPage).
                 "sessions": database.create_session_maker(),
             }

@@ -286,12 +286,14 @@ class RequestSessionConfig(SQLAlchemyAsyncConfig):
         return session
 
 
-def alchemy_config(settings: Settings, engine: AsyncEngine) -> SQLAlchemyAsyncConfig:
-    """advanced-alchemy's Litestar config: one AsyncSession per request as the `db` dependency."""
+def alchemy_config(
+    settings: Settings, engine: AsyncEngine, session_class: type[AsyncSession], info: dict[str, Any]
+) -> SQLAlchemyAsyncConfig:
+    """advanced-alchemy's Litestar config: one `session_class` per request as the `db` dependency, with `info`."""
     config = RequestSessionConfig(
         engine_instance=engine,
         session_dependency_key="db",
-        session_config=AsyncSessionConfig(expire_on_commit=False),
+        session_config=AsyncSessionConfig(class_=session_class, expire_on_commit=False, info=info),
         engine_config=EngineConfig(),
         create_all=False,
     )

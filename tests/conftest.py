@@ -13,6 +13,7 @@ from litestar import Litestar
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from backend.accounts.session_cache import SESSION_CACHE, AppSession
 from backend.app import create_app
 from backend.db import make_engine, migrate
 from backend.models import Base
@@ -79,15 +80,18 @@ async def db(settings: Settings) -> AsyncIterator[AsyncSession]:
     async with engine.begin() as connection:
         for table in reversed(Base.metadata.sorted_tables):
             await connection.execute(delete(table))
-    async with AsyncSession(engine, expire_on_commit=False) as session:
+    async with AppSession(engine, expire_on_commit=False) as session:  # as the app's (see `app`)
         yield session
     await engine.dispose()
 
 
 @pytest.fixture
 async def app(settings: Settings, db: AsyncSession) -> AsyncIterator[Litestar]:
-    """The app, started (lifespan) in the test's own event loop, like the one engine it shares with `db`."""
+    """The app, started (lifespan) in the test's own event loop. What `db` changes is changed in the app's process:
+    the sessions the app remembers are forgotten at its commit, as they are after the app's own changes (tests of
+    other processes' changes: tests/accounts/test_session_cache.py)."""
     application = create_app(settings)
+    db.sync_session.info[SESSION_CACHE] = application.state.session_holders
     async with application.lifespan():
         yield application
 

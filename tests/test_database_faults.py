@@ -21,7 +21,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from backend import sweeper
+from backend import listening, sweeper
 from backend.db import make_engine
 from backend.devices import desired
 from backend.requests.evidence import ClipStore
@@ -330,19 +330,19 @@ async def test_the_listen_connection_comes_back_after_cuts_and_says_so_once_each
             await admin.execute("SELECT pg_notify($1, $2)", desired.CHANNEL, str(device_id))
             await wait_until(changed.is_set)
 
-    monkeypatch.setattr(desired.asyncpg, "connect", connect_then_cut)
+    monkeypatch.setattr(listening.asyncpg, "connect", connect_then_cut)
     hub = desired.DesiredStateHub()
-    with caplog.at_level(logging.INFO, logger="porchlight.devices"):
-        async with desired.listening(settings.database_url, hub):
+    with caplog.at_level(logging.INFO, logger="porchlight.listening"):
+        async with listening.listening(settings.database_url, [hub]):
             await announced_reaches_the_hub(hub)
             with hub.watch(uuid.uuid4()) as woken:  # every long-poll reads again after a reconnection
                 assert await cut_every_connection(admin) >= 1
                 await wait_until(woken.is_set)
             await announced_reaches_the_hub(hub)
-    records = [r for r in caplog.records if r.name == "porchlight.devices"]
+    records = [r for r in caplog.records if r.name == "porchlight.listening"]
     assert [(r.levelname, r.getMessage().split(" (")[0].split(";")[0]) for r in records] == [
-        ("WARNING", "devices: cannot LISTEN for desired-state changes"),
-        ("INFO", "devices: listening for desired-state changes again"),
-        ("WARNING", "devices: the LISTEN connection was lost"),
-        ("INFO", "devices: listening for desired-state changes again"),
+        ("WARNING", "cannot LISTEN for changes made by other processes"),
+        ("INFO", "listening for changes made by other processes again"),
+        ("WARNING", "the LISTEN connection was lost"),
+        ("INFO", "listening for changes made by other processes again"),
     ]

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
 from backend import pagination
+from backend.accounts import session_cache
 from backend.accounts.models import (
     AGENCY_ROLES,
     MANAGED_ROLES,
@@ -683,7 +684,7 @@ async def start_session(db: AsyncSession, user: User, *, days: int, user_agent: 
 # Who holds a session token, which roles they have, and what the session's expiry rules need: one round trip. Built
 # once, so its cache key is computed once and not on every request.
 _SESSION_HOLDER = (
-    select(UserSession.id, UserSession.created_at, UserSession.last_seen_at, User)
+    select(UserSession.id, UserSession.created_at, UserSession.last_seen_at, UserSession.expires_at, User)
     .join(User, User.id == UserSession.user_id)
     .where(
         UserSession.token_hash == bindparam("token_hash"),
@@ -696,6 +697,7 @@ _TOUCH_SESSION = (
     update(UserSession)
     .where(UserSession.id == bindparam("session_id"))
     .values(last_seen_at=bindparam("now"), expires_at=bindparam("expires_at"))
+    .execution_options(**{session_cache.TOUCH: True})
 )
 
 
@@ -704,14 +706,29 @@ async def user_for_session(
 ) -> tuple[User, uuid.UUID] | None:
     """The signed-in user behind a session token, and the session's id; slides the session's expiry forward
     (unless `touch` is False: a page refreshing itself is no sign of use). An agency account's session also ends
-    after 30 minutes unused or 12 hours in all. Nothing is cached: a session ended (sign-out, a password changed,
-    a second factor reset, a role removed, an account disabled) is refused on the very next request."""
+    after 30 minutes unused or 12 hours in all. One round trip, or none when this app process remembers the token
+    (session_cache: on PostgreSQL, for at most 30 s, and forgotten by every process as the change commits): a
+    session ended (sign-out, a password changed, a second factor reset, a role removed, an account disabled) is
+    refused on the very next request."""
     now = now or utcnow()
-    result = await db.execute(_SESSION_HOLDER, {"token_hash": token_hash(token), "now": now})
-    row = result.unique().first()
-    if row is None:
+    hashed = token_hash(token)
+    cache = session_cache.cache_of(db.sync_session)
+    holder = cache.get(hashed) if cache is not None else None
+    if holder is None:
+        generation = cache.generation if cache is not None else 0
+        result = await db.execute(_SESSION_HOLDER, {"token_hash": hashed, "now": now})
+        row = result.unique().first()
+        if row is None:
+            return None
+        session_id, created_at, last_seen_at, expires_at, user = row
+        if cache is not None:
+            holder = session_cache.holder_of(session_id, created_at, last_seen_at, expires_at, user)
+            cache.keep(hashed, holder, generation)
+    elif holder.expires_at <= now:
         return None
-    session_id, created_at, last_seen_at, user = row
+    else:
+        session_id, created_at, last_seen_at = holder.session_id, holder.created_at, holder.last_seen_at
+        user = holder.attach(db.sync_session)
     agency = bool(user.role_names & AGENCY_ROLES)
     if agency and (now - last_seen_at > AGENCY_IDLE_LIMIT or now - created_at > AGENCY_ABSOLUTE_LIMIT):
         await db.execute(delete(UserSession).where(UserSession.id == session_id))
@@ -721,6 +738,8 @@ async def user_for_session(
         expires_at = now + dt.timedelta(days=days)
         await db.execute(_TOUCH_SESSION, {"session_id": session_id, "now": now, "expires_at": expires_at})
         await db.commit()
+        if cache is not None:  # what the database has now
+            cache.keep(hashed, session_cache.holder_of(session_id, created_at, now, expires_at, user), cache.generation)
     return user, session_id
 
 

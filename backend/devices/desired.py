@@ -9,22 +9,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 
-import asyncpg
 from sqlalchemy import event, text
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 
-logger = logging.getLogger("porchlight.devices")
 CHANNEL = "porchlight_desired"
-RECONNECT_SECONDS = (0.5, 10.0)
 
 
 class DesiredStateHub:
-    """The long-polls waiting in this process, by device."""
+    """The long-polls waiting in this process, by device; on PostgreSQL it follows the channel (backend.listening)."""
+
+    channel = CHANNEL
 
     def __init__(self) -> None:
         self._waiting: dict[uuid.UUID, set[asyncio.Event]] = {}
@@ -54,6 +51,15 @@ class DesiredStateHub:
             for changed in waiting:
                 changed.set()
 
+    def received(self, payload: str) -> None:
+        self.publish(uuid.UUID(payload))
+
+    def listening(self) -> None:
+        self.publish_all()  # anything announced while not listening is read again
+
+    def lost(self) -> None:
+        """Long-polls still answer at their timeout."""
+
     @property
     def waiting(self) -> int:
         return sum(len(w) for w in self._waiting.values())
@@ -79,66 +85,3 @@ async def announce(db: AsyncSession, device_ids: list[uuid.UUID]) -> None:
             HUB.publish(device_id)
 
     event.listen(db.sync_session, "after_commit", after_commit, once=True)
-
-
-def _asyncpg_dsn(database_url: str) -> str:
-    return make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
-async def _listen_forever(database_url: str, hub: DesiredStateHub, ready: asyncio.Event) -> None:
-    """LISTEN until cancelled, reconnecting with backoff. A lost connection or failed start is said once (a warning),
-    and once more when listening again; the attempts in between are quiet."""
-    delay = RECONNECT_SECONDS[0]
-    troubled = False
-    while True:
-        lost = asyncio.Event()
-        connection: asyncpg.Connection | None = None
-        try:
-            connection = await asyncpg.connect(_asyncpg_dsn(database_url))
-            connection.add_termination_listener(lambda _connection, lost=lost: lost.set())
-            await connection.add_listener(CHANNEL, lambda _c, _pid, _channel, payload: hub.publish(uuid.UUID(payload)))
-        except Exception as exc:  # refused, the server starting, or cut again before the LISTEN: all the same here
-            ready.set()  # start-up goes on without it; long-polls still answer at their timeout
-            if not troubled:
-                logger.warning("devices: cannot LISTEN for desired-state changes (%s); retrying", exc)
-            troubled = True
-            await _close(connection)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, RECONNECT_SECONDS[1])
-            continue
-        try:
-            delay = RECONNECT_SECONDS[0]
-            if troubled:
-                logger.info("devices: listening for desired-state changes again")
-                troubled = False
-            hub.publish_all()  # anything announced while not listening is read again
-            ready.set()
-            await lost.wait()
-            logger.warning("devices: the LISTEN connection was lost; reconnecting")
-            troubled = True
-        finally:
-            await _close(connection)
-
-
-async def _close(connection: asyncpg.Connection | None) -> None:
-    if connection is not None:
-        with contextlib.suppress(Exception):
-            await connection.close(timeout=2)
-
-
-@contextlib.asynccontextmanager
-async def listening(database_url: str, hub: DesiredStateHub = HUB) -> AsyncIterator[None]:
-    """On PostgreSQL, LISTEN for changes made by any app process while the block runs (nothing on SQLite)."""
-    if not database_url.startswith("postgresql"):
-        yield
-        return
-    ready = asyncio.Event()
-    task = asyncio.create_task(_listen_forever(database_url, hub, ready), name="desired-state-listener")
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(ready.wait(), timeout=5)
-    try:
-        yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task

@@ -1,15 +1,19 @@
-"""The signed-in request path: a session's holder and roles come from one query, nothing about a session is kept
-between requests (an ended session is refused on the very next one, by any app process), and the lists a
-signed-in owner reads most say what they said before they were read without ORM objects."""
+"""The signed-in request path: a session's holder and roles come from one query, or none on PostgreSQL once the app
+process remembers the token (accounts/session_cache.py); an ended session is refused on the very next request, by
+any app process, two in one test process or two real servers; and the lists a signed-in owner reads most say what
+they said before they were read without ORM objects."""
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 
 import asyncpg
+import httpx
 import pytest
 from litestar import Litestar
 from sqlalchemy import event, select
@@ -18,8 +22,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.accounts import service as accounts
 from backend.accounts.models import Role, User, UserSession
+from backend.accounts.session_cache import USER_COLUMNS, Holder, SessionCache
 from backend.app import create_app
-from backend.db import utcnow
+from backend.db import make_engine, utcnow
 from backend.notifications import service as notifications
 from backend.notifications.models import Kind
 from backend.settings import Settings
@@ -27,6 +32,7 @@ from backend.tokens import token_hash
 from tests.conftest import Client
 from tests.databases import POSTGRES_URL
 from tests.helpers import PASSWORD, SITE, add_camera, add_site, sign_up
+from tests.live_server import running_server
 
 
 @pytest.fixture
@@ -109,6 +115,111 @@ async def test_the_session_holder_and_their_roles_come_from_one_query(db: AsyncS
     assert holder.id == user.id
     assert holder.role_names == {Role.INVESTIGATOR, Role.LIVE_DESK}
     assert len(statements) == 1, statements
+
+
+async def test_a_remembered_session_costs_no_query_on_postgresql_and_one_on_sqlite(
+    app: Litestar, db: AsyncSession, client: Client
+) -> None:
+    await sign_up(client, "remembered@example.org")
+    token = client.cookies["porchlight_session"]
+    statements: list[str] = []
+
+    def count(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        statements.append(statement)
+
+    sync_engine = db.bind.sync_engine  # type: ignore[union-attr]
+    event.listen(sync_engine, "before_cursor_execute", count)
+    try:
+        for _ in range(3):
+            db.expunge_all()
+            found = await accounts.user_for_session(db, token, days=30, touch=False)
+            assert found is not None and found[0].email == "remembered@example.org"
+            assert found[0] in db  # attached: a change to the person is saved as before
+    finally:
+        event.remove(sync_engine, "before_cursor_execute", count)
+    assert len(statements) == (1 if POSTGRES_URL else 3), statements
+
+
+@pytest.mark.skipif(not POSTGRES_URL, reason="app processes share what they remember only on PostgreSQL")
+async def test_a_change_committed_by_another_process_reaches_what_this_one_remembers(
+    app: Litestar, settings: Settings, client: Client
+) -> None:
+    """As `porchlight users` or another server would: a session of its own engine, without this app's cache."""
+    await sign_up(client, "elsewhere@example.org")
+    token = client.cookies["porchlight_session"]
+    assert (await client.get("/api/v1/me")).json()["display_name"] == "Pat Owner"
+    assert app.state.session_holders.get(token_hash(token)) is not None
+    engine = make_engine(settings)
+    try:
+        async with AsyncSession(engine, expire_on_commit=False) as elsewhere:
+            user = await accounts.get_user_by_email(elsewhere, "elsewhere@example.org")
+            assert user is not None
+            user.display_name = "Renamed"
+            await elsewhere.commit()
+    finally:
+        await engine.dispose()
+    for _ in range(200):  # the LISTEN connection's turn in the event loop
+        if app.state.session_holders.get(token_hash(token)) is None:
+            break
+        await asyncio.sleep(0.01)
+    assert app.state.session_holders.get(token_hash(token)) is None
+    assert (await client.get("/api/v1/me")).json()["display_name"] == "Renamed"
+
+
+def _holder(user_id: uuid.UUID) -> Holder:
+    now = utcnow()
+    values = tuple(user_id if column == "id" else None for column in USER_COLUMNS)
+    return Holder(uuid.uuid4(), now, now, now + dt.timedelta(days=1), values, ("owner",), time.monotonic())
+
+
+def test_the_cache_keeps_nothing_looked_up_before_a_change_nor_while_it_is_not_listening() -> None:
+    cache = SessionCache()
+    someone, other = uuid.uuid4(), uuid.uuid4()
+    cache.keep("a", _holder(someone), cache.generation)
+    assert cache.get("a") is None  # not listening yet
+    cache.listening()
+    before = cache.generation
+    cache.keep("a", _holder(someone), before)
+    cache.keep("b", _holder(other), before)
+    assert cache.get("a") is not None
+    cache.received(str(someone))  # this person's sessions only
+    assert cache.get("a") is None and cache.get("b") is not None
+    cache.keep("a", _holder(someone), before)  # read from the database before that change
+    assert cache.get("a") is None
+    cache.keep("a", _holder(someone), cache.generation)
+    cache.lost()
+    assert cache.get("a") is None and cache.get("b") is None
+    cache.keep("a", _holder(someone), cache.generation)
+    assert cache.get("a") is None
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not POSTGRES_URL, reason="app processes share what they remember only on PostgreSQL")
+@pytest.mark.parametrize("revoke", ["sign out", "change password"])
+def test_an_ended_session_is_refused_at_once_by_another_server_process(
+    database_url: str, tmp_path: Path, revoke: str
+) -> None:
+    """Two real servers on one database. The person signs in on one and uses the other (which remembers the
+    session), then signs out or changes their password on the first: the other refuses the very next request."""
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    with running_server(database_url, tmp_path / "a") as first, running_server(database_url, tmp_path / "b") as second:
+        with httpx.Client(base_url=first) as here, httpx.Client(base_url=second) as there:
+            here.get("/health")
+            csrf = {"x-csrftoken": here.cookies["csrftoken"]}
+            email = f"{revoke.replace(' ', '-')}@example.org"
+            signup = {"email": email, "password": PASSWORD, "display_name": "Pat Owner"}
+            assert here.post("/api/v1/auth/signup", json=signup, headers=csrf).status_code == 201
+            csrf = {"x-csrftoken": here.cookies["csrftoken"]}  # a new one at sign-in
+            there.cookies.set("porchlight_session", here.cookies["porchlight_session"])
+            for _ in range(3):  # the second server remembers the session now
+                assert there.get("/api/v1/me").status_code == 200
+            if revoke == "sign out":
+                assert here.post("/api/v1/auth/logout", headers=csrf).status_code == 204
+            else:
+                change = {"current_password": PASSWORD, "new_password": "another-lantern-by-the-door-43"}
+                assert here.post("/api/v1/me/password", json=change, headers=csrf).status_code == 204
+            assert there.get("/api/v1/me").status_code == 401
 
 
 async def test_use_slides_the_expiry_at_most_every_few_minutes(db: AsyncSession, client: Client) -> None:
