@@ -4,6 +4,7 @@ by more than its noise margin, or a benchmark crashed."""
 
 import logging
 import sys
+import time
 import traceback
 
 from bench import (
@@ -21,10 +22,11 @@ from bench import (
     request_paths,
     serve_workers,
 )
-from bench.report import crashed, print_table
+from bench.report import QUICK, Target, crashed, print_table, record
 
 logging.getLogger("httpx").setLevel(logging.WARNING)
 
+took: dict[str, float] = {}
 for benchmark in (
     page_weight,
     request_paths,
@@ -40,9 +42,15 @@ for benchmark in (
     live_video,
     serve_workers,
 ):
+    began = time.monotonic()
     try:
         benchmark.main()
     except Exception as error:  # one benchmark's failure is reported in the table; the others still run
         traceback.print_exc()
         crashed(benchmark.__name__.removeprefix("bench."), error)
+    took[benchmark.__name__.removeprefix("bench.")] = time.monotonic() - began
+print("\nTime each benchmark took: " + ", ".join(f"{name} {seconds:.0f} s" for name, seconds in took.items()))
+total = sum(took.values())
+record("make bench itself", f"all benchmarks{' (BENCH_QUICK=1)' if QUICK else ''}", f"{total / 60:.1f} min",
+       measured=total / 60, target=Target(2 if QUICK else 10, higher_is_better=False))  # fmt: skip
 sys.exit(0 if print_table() else 1)

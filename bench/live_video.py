@@ -69,8 +69,8 @@ PASSWORD = "porch-light-bench-2026"
 AGENCY = "Bench City PD"
 SCALE_CAMERAS = 40  # the scale site's device sends this many cameras; the levels share the first ones
 # (cameras, viewers per camera) in order: viewers are only ever added, so the differences give per-viewer costs.
-SCALE_LEVELS = ((20, 0), (20, 2)) if QUICK else ((20, 0), (20, 1), (20, 2), (30, 2), (40, 2))
-KILL_SHARES = 5 if QUICK else 20
+SCALE_LEVELS = ((20, 0), (20, 2)) if QUICK else ((20, 0), (20, 2), (40, 2))
+KILL_SHARES = 3 if QUICK else 20
 HEALTH_SAMPLES = 50
 FFMPEG_STREAMS = 20
 TARGET_G2G_P90_MS = 500
@@ -83,7 +83,7 @@ def _seconds(default: float) -> float:
     configured = os.environ.get("PORCHLIGHT_BENCH_SECONDS")
     if configured:
         return min(default, float(configured))
-    return min(default, 4.0) if QUICK else default
+    return min(default, 2.0) if QUICK else default
 
 
 # --- seeding through the real APIs -----------------------------------------------------------------------------

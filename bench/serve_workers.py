@@ -15,7 +15,7 @@ worker accepted (with one shared socket, whichever worker runs first accepts all
 
 PostgreSQL: a scratch database on PORCHLIGHT_BENCH_DATABASE_URL (default
 postgresql+asyncpg://postgres@127.0.0.1:5432/postgres), dropped at the end. PORCHLIGHT_BENCH_SECONDS sets each
-phase's length (default 6 s; the peer gets half), so about 30 s per configuration with the server's start and the
+phase's length (default 4 s; the peer gets half), so about 20 s per configuration with the server's start and the
 bursts. The machine is shared: run it twice and compare, and read the rates of the three servers of one run
 together (they ran within two minutes of each other).
 """
@@ -68,7 +68,7 @@ CAMERAS_PER_OWNER = 2
 AREA_REQUESTS = 3  # each owner has this many footage requests to list
 OWNER_PATHS = ("/api/v1/requests", "/api/v1/sites")
 PEER_PATHS = ("/health",)
-WARMUP_SECONDS = 3.0
+WARMUP_SECONDS = 1.0 if QUICK else 2.0
 POLL_LOAD = 0.6  # the polling phase asks for this share of the rate `serve --workers 2` reached
 REQUEST_TIMEOUT_S = 30.0
 BURSTS, BURST_CONNECTIONS = 10, 40  # connections opened at once to the idle server, before the load
@@ -428,7 +428,7 @@ def _report(label: str, run: Run, target: bool) -> None:
 
 
 def main() -> None:
-    seconds = float(os.environ.get("PORCHLIGHT_BENCH_SECONDS", "2" if QUICK else "6"))
+    seconds = float(os.environ.get("PORCHLIGHT_BENCH_SECONDS", "1" if QUICK else "4"))
     print(f"\nServe workers: {OWNERS} signed-in owners, one keep-alive connection each (opened at once), asking for "
           f"GET {' and '.join(OWNER_PATHS)} in turn; PostgreSQL; {WARMUP_SECONDS:.0f} s warm-up, {seconds:.0f} s as "
           f"fast as answers come, {seconds:.0f} s polling at {POLL_LOAD:.0%} of the rate `serve --workers 2` reached, "
