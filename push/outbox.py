@@ -168,28 +168,13 @@ async def mark_delivered(db: AsyncSession, items: Sequence[Claimed]) -> None:
     """One statement (PostgreSQL), so recording costs one round trip however busy the worker's event loop is."""
     if not items:
         return
-    now = utcnow()
-    delivered = (
-        update(Delivery)
-        .where(_one_of(db, Delivery.id, [c.delivery_id for c in items]))
-        .values(
-            status=DeliveryStatus.DELIVERED,
-            delivered_at=now,
-            lease_until=None,
-            last_error="",
-            recipient=_forgotten_address(),
-        )
-        .execution_options(synchronize_session=False)
-    )
-    touched = update(PushSubscription).values(last_delivered_at=now).execution_options(synchronize_session=False)
+    params = {"ids": [c.delivery_id for c in items], "now": utcnow()}
     if db.get_bind().dialect.name == "postgresql":
-        cte = delivered.returning(Delivery.subscription_id).cte("delivered")
-        await db.execute(touched.where(PushSubscription.id.in_(select(cte.c.subscription_id))))
-    else:
-        await db.execute(delivered)
-        await db.execute(
-            touched.where(PushSubscription.id.in_({c.subscription_id for c in items if c.subscription_id}))
-        )
+        await db.execute(_MARK_DELIVERED_POSTGRES, params)
+        return
+    await db.execute(_MARK_DELIVERED, params)
+    subscriptions = list({c.subscription_id for c in items if c.subscription_id})
+    await db.execute(_TOUCH_SUBSCRIPTIONS, {"subscriptions": subscriptions, "now": params["now"]})
 
 
 def _forgotten_address() -> Any:
@@ -197,11 +182,40 @@ def _forgotten_address() -> Any:
     return case((Delivery.channel == Channel.EMAIL, ""), else_=Delivery.recipient)
 
 
-def _one_of(db: AsyncSession, column: Any, values: list[Any]) -> Any:
-    """`column IN values`; on PostgreSQL as `= ANY(array)`, one statement text for any count (prepared once)."""
-    if db.get_bind().dialect.name == "postgresql":
-        return column == any_(bindparam("ids", values, type_=ARRAY(BigInteger)))
-    return column.in_(values)
+def _marking_delivered(these: Any) -> Any:
+    return (
+        update(Delivery)
+        .where(these)
+        .values(
+            status=DeliveryStatus.DELIVERED,
+            delivered_at=bindparam("now"),
+            lease_until=None,
+            last_error="",
+            recipient=_forgotten_address(),
+        )
+        .execution_options(synchronize_session=False)
+    )
+
+
+# Built once: the worker records outcomes many times a second, and building a statement costs more than running it.
+_MARK_DELIVERED = _marking_delivered(Delivery.id.in_(bindparam("ids", expanding=True)))
+_TOUCH_SUBSCRIPTIONS = (
+    update(PushSubscription)
+    .where(PushSubscription.id.in_(bindparam("subscriptions", expanding=True)))
+    .values(last_delivered_at=bindparam("now"))
+    .execution_options(synchronize_session=False)
+)
+_DELIVERED_CTE = (
+    _marking_delivered(Delivery.id == any_(bindparam("ids", type_=ARRAY(BigInteger))))
+    .returning(Delivery.subscription_id)
+    .cte()
+)
+_MARK_DELIVERED_POSTGRES = (  # one statement text for any count: prepared once
+    update(PushSubscription)
+    .where(PushSubscription.id.in_(select(_DELIVERED_CTE.c.subscription_id)))
+    .values(last_delivered_at=bindparam("now"))
+    .execution_options(synchronize_session=False)
+)
 
 
 async def extend_lease(db: AsyncSession, delivery_ids: Iterable[int], lease: dt.timedelta) -> None:
