@@ -10,6 +10,8 @@ CPU ms/req is the server process's CPU time per request over its segments (media
 neighbours than a rate does.
 Every request, the peer's too, says what a browser's does: Accept-Encoding gzip, Sec-Fetch-Site same-origin; so an
 answer over 1 KB is compressed (backend/compression.py) and its cost is in the figure.
+The floor under /health on PostgreSQL, measured on the peer's process: the bare app reading SELECT 1 through
+SQLAlchemy's async engine (pooled, no BEGIN), and through asyncpg's own pool; nothing of Porchlight runs there.
 How cost grows: GET /api/v1/requests is measured again as owners with GROWTH requests each (the list is paged, so
 it should stay flat).
 The owners (OWNERS of them, taken in turn) have 2 sites of 3 cameras, 5 footage requests and their 5 notifications,
@@ -40,8 +42,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from litestar import Litestar, get
+from sqlalchemy import literal, select
 
 from bench.report import QUICK, Target, record
 
@@ -57,7 +61,38 @@ async def hello() -> dict[str, str]:
     return {"status": "ok", "service": "bare"}
 
 
-bare_litestar = Litestar([hello])
+# The floor under GET /health on PostgreSQL: the same bare app reading SELECT 1 through SQLAlchemy's async engine
+# (pooled, no BEGIN, as Porchlight's reads), and through asyncpg's own pool; nothing of Porchlight.
+_pools: dict[str, Any] = {}
+
+
+async def _open_floor_pools() -> None:
+    url = os.environ.get("PORCHLIGHT_BENCH_FLOOR_URL")
+    if not url:
+        return
+    import asyncpg
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    _pools["sqlalchemy"] = create_async_engine(url, pool_size=20, max_overflow=0, isolation_level="AUTOCOMMIT")
+    _pools["asyncpg"] = await asyncpg.create_pool(url.replace("+asyncpg", "", 1), min_size=20, max_size=20)
+
+
+@get("/floor/sqlalchemy")
+async def floor_sqlalchemy() -> dict[str, str]:
+    async with _pools["sqlalchemy"].connect() as connection:
+        await connection.execute(_SELECT_1)
+    return {"status": "ok", "database": "ok"}
+
+
+@get("/floor/asyncpg")
+async def floor_asyncpg() -> dict[str, str]:
+    async with _pools["asyncpg"].acquire() as connection:
+        await connection.fetchval("SELECT 1")
+    return {"status": "ok", "database": "ok"}
+
+
+_SELECT_1 = select(literal(1))
+bare_litestar = Litestar([hello, floor_sqlalchemy, floor_asyncpg], on_startup=[_open_floor_pools])
 
 
 @dataclass(frozen=True)
@@ -79,6 +114,10 @@ ROUTES = (
     Route("GET /api/v1/requests", "/api/v1/requests", True, False, 0.20, 0.12),
     Route("GET /api/v1/notifications", "/api/v1/notifications", True, False, 0.20, 0.12),
     Route("GET /sites (HTML page)", "/sites", True, True, 0.12, 0.08),
+)
+FLOORS = (  # measured on the peer's process, PostgreSQL only; no target of their own
+    Route("floor: bare Litestar + SQLAlchemy SELECT 1", "/floor/sqlalchemy", False, False, 0, 0),
+    Route("floor: bare Litestar + asyncpg SELECT 1", "/floor/asyncpg", False, False, 0, 0),
 )
 
 
@@ -204,19 +243,23 @@ def _served(
 
 
 @contextmanager
-def _peer(var_dir: Path) -> Iterator[str]:
-    """Bare Litestar under uvicorn with `porchlight serve`'s options (one process, proxy headers, info log)."""
-    from bench.device_heartbeats import free_port
+def _peer(var_dir: Path) -> Iterator[tuple[str, int]]:
+    """Bare Litestar under uvicorn with `porchlight serve`'s options (one process, proxy headers, info log); its
+    address and process id."""
+    from bench.device_heartbeats import free_port, server_url
 
     port = free_port()
     command = [sys.executable, "-m", "uvicorn", "bench.request_paths:bare_litestar", "--host", "127.0.0.1",
                "--port", str(port), "--proxy-headers", "--log-level", "info"]  # fmt: skip
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
-    with _served(command, env, var_dir / "peer.log", port, "/hello") as (base, _pid):
-        yield base
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
+           "PORCHLIGHT_BENCH_FLOOR_URL": server_url()}  # fmt: skip
+    with _served(command, env, var_dir / "peer.log", port, "/hello") as served:
+        yield served
 
 
-def measure_database(database: str, url: str, var_dir: Path, peer_base: str, seconds: int, rounds: int) -> list[Figure]:
+def measure_database(
+    database: str, url: str, var_dir: Path, peer: tuple[str, int], seconds: int, rounds: int
+) -> list[Figure]:
     import asyncio
 
     from bench.device_heartbeats import free_port, porchlight_command, server_env
@@ -235,6 +278,7 @@ def measure_database(database: str, url: str, var_dir: Path, peer_base: str, sec
     routes = [*ROUTES, *(Route(f"GET /api/v1/requests, {n:,} requests", "/api/v1/requests", True, False, 0, 0)
                          for n in GROWTH)]  # fmt: skip
     owners_of = [tokens] * len(ROUTES) + list(growth.values())
+    peer_base, peer_pid = peer
     port = free_port()
     command = [porchlight_command(), "serve", "--port", str(port), "--workers", "1"]
     peer_script = _script(var_dir, "peer", "/hello", [], html=False)
@@ -247,12 +291,17 @@ def measure_database(database: str, url: str, var_dir: Path, peer_base: str, sec
             scripts.append(_script(var_dir, f"route{n}", route.path, owners, route.html, csrf))
             _wrk(base, scripts[-1], WARMUP_SECONDS)
         _wrk(peer_base, peer_script, WARMUP_SECONDS)
-        figures = [Figure(route, database) for route in routes]
+        floors = FLOORS if database == "PostgreSQL" else ()
+        floor_scripts = [_script(var_dir, f"floor{n}", r.path, [], html=False) for n, r in enumerate(floors)]
+        for floor_script in floor_scripts:
+            _wrk(peer_base, floor_script, WARMUP_SECONDS)
+        figures = [Figure(route, database) for route in (*routes, *floors)]
         for _ in range(rounds):
-            for figure, script in zip(figures, scripts, strict=True):
-                cpu_before = _cpu_seconds(pid)
-                ours = _wrk(base, script, seconds)
-                figure.cpu_ms.append(1000 * (_cpu_seconds(pid) - cpu_before) / ours["requests"])
+            for figure, script in zip(figures, [*scripts, *floor_scripts], strict=True):
+                server, server_pid = (peer_base, peer_pid) if figure.route in floors else (base, pid)
+                cpu_before = _cpu_seconds(server_pid)
+                ours = _wrk(server, script, seconds)
+                figure.cpu_ms.append(1000 * (_cpu_seconds(server_pid) - cpu_before) / ours["requests"])
                 figure.ours.append(ours["rate"])
                 figure.p99_ms.append(ours["p99_us"] / 1000)
                 figure.peer.append(_wrk(peer_base, peer_script, seconds)["rate"])
