@@ -89,7 +89,7 @@ async def db(settings: Settings) -> AsyncIterator[AsyncSession]:
 async def app(settings: Settings, db: AsyncSession) -> AsyncIterator[Litestar]:
     """The app, started (lifespan) in the test's own event loop. What `db` changes is changed in the app's process:
     the sessions the app remembers are forgotten at its commit, as they are after the app's own changes (tests of
-    other processes' changes: tests/accounts/test_session_cache.py)."""
+    other processes' changes: tests/accounts/test_session_path.py)."""
     application = create_app(settings)
     db.sync_session.info[SESSION_CACHE] = application.state.session_holders
     async with application.lifespan():
