@@ -55,7 +55,7 @@ CAMERAS_PER_DEVICE = 4
 OWNERS = 250
 CONNECTIONS, THREADS = 64, 1
 WARMUP_SECONDS = 2 if QUICK else 5
-SEGMENTS = 1 if QUICK else 3  # heartbeat and health runs alternate, so a noisy neighbour hits both alike
+SEGMENTS = 1 if QUICK else 2  # heartbeat and health runs alternate, so a noisy neighbour hits both alike
 IN_PROCESS_HEARTBEATS = 300
 FLEET, FLEET_INTERVAL_S = 100_000, 30
 TARGET_RATE, TARGET_P99_MS = 2_000, 100.0
@@ -421,7 +421,7 @@ def _combine(runs: list[dict[str, float]]) -> dict[str, float]:
 
 
 def main() -> None:
-    seconds = int(os.environ.get("PORCHLIGHT_BENCH_SECONDS", "5" if QUICK else "15"))
+    seconds = int(os.environ.get("PORCHLIGHT_BENCH_SECONDS", "5" if QUICK else "10"))
     print(f"\nDevice heartbeats: {DEVICES:,} devices x {CAMERAS_PER_DEVICE} cameras, `porchlight serve --workers 2`, "
           f"PostgreSQL, wrk -t{THREADS} -c{CONNECTIONS}, {seconds} s of each load")  # fmt: skip
     if shutil.which("wrk") is None:

@@ -70,7 +70,7 @@ AGENCY = "Bench City PD"
 SCALE_CAMERAS = 40  # the scale site's device sends this many cameras; the levels share the first ones
 # (cameras, viewers per camera) in order: viewers are only ever added, so the differences give per-viewer costs.
 SCALE_LEVELS = ((20, 0), (20, 2)) if QUICK else ((20, 0), (20, 2), (40, 2))
-KILL_SHARES = 3 if QUICK else 20
+KILL_SHARES = 3 if QUICK else 12
 HEALTH_SAMPLES = 50
 FFMPEG_STREAMS = 20
 TARGET_G2G_P90_MS = 500

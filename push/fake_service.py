@@ -672,7 +672,13 @@ class FakePushService:
         return web.json_response({"status": status, "reason": reason}, status=status, headers=headers)
 
     async def _handle_create_subscription(self, request: web.Request) -> web.Response:
-        """Development aid: `POST /subscriptions` (optional JSON {"applicationServerKey": ...})."""
+        """Development aid: `POST /subscriptions` (optional JSON {"applicationServerKey": ...}); with `?count=N`
+        (1 to 1,000), a list of N subscriptions at once (benchmarks subscribe 100,000 browsers)."""
+        if "count" in request.query:
+            count = request.query["count"]
+            if not count.isdigit() or not 1 <= int(count) <= 1000:
+                return web.json_response({"status": 400, "reason": "count must be 1 to 1000"}, status=400)
+            return web.json_response([self.new_subscription() for _ in range(int(count))], status=201)
         application_server_key = None
         if request.can_read_body:
             try:

@@ -497,6 +497,11 @@ def test_development_endpoints(service: FakePushService, session: requests.Sessi
     assert [message["text"] for message in listed.json()] == ["hello"]
     assert session.get(f"{service.origin}/stats", timeout=5).json()["delivered"] >= 1
 
+    many = session.post(f"{service.origin}/subscriptions", params={"count": 3}, timeout=5).json()
+    assert len({s["endpoint"] for s in many}) == 3
+    send(many[2], session, vapid, "one of many")
+    assert session.post(f"{service.origin}/subscriptions", params={"count": 1001}, timeout=5).status_code == 400
+
 
 def test_command_line_serves_and_prints_how_to_use_it(tmp_path: Path, vapid: Vapid01) -> None:
     command = [sys.executable, "-m", "push.fake_service", "--port", "0", "--cert-dir", str(tmp_path)]
