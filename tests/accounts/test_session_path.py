@@ -9,7 +9,8 @@ import asyncio
 import datetime as dt
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import asyncpg
@@ -95,9 +96,9 @@ async def test_an_ended_session_is_refused_on_the_very_next_request_by_another_a
         assert (await elsewhere.get("/requests", follow_redirects=False)).status_code in (302, 303)
 
 
-async def test_the_session_holder_and_their_roles_come_from_one_query(db: AsyncSession, client: Client) -> None:
-    user = await _agency_account(db, client)
-    token = client.cookies["porchlight_session"]
+@contextmanager
+def _statements(db: AsyncSession) -> Iterator[list[str]]:
+    """The SQL statements `db`'s engine sends while the block runs."""
     statements: list[str] = []
 
     def count(_conn: object, _cursor: object, statement: str, *_: object) -> None:
@@ -105,11 +106,18 @@ async def test_the_session_holder_and_their_roles_come_from_one_query(db: AsyncS
 
     sync_engine = db.bind.sync_engine  # type: ignore[union-attr]
     event.listen(sync_engine, "before_cursor_execute", count)
-    db.expunge_all()  # nothing of the person known before the lookup
     try:
-        found = await accounts.user_for_session(db, token, days=30, touch=False)
+        yield statements
     finally:
         event.remove(sync_engine, "before_cursor_execute", count)
+
+
+async def test_the_session_holder_and_their_roles_come_from_one_query(db: AsyncSession, client: Client) -> None:
+    user = await _agency_account(db, client)
+    token = client.cookies["porchlight_session"]
+    db.expunge_all()  # nothing of the person known before the lookup
+    with _statements(db) as statements:
+        found = await accounts.user_for_session(db, token, days=30, touch=False)
     assert found is not None
     holder, _session_id = found
     assert holder.id == user.id
@@ -122,21 +130,12 @@ async def test_a_remembered_session_costs_no_query_on_postgresql_and_one_on_sqli
 ) -> None:
     await sign_up(client, "remembered@example.org")
     token = client.cookies["porchlight_session"]
-    statements: list[str] = []
-
-    def count(_conn: object, _cursor: object, statement: str, *_: object) -> None:
-        statements.append(statement)
-
-    sync_engine = db.bind.sync_engine  # type: ignore[union-attr]
-    event.listen(sync_engine, "before_cursor_execute", count)
-    try:
+    with _statements(db) as statements:
         for _ in range(3):
             db.expunge_all()
             found = await accounts.user_for_session(db, token, days=30, touch=False)
             assert found is not None and found[0].email == "remembered@example.org"
             assert found[0] in db  # attached: a change to the person is saved as before
-    finally:
-        event.remove(sync_engine, "before_cursor_execute", count)
     assert len(statements) == (1 if POSTGRES_URL else 3), statements
 
 
