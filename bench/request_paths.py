@@ -23,14 +23,13 @@ page >= 0.12 / 0.08; /health >= 0.5. A ratio within NOISE of its target reads "n
 PostgreSQL: a scratch database on PORCHLIGHT_BENCH_DATABASE_URL (default
 postgresql+asyncpg://postgres@127.0.0.1:5432/postgres), dropped at the end; SQLite: a file in a temporary directory.
 PORCHLIGHT_BENCH_SECONDS sets each segment's length (default 2 s, two rounds; one for the figures without a
-target); BENCH_QUICK=1: 1 s segments, one round,
-and how cost grows is left out.
+target); BENCH_QUICK=1: 1 s segments, one round, and how cost grows is left out.
 """
 
 from __future__ import annotations
 
-# The peer's process imports this module for `bare_litestar`: it imports Litestar and nothing of Porchlight, so the
-# peer holds no more than a bare app does. Porchlight's and the benchmark's imports are inside the functions.
+# The peer's process imports this module for `bare_litestar`: it imports Litestar (and SQLAlchemy and asyncpg for the
+# floor's routes) and nothing of Porchlight. Porchlight's and the benchmark's imports are inside the functions.
 import os
 import shutil
 import statistics
@@ -247,13 +246,14 @@ def _served(
 def _peer(var_dir: Path) -> Iterator[tuple[str, int]]:
     """Bare Litestar under uvicorn with `porchlight serve`'s options (one process, proxy headers, info log); its
     address and process id."""
-    from bench.device_heartbeats import free_port, server_url
+    from bench.device_heartbeats import free_port, postgres_reachable, server_url
 
     port = free_port()
     command = [sys.executable, "-m", "uvicorn", "bench.request_paths:bare_litestar", "--host", "127.0.0.1",
                "--port", str(port), "--proxy-headers", "--log-level", "info"]  # fmt: skip
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
-           "PORCHLIGHT_BENCH_FLOOR_URL": server_url()}  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    if postgres_reachable():
+        env["PORCHLIGHT_BENCH_FLOOR_URL"] = server_url()
     with _served(command, env, var_dir / "peer.log", port, "/hello") as served:
         yield served
 
