@@ -55,7 +55,7 @@ async def _listen_forever(database_url: str, followers: Sequence[Follower], read
                     follower.channel, lambda _c, _pid, _channel, payload, f=follower: f.received(payload)
                 )
         except Exception as exc:  # refused, the server starting, or cut again before the LISTEN: all the same here
-            ready.set()  # start-up goes on without it; long-polls still answer at their timeout
+            ready.set()  # start-up goes on without it; the followers are told once listening
             if not troubled:
                 logger.warning("cannot LISTEN for changes made by other processes (%s); retrying", exc)
             troubled = True

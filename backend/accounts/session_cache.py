@@ -92,7 +92,6 @@ class SessionCache:
 
     def __init__(self) -> None:
         self._holders: dict[str, Holder] = {}
-        self._active = False  # while listening
         self.generation = 0  # moves on at every forgetting: a lookup that began before is not kept
         self._echoes: dict[str, list[asyncio.Future[None]]] = {}  # announcements this process waits to hear
 
@@ -108,7 +107,7 @@ class SessionCache:
     def keep(self, token_hash: str, holder: Holder, since_generation: int) -> None:
         """Remember a holder looked up when the generation was `since_generation`, unless something was forgotten
         since (the lookup may have read the database before that change)."""
-        if not self._active or since_generation != self.generation:
+        if self not in _LISTENING or since_generation != self.generation:
             return
         if len(self._holders) >= MAX_ENTRIES:
             del self._holders[next(iter(self._holders))]  # the oldest
@@ -138,11 +137,9 @@ class SessionCache:
 
     def listening(self) -> None:
         self.forget({EVERYONE})  # what was announced while not listening is unknown
-        self._active = True
         _LISTENING.add(self)
 
     def lost(self) -> None:
-        self._active = False
         _LISTENING.discard(self)
         self.forget({EVERYONE})
         for echoes in list(self._echoes.values()):
@@ -151,7 +148,7 @@ class SessionCache:
         self._echoes.clear()
 
 
-_LISTENING: weakref.WeakSet[SessionCache] = weakref.WeakSet()  # the caches of this process that are listening
+_LISTENING: weakref.WeakSet[SessionCache] = weakref.WeakSet()  # the caches of this process in use: listening
 
 
 def cache_of(db: Session) -> SessionCache | None:
