@@ -9,13 +9,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from sqlalchemy import Select, bindparam, func, insert, select, update
+from sqlalchemy import Uuid, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend import pagination
 from backend.db import utcnow
 from backend.errors import Conflict, InvalidInput, NotFound
+from backend.hot_reads import HotRead
 from backend.notifications.models import Kind, Notification
 from backend.notifications.schemas import NotificationList, NotificationOut, SubscriptionIn, SubscriptionOut
 from push import outbox
@@ -59,16 +60,20 @@ async def unread_counts(db: AsyncSession, user_ids: Iterable[uuid.UUID]) -> dict
 _UNREAD_COUNT = (
     select(func.count())
     .select_from(Notification.__table__)
-    .where(Notification.__table__.c.user_id == bindparam("user_id"), Notification.__table__.c.read_at.is_(None))
+    .where(
+        Notification.__table__.c.user_id == bindparam("user_id", type_=Uuid),
+        Notification.__table__.c.read_at.is_(None),
+    )
     .correlate(None)
     .scalar_subquery()
 )
-_UNREAD = select(_UNREAD_COUNT)  # built once: its cache key is computed once
+_UNREAD = HotRead(select(_UNREAD_COUNT), _UNREAD_COUNT)
 
 
 async def unread_count(db: AsyncSession, user_id: uuid.UUID) -> int:
     """The count beside "Notifications" in every page's header."""
-    return await db.scalar(_UNREAD, {"user_id": user_id})
+    ((count,),) = await _UNREAD.rows(db, user_id=user_id)
+    return count
 
 
 @dataclass(frozen=True)
@@ -136,30 +141,29 @@ async def notify(db: AsyncSession, kind: Kind, message: Message) -> None:
     await notify_many(db, kind, [message])
 
 
-def _latest(after_cursor: bool) -> Select:
+def _latest(after_cursor: bool) -> HotRead:
     """A page of a person's notifications, newest first, with their unread count on each row (no row: no
-    notifications, so none unread); after the cursor's key if `after_cursor`. One round trip; plain rows (no ORM
-    objects) go straight into the answer."""
+    notifications, so none unread); after the cursor's key if `after_cursor`. One round trip, on the driver
+    (hot_reads): plain rows go straight into the answer."""
     table = Notification.__table__
-    query = select(*table.c, _UNREAD_COUNT.label("unread")).where(table.c.user_id == bindparam("user_id"))
+    query = select(*table.c, _UNREAD_COUNT.label("unread")).where(table.c.user_id == bindparam("user_id", type_=Uuid))
     if after_cursor:
         query = query.where(pagination.older_than(table.c.created_at, table.c.id, (bindparam("at"), bindparam("id"))))
-    return query.order_by(table.c.created_at.desc(), table.c.id.desc()).limit(LIST_LIMIT + 1)
+    query = query.order_by(table.c.created_at.desc(), table.c.id.desc()).limit(LIST_LIMIT + 1)
+    return HotRead(query, table.c, query.selected_columns.unread)
 
 
-_LATEST = {after: _latest(after) for after in (False, True)}  # built once: their cache keys are computed once
+_LATEST = {after: _latest(after) for after in (False, True)}
 
 
 async def list_notifications(db: AsyncSession, user_id: uuid.UUID, before: str | None = None) -> NotificationList:
     """A page of the person's in-app list, newest first (`before`: the cursor of the page before it)."""
     key = pagination.decode(before, uuid.UUID)
     params = {"user_id": user_id, **({"at": key[0], "id": key[1]} if key else {})}
-    page = pagination.page_of(
-        (await db.execute(_LATEST[key is not None], params)).all(), LIST_LIMIT, lambda n: (n.created_at, n.id)
-    )
-    rows = page.items
+    rows = await _LATEST[key is not None].rows(db, **params)
+    page = pagination.page_of(rows, LIST_LIMIT, lambda row: (row[0].created_at, row[0].id))
     return NotificationList(
-        unread=rows[0].unread if rows else await unread_count(db, user_id),
+        unread=rows[0][1] if rows else await unread_count(db, user_id),
         next_cursor=page.next_cursor,
         items=[
             NotificationOut(
@@ -171,7 +175,7 @@ async def list_notifications(db: AsyncSession, user_id: uuid.UUID, before: str |
                 created_at=n.created_at,
                 read=n.read_at is not None,
             )  # fmt: skip
-            for n in rows
+            for n, _unread in page.items
         ],
     )
 

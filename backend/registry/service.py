@@ -28,11 +28,12 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Bundle, selectinload
+from sqlalchemy.orm import selectinload
 
 from backend.db import utcnow
 from backend.districts import membership
 from backend.errors import InvalidInput, NotFound
+from backend.hot_reads import HotRead
 from backend.registry import geo, geocoder
 from backend.registry.models import Camera, Placement, Recorder, Site, SiteKind
 from backend.registry.schemas import CameraIn, CameraOut, CameraSearch, NearbyCamera, SiteIn, SiteOut
@@ -210,19 +211,21 @@ async def _own_camera(db: AsyncSession, owner_id: uuid.UUID, camera_id: uuid.UUI
     return camera
 
 
-# An owner's sites, one row per camera (a site without cameras: one row, its camera all None). One round trip, built
-# once; plain rows (no ORM objects) go straight into the answer.
-_OWNER_SITES = (
-    select(Bundle("site", *Site.__table__.c), Bundle("camera", *Camera.__table__.c))
+# An owner's sites, one row per camera (a site without cameras: one row, its camera all None). One round trip, on
+# the driver (hot_reads): plain rows go straight into the answer.
+_OWNER_SITES = HotRead(
+    select(*Site.__table__.c, *Camera.__table__.c)
     .select_from(Site.__table__.outerjoin(Camera.__table__))
     .where(Site.__table__.c.owner_id == bindparam("owner_id"))
-    .order_by(Site.__table__.c.name, Site.__table__.c.id, Camera.__table__.c.name, Camera.__table__.c.id)
+    .order_by(Site.__table__.c.name, Site.__table__.c.id, Camera.__table__.c.name, Camera.__table__.c.id),
+    Site.__table__.c,
+    Camera.__table__.c,
 )
 
 
 async def list_sites(db: AsyncSession, owner_id: uuid.UUID, area: ProgramArea | None = None) -> list[SiteOut]:
-    sites: dict[uuid.UUID, tuple[Row, list[CameraOut]]] = {}
-    for site, camera in await db.execute(_OWNER_SITES, {"owner_id": owner_id}):
+    sites: dict[uuid.UUID, tuple[Any, list[CameraOut]]] = {}
+    for site, camera in await _OWNER_SITES.rows(db, owner_id=owner_id):
         cameras = sites.setdefault(site.id, (site, []))[1]
         if camera.id is not None:
             cameras.append(camera_out(camera))

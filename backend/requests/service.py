@@ -9,16 +9,17 @@ import datetime as dt
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable
+from typing import Any
 
-from sqlalchemy import ColumnElement, Row, Select, bindparam, select, update
+from sqlalchemy import ColumnElement, Integer, Select, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Bundle
 
 from backend import pagination
 from backend.accounts.models import Agency, Role, User
 from backend.db import utcnow
 from backend.devices import service as devices
 from backend.errors import Conflict, Forbidden, Gone, InvalidInput, NotFound
+from backend.hot_reads import HotRead
 from backend.local_time import local_day
 from backend.notifications import service as notifications
 from backend.notifications.models import Kind
@@ -92,10 +93,10 @@ def overwritten_at(window_start: dt.datetime, retention_days: int) -> dt.datetim
 
 
 def _out(
-    request: FootageRequest | Row,
+    request: Any,
     agency_name: str,
     reader: Side,
-    cameras: Iterable[RequestedCamera | Row] | None = None,
+    cameras: Iterable[Any] | None = None,
     site_names: dict[uuid.UUID, str] | None = None,
 ) -> RequestOut:
     """A request as the API gives it to one side (its owner, or its agency): an ORM object with its cameras, or a
@@ -311,41 +312,35 @@ async def load_agency_request(db: AsyncSession, user: User, request_id: uuid.UUI
     return await _one_request(db, scope, request_id, "No such request from your agency")
 
 
-def _owner_requests(after_cursor: bool) -> Select:
+def _owner_requests(after_cursor: bool) -> HotRead:
     """An owner's requests, newest first, one row per named camera (a request naming none: one row, its camera all
     None), with the agency's name: a page of them (`limit` + 1 requests, after the cursor's key if `after_cursor`).
-    One round trip; plain rows (no ORM objects) go straight into the answer."""
-    requests = FootageRequest.__table__
+    One round trip, on the driver (hot_reads): plain rows go straight into the answer."""
+    requests, cameras, site_name = FootageRequest.__table__, RequestedCamera.__table__, Site.__table__.c.name
     page = select(requests.c.id).where(requests.c.owner_id == bindparam("owner_id"))
     if after_cursor:
         page = page.where(
             pagination.older_than(requests.c.created_at, requests.c.id, (bindparam("at"), bindparam("id")))
         )
-    page = page.order_by(requests.c.created_at.desc(), requests.c.id.desc()).limit(bindparam("limit"))
-    return (
-        select(
-            Bundle("request", *requests.c),
-            Agency.__table__.c.name,
-            Bundle("camera", *RequestedCamera.__table__.c),
-            Site.__table__.c.name.label("site_name"),
-        )
+    page = page.order_by(requests.c.created_at.desc(), requests.c.id.desc()).limit(bindparam("limit", type_=Integer))
+    return HotRead(
+        select(*requests.c, Agency.__table__.c.name, *cameras.c, site_name)
         .select_from(
             requests.join(Agency.__table__)
-            .outerjoin(RequestedCamera.__table__)
-            .outerjoin(Camera.__table__, Camera.__table__.c.id == RequestedCamera.__table__.c.camera_id)
+            .outerjoin(cameras)
+            .outerjoin(Camera.__table__, Camera.__table__.c.id == cameras.c.camera_id)
             .outerjoin(Site.__table__, Site.__table__.c.id == Camera.__table__.c.site_id)
         )
         .where(requests.c.id.in_(page.scalar_subquery()))
-        .order_by(
-            requests.c.created_at.desc(),
-            requests.c.id.desc(),
-            RequestedCamera.__table__.c.name,
-            RequestedCamera.__table__.c.camera_id,
-        )
+        .order_by(requests.c.created_at.desc(), requests.c.id.desc(), cameras.c.name, cameras.c.camera_id),
+        requests.c,
+        Agency.__table__.c.name,
+        cameras.c,
+        site_name,
     )
 
 
-_OWNER_REQUESTS = {after: _owner_requests(after) for after in (False, True)}  # built once: cache keys computed once
+_OWNER_REQUESTS = {after: _owner_requests(after) for after in (False, True)}
 
 
 async def owner_requests(
@@ -354,9 +349,9 @@ async def owner_requests(
     """A page of the owner's requests, newest first (`before`: the cursor of the page before it)."""
     key = pagination.decode(before, uuid.UUID)
     params = {"owner_id": owner_id, "limit": limit + 1, **({"at": key[0], "id": key[1]} if key else {})}
-    requests: dict[uuid.UUID, tuple[Row, str, list[Row]]] = {}
+    requests: dict[uuid.UUID, tuple[Any, str, list[Any]]] = {}
     site_names: dict[uuid.UUID, str] = {}
-    for request, agency, camera, site_name in await db.execute(_OWNER_REQUESTS[key is not None], params):
+    for request, agency, camera, site_name in await _OWNER_REQUESTS[key is not None].rows(db, **params):
         cameras = requests.setdefault(request.id, (request, agency, []))[2]
         if camera.camera_id is not None:
             cameras.append(camera)

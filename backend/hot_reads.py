@@ -1,0 +1,157 @@
+"""Hot reads: a Core select that every signed-in page or list runs, executed on the database driver's own
+connection instead of through SQLAlchemy's execution path.
+
+The statement is still SQLAlchemy Core (the one place its columns, joins and filters are written), compiled once per
+database; values go in and come out converted as SQLAlchemy would convert them (UUIDs and times on SQLite). What is
+skipped is the per-statement work: the cache key, the execution context, the Result and Row objects, and on SQLite
+three of the four thread hand-offs (aiosqlite's cursor, execute, fetch, close become one `execute_fetchall`).
+
+It runs on the request session's own connection, so it sees what the session wrote and is part of its transaction,
+if one is open. Only plain reads: no bind parameter that expands (IN lists), nothing that writes.
+"""
+
+from __future__ import annotations
+
+from collections import namedtuple
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import asyncpg
+from sqlalchemy import ColumnElement, Select
+from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.sql.type_api import NULLTYPE
+from sqlalchemy.util import greenlet_spawn
+
+from backend.db import connection_lost
+
+Part = ColumnElement[Any] | Sequence[ColumnElement[Any]]
+Invalidate = Callable[[BaseException], Awaitable[Any]]
+
+
+class _Compiled:
+    """The statement's SQL for one database, and how to turn parameters and rows into the driver's and back."""
+
+    def __init__(self, statement: Select, dialect: Dialect, shapes: list[tuple[int, int, Any]]) -> None:
+        compiled = statement.compile(dialect=dialect)
+        self.sql = compiled.string
+        self.names = list(compiled.positiontup or ())
+        self.constants: dict[str, Any] = {}  # values given in the statement itself (a LIMIT of 51)
+        self.bind: dict[str, Callable[[Any], Any]] = {}
+        for bind, name in compiled.bind_names.items():
+            if bind.expanding:
+                raise ValueError(f"a hot read cannot expand bind parameter {name!r} (an IN list)")
+            if not bind.required:
+                self.constants[name] = bind.effective_value
+            elif bind.type is NULLTYPE:
+                raise ValueError(f"bind parameter {name!r} needs a type (bindparam({name!r}, type_=...))")
+            processor = bind.type.dialect_impl(dialect).bind_processor(dialect)
+            if processor is not None:
+                self.bind[name] = processor
+        self.results = [
+            (n, p) for n, c in enumerate(statement.selected_columns) if (p := _result_processor(c, dialect)) is not None
+        ]
+        self.shapes = shapes
+        self.asyncpg = dialect.driver == "asyncpg"
+
+    def arguments(self, params: dict[str, Any]) -> tuple[Any, ...]:
+        values = {**self.constants, **params}
+        out = []
+        for name in self.names:
+            value = values[name]
+            processor = self.bind.get(name)
+            out.append(processor(value) if processor is not None and value is not None else value)
+        return tuple(out)
+
+    def row(self, values: Sequence[Any]) -> tuple[Any, ...]:
+        if self.results:
+            values = list(values)
+            for n, processor in self.results:
+                values[n] = processor(values[n])
+        return tuple(
+            values[start] if shape is None else shape._make(values[start:stop]) for start, stop, shape in self.shapes
+        )
+
+
+def _result_processor(column: ColumnElement[Any], dialect: Dialect) -> Callable[[Any], Any] | None:
+    try:
+        return column.type.dialect_impl(dialect).result_processor(dialect, None)
+    except TypeError:  # asyncpg's numeric types ask for the column's type code; floats come as they are
+        return None
+
+
+class HotRead:
+    """A select of `parts` (each a table's columns, given as one named tuple, or a single column, given as its
+    value) run on the driver: `await read.rows(db, name=value)` gives one tuple of parts per row, as an ORM select of
+    Bundles would."""
+
+    def __init__(self, statement: Select, *parts: Part) -> None:
+        self.statement = statement
+        self._shapes: list[tuple[int, int, Any]] = []
+        start = 0
+        for part in parts:
+            if isinstance(part, ColumnElement):
+                self._shapes.append((start, start + 1, None))
+                start += 1
+            else:
+                columns = list(part)
+                keys = [c.key for c in columns]
+                self._shapes.append((start, start + len(columns), namedtuple("Part", keys)))  # type: ignore[misc]
+                start += len(columns)
+        if start != len(statement.selected_columns):
+            raise ValueError(f"the parts name {start} columns; the statement selects {len(statement.selected_columns)}")
+        self._compiled: dict[str, _Compiled] = {}
+
+    def _for(self, dialect: Dialect) -> _Compiled:
+        compiled = self._compiled.get(dialect.name)
+        if compiled is None:
+            compiled = self._compiled[dialect.name] = _Compiled(self.statement, dialect, self._shapes)
+        return compiled
+
+    async def rows(self, db: AsyncSession, **params: Any) -> list[tuple[Any, ...]]:
+        if db.in_transaction():  # the session's own connection: the read sees what the session wrote
+            if db.new or db.dirty or db.deleted:
+                await db.flush()  # as an ORM select's autoflush would
+            connection = await db.connection()
+            assert connection.sync_connection is not None
+            driver = connection.sync_connection.connection.driver_connection
+            return await self._run(connection.dialect, driver, params, connection.invalidate)
+        # Else a pooled connection for this one read (a third of the cost of starting the session's transaction
+        # for it); as every GET's read, outside a transaction.
+        engine = db.bind
+        assert isinstance(engine, AsyncEngine)
+        leased = await greenlet_spawn(engine.sync_engine.raw_connection)
+        try:
+            return await self._run(
+                engine.dialect, leased.driver_connection, params, lambda exc: greenlet_spawn(leased.invalidate, exc)
+            )
+        finally:
+            await greenlet_spawn(leased.close)
+
+    async def _run(
+        self, dialect: Dialect, driver: Any, params: dict[str, Any], invalidate: Invalidate
+    ) -> list[tuple[Any, ...]]:
+        compiled = self._for(dialect)
+        arguments = compiled.arguments(params)
+        try:
+            if compiled.asyncpg:
+                fetched = await driver.fetch(compiled.sql, *arguments)
+            else:
+                fetched = await driver.execute_fetchall(compiled.sql, arguments)
+        except BaseException as exc:
+            # A plain read that failed, or was cancelled half way (asyncpg would then refuse the next statement:
+            # "another operation is in progress"), leaves a connection nobody should be lent again.
+            await invalidate(exc)
+            if _connection_gone(exc):
+                raise DisconnectionError(f"the connection failed during a read: {exc}") from exc
+            raise
+        return [compiled.row(values) for values in fetched]
+
+
+def _connection_gone(exc: BaseException) -> bool:
+    """The driver's connection failed, not the statement: a connection error, or asyncpg's own client-side errors
+    (a closed connection, a protocol state it cannot leave)."""
+    if connection_lost(exc):
+        return True
+    return type(exc).__module__.startswith("asyncpg") and not isinstance(exc, asyncpg.PostgresError)

@@ -1,0 +1,93 @@
+"""Hot reads (backend.hot_reads) give what SQLAlchemy would read, with the same Python types, on both databases; in
+a transaction they see what the session wrote; statements they cannot run are refused when first compiled, saying
+what to change."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+import pytest
+from sqlalchemy import bindparam, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from backend.accounts.models import User
+from backend.hot_reads import HotRead
+from backend.registry.models import Camera, Site
+
+SITES, CAMERAS = Site.__table__, Camera.__table__
+_SITES_AND_CAMERAS = (
+    select(*SITES.c, *CAMERAS.c)
+    .select_from(SITES.join(CAMERAS))
+    .where(SITES.c.owner_id == bindparam("owner_id"))
+    .order_by(CAMERAS.c.name)
+)
+SITES_AND_CAMERAS = HotRead(_SITES_AND_CAMERAS, SITES.c, CAMERAS.c)
+SITE_NAMES = HotRead(select(SITES.c.name).where(SITES.c.owner_id == bindparam("owner_id")), SITES.c.name)
+
+
+async def _owner_with_site(db: AsyncSession) -> tuple[User, Site]:
+    owner = User(id=uuid.uuid4(), email=f"{uuid.uuid4().hex[:8]}@example.org", display_name="Pat")
+    site = Site(owner_id=owner.id, name="Corner shop", address="1 Main St", latitude=43.04, longitude=-87.91, kind="business",
+                contact_phone="555-0100")  # fmt: skip
+    site.cameras = [
+        Camera(
+            name=f"Camera {n}",
+            latitude=43.04,
+            longitude=-87.91,
+            bearing_deg=90 * n,
+            field_of_view_deg=90,
+            range_m=30,
+            placement="outdoor",
+            recorder="cloud",
+            retention_days=14,
+        )  # fmt: skip
+        for n in range(2)
+    ]
+    db.add_all([owner, site])
+    await db.commit()
+    return owner, site
+
+
+async def test_rows_are_what_sqlalchemy_reads_with_the_same_types(db: AsyncSession) -> None:
+    owner, _site = await _owner_with_site(db)
+    expected = (await db.execute(_SITES_AND_CAMERAS, {"owner_id": owner.id})).all()
+    await db.commit()  # no transaction open: the read leases a connection of its own
+
+    rows = await SITES_AND_CAMERAS.rows(db, owner_id=owner.id)
+
+    assert [tuple(site) + tuple(camera) for site, camera in rows] == [tuple(row) for row in expected]
+    site, camera = rows[0]
+    assert (site.name, camera.name, camera.bearing_deg) == ("Corner shop", "Camera 0", 0)
+    assert isinstance(site.id, uuid.UUID) and camera.site_id == site.id
+    assert isinstance(camera.created_at, dt.datetime) and camera.created_at.utcoffset() == dt.timedelta(0)
+    assert camera.paused_at is None
+    assert await SITES_AND_CAMERAS.rows(db, owner_id=uuid.uuid4()) == []  # another owner's id: nothing
+
+
+async def test_in_a_transaction_the_read_sees_what_the_session_wrote(db: AsyncSession) -> None:
+    owner, site = await _owner_with_site(db)
+    owner_id = owner.id
+    site.name = "Renamed, not yet flushed"
+    db.add(Site(owner_id=owner.id, name="Added, not yet flushed", address="2 Main St", latitude=43.05,
+                longitude=-87.92, kind="home", contact_phone="555-0101"))  # fmt: skip
+
+    assert sorted(name for (name,) in await SITE_NAMES.rows(db, owner_id=owner.id)) == [
+        "Added, not yet flushed",
+        "Renamed, not yet flushed",
+    ]
+    await db.rollback()
+    assert [name for (name,) in await SITE_NAMES.rows(db, owner_id=owner_id)] == ["Corner shop"]
+
+
+async def test_statements_it_cannot_run_are_refused_saying_what_to_change(db: AsyncSession) -> None:
+    untyped = HotRead(select(SITES.c.name).where(SITES.c.name.is_not(None), bindparam("named") == "x"), SITES.c.name)
+    with pytest.raises(ValueError, match=r"bind parameter 'named' needs a type \(bindparam\('named', type_=\.\.\.\)\)"):
+        await untyped.rows(db, named="x")
+
+    listed = HotRead(select(SITES.c.name).where(SITES.c.id.in_(bindparam("ids", expanding=True))), SITES.c.name)
+    with pytest.raises(ValueError, match="cannot expand bind parameter 'ids'"):
+        await listed.rows(db, ids=[uuid.uuid4()])
+
+    with pytest.raises(ValueError, match="the parts name 1 columns; the statement selects 2"):
+        HotRead(select(SITES.c.name, SITES.c.address), SITES.c.name)
