@@ -6,8 +6,10 @@ database; values go in and come out converted as SQLAlchemy would convert them (
 skipped is the per-statement work: the cache key, the execution context, the Result and Row objects, and on SQLite
 three of the four thread hand-offs (aiosqlite's cursor, execute, fetch, close become one `execute_fetchall`).
 
-It runs on the request session's own connection, so it sees what the session wrote and is part of its transaction,
-if one is open. Only plain reads: no bind parameter that expands (IN lists), nothing that writes.
+In a transaction it runs on the session's own connection, so it sees what the session wrote (flushed first, as an
+ORM select would); see HotRead.rows for when it leases a pooled connection instead. Only plain reads: no bind
+parameter that expands (IN lists), nothing that writes. A read that fails or is cancelled half way invalidates its
+connection; a connection that failed is a DisconnectionError (backend.db.connection_lost: retried once, or a 503).
 """
 
 from __future__ import annotations
@@ -110,17 +112,19 @@ class HotRead:
         return compiled
 
     async def rows(self, db: AsyncSession, **params: Any) -> list[tuple[Any, ...]]:
-        if db.in_transaction():  # the session's own connection: the read sees what the session wrote
+        engine = db.bind
+        assert isinstance(engine, AsyncEngine)
+        if db.in_transaction() or engine.dialect.driver != "asyncpg":
+            # The session's own connection: the read sees what the session wrote. On SQLite always: giving a
+            # connection back to the pool costs a thread hand-off there (its rollback), so a request's reads share one.
             if db.new or db.dirty or db.deleted:
                 await db.flush()  # as an ORM select's autoflush would
             connection = await db.connection()
             assert connection.sync_connection is not None
             driver = connection.sync_connection.connection.driver_connection
             return await self._run(connection.dialect, driver, params, connection.invalidate)
-        # Else a pooled connection for this one read (a third of the cost of starting the session's transaction
-        # for it); as every GET's read, outside a transaction.
-        engine = db.bind
-        assert isinstance(engine, AsyncEngine)
+        # On PostgreSQL outside a transaction, a pooled connection for this one read: a third of the cost of starting
+        # the session's transaction for it, and none of a GET's reads is in a transaction anyway.
         leased = await greenlet_spawn(engine.sync_engine.raw_connection)
         try:
             return await self._run(

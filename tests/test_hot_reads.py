@@ -52,7 +52,7 @@ async def _owner_with_site(db: AsyncSession) -> tuple[User, Site]:
 async def test_rows_are_what_sqlalchemy_reads_with_the_same_types(db: AsyncSession) -> None:
     owner, _site = await _owner_with_site(db)
     expected = (await db.execute(_SITES_AND_CAMERAS, {"owner_id": owner.id})).all()
-    await db.commit()  # no transaction open: the read leases a connection of its own
+    await db.commit()  # no transaction open: on PostgreSQL the read leases a connection of its own
 
     rows = await SITES_AND_CAMERAS.rows(db, owner_id=owner.id)
 

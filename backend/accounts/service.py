@@ -16,7 +16,6 @@ import pyotp
 from sqlalchemy import bindparam, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import joinedload
 
 from backend import pagination
 from backend.accounts import session_cache
@@ -44,6 +43,7 @@ from backend.db import utcnow
 from backend.districts import admin as districts_admin
 from backend.districts.models import District
 from backend.errors import Forbidden, InvalidInput, NotFound, TooManyAttempts
+from backend.hot_reads import HotRead
 from backend.tokens import new_token, sign, token_hash
 from backend.validation import labels
 
@@ -681,17 +681,24 @@ async def start_session(db: AsyncSession, user: User, *, days: int, user_agent: 
     return token
 
 
-# Who holds a session token, which roles they have, and what the session's expiry rules need: one round trip. Built
-# once, so its cache key is computed once and not on every request.
-_SESSION_HOLDER = (
-    select(UserSession.id, UserSession.created_at, UserSession.last_seen_at, UserSession.expires_at, User)
-    .join(User, User.id == UserSession.user_id)
-    .where(
-        UserSession.token_hash == bindparam("token_hash"),
-        UserSession.expires_at > bindparam("now"),
-        User.disabled_at.is_(None),
+# Who holds a session token, which roles they have (a row per role), and what the session's expiry rules need: one
+# round trip, on the driver (hot_reads).
+_SESSION_FIELDS = [UserSession.__table__.c[name] for name in ("id", "created_at", "last_seen_at", "expires_at")]
+_SESSION_HOLDER = HotRead(
+    select(*_SESSION_FIELDS, *session_cache.USER_TABLE_COLUMNS, UserRole.__table__.c.role)
+    .select_from(
+        UserSession.__table__.join(User.__table__, User.__table__.c.id == UserSession.__table__.c.user_id).outerjoin(
+            UserRole.__table__, UserRole.__table__.c.user_id == User.__table__.c.id
+        )
     )
-    .options(joinedload(User.roles))
+    .where(
+        UserSession.__table__.c.token_hash == bindparam("token_hash"),
+        UserSession.__table__.c.expires_at > bindparam("now"),
+        User.__table__.c.disabled_at.is_(None),
+    ),
+    _SESSION_FIELDS,
+    session_cache.USER_TABLE_COLUMNS,
+    UserRole.__table__.c.role,
 )
 _TOUCH_SESSION = (
     update(UserSession)
@@ -716,19 +723,15 @@ async def user_for_session(
     holder = cache.get(hashed) if cache is not None else None
     if holder is None:
         generation = cache.generation if cache is not None else 0
-        result = await db.execute(_SESSION_HOLDER, {"token_hash": hashed, "now": now})
-        row = result.unique().first()
-        if row is None:
+        holder = session_cache.holder_of_rows(await _SESSION_HOLDER.rows(db, token_hash=hashed, now=now))
+        if holder is None:
             return None
-        session_id, created_at, last_seen_at, expires_at, user = row
         if cache is not None:
-            holder = session_cache.holder_of(session_id, created_at, last_seen_at, expires_at, user)
             cache.keep(hashed, holder, generation)
     elif holder.expires_at <= now:
         return None
-    else:
-        session_id, created_at, last_seen_at = holder.session_id, holder.created_at, holder.last_seen_at
-        user = holder.attach(db.sync_session)
+    session_id, created_at, last_seen_at = holder.session_id, holder.created_at, holder.last_seen_at
+    user = holder.attach(db.sync_session)
     agency = bool(user.role_names & AGENCY_ROLES)
     if agency and (now - last_seen_at > AGENCY_IDLE_LIMIT or now - created_at > AGENCY_ABSOLUTE_LIMIT):
         await db.execute(delete(UserSession).where(UserSession.id == session_id))
@@ -739,7 +742,7 @@ async def user_for_session(
         await db.execute(_TOUCH_SESSION, {"session_id": session_id, "now": now, "expires_at": expires_at})
         await db.commit()
         if cache is not None:  # what the database has now
-            cache.keep(hashed, session_cache.holder_of(session_id, created_at, now, expires_at, user), cache.generation)
+            cache.keep(hashed, holder.touched(now, expires_at), cache.generation)
     return user, session_id
 
 

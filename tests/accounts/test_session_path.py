@@ -9,9 +9,10 @@ import asyncio
 import datetime as dt
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import httpx
@@ -20,6 +21,7 @@ from litestar import Litestar
 from sqlalchemy import event, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.util import await_only
 
 from backend.accounts import service as accounts
 from backend.accounts.models import Role, User, UserSession
@@ -96,27 +98,52 @@ async def test_an_ended_session_is_refused_on_the_very_next_request_by_another_a
         assert (await elsewhere.get("/requests", follow_redirects=False)).status_code in (302, 303)
 
 
-@contextmanager
-def _statements(db: AsyncSession) -> Iterator[list[str]]:
-    """The SQL statements `db`'s engine sends while the block runs."""
+_TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "PRAGMA")
+
+
+@asynccontextmanager
+async def _statements(db: AsyncSession) -> AsyncIterator[list[str]]:
+    """The statements `db`'s engine sends to the database while the block runs, as its driver sends them, whether
+    through SQLAlchemy or on the driver's own connection (backend.hot_reads); transaction control is not counted.
+    sqlite3's trace sees them all; asyncpg logs the queries run on its connection but not the prepared statements
+    SQLAlchemy runs, which SQLAlchemy's own event sees. Its connections are made anew, each with the observers."""
     statements: list[str] = []
 
-    def count(_conn: object, _cursor: object, statement: str, *_: object) -> None:
-        statements.append(statement)
+    def seen(statement: str) -> None:
+        if not statement.lstrip().upper().startswith(_TRANSACTION_CONTROL):
+            statements.append(statement)
 
-    sync_engine = db.bind.sync_engine  # type: ignore[union-attr]
-    event.listen(sync_engine, "before_cursor_execute", count)
+    def observe(dbapi_connection: Any, _record: object) -> None:
+        driver = dbapi_connection.driver_connection
+        if isinstance(driver, asyncpg.Connection):
+            driver.add_query_logger(lambda query: seen(query.query))
+        else:
+            await_only(driver.set_trace_callback(seen))
+
+    def sent_by_sqlalchemy(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        seen(statement)
+
+    await db.commit()
+    engine = db.bind
+    await engine.dispose()  # type: ignore[union-attr]
+    sync_engine = engine.sync_engine  # type: ignore[union-attr]
+    event.listen(sync_engine, "connect", observe)
+    if POSTGRES_URL:
+        event.listen(sync_engine, "before_cursor_execute", sent_by_sqlalchemy)
     try:
         yield statements
+        await asyncio.sleep(0)  # asyncpg calls its query loggers soon after the query, not during it
     finally:
-        event.remove(sync_engine, "before_cursor_execute", count)
+        event.remove(sync_engine, "connect", observe)
+        if POSTGRES_URL:
+            event.remove(sync_engine, "before_cursor_execute", sent_by_sqlalchemy)
 
 
 async def test_the_session_holder_and_their_roles_come_from_one_query(db: AsyncSession, client: Client) -> None:
     user = await _agency_account(db, client)
     token = client.cookies["porchlight_session"]
     db.expunge_all()  # nothing of the person known before the lookup
-    with _statements(db) as statements:
+    async with _statements(db) as statements:
         found = await accounts.user_for_session(db, token, days=30, touch=False)
     assert found is not None
     holder, _session_id = found
@@ -130,7 +157,7 @@ async def test_a_remembered_session_costs_no_query_on_postgresql_and_one_on_sqli
 ) -> None:
     await sign_up(client, "remembered@example.org")
     token = client.cookies["porchlight_session"]
-    with _statements(db) as statements:
+    async with _statements(db) as statements:
         for _ in range(3):
             db.expunge_all()
             found = await accounts.user_for_session(db, token, days=30, touch=False)
