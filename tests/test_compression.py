@@ -4,9 +4,12 @@ started (BREACH), never video, never a byte range."""
 from __future__ import annotations
 
 import gzip
+import zlib
 
 import httpx
+import pytest
 
+from backend.compression import LEVEL, GzipMiddleware
 from tests.conftest import Client
 from tests.helpers import add_site, sign_up
 
@@ -53,3 +56,36 @@ async def test_a_request_another_site_started_is_answered_uncompressed(client: C
 async def test_small_answers_stay_as_they_are(client: Client) -> None:
     health = await raw_get(client, "/health", GZIP)
     assert health.status_code == 200 and "content-encoding" not in health.headers
+
+
+@pytest.mark.parametrize("size", [1024, 4_000, 40_000, 400_000])
+async def test_a_whole_answer_of_any_size_is_as_small_as_with_the_full_window(size: int) -> None:
+    """The compressor's window is sized to a whole answer: the bytes out decompress to the answer and are no more
+    than a full 32 kB window gives."""
+    words = [
+        f'{{"camera": "Camera {n}", "latitude": {43 + n / 1000:.4f}, "note": "{n * 7919 % 1000}"}}'
+        for n in range(20_000)
+    ]
+    body = ", ".join(words).encode()[:size]
+    sent: list[dict] = []
+
+    async def answer(scope: dict, receive: object, send) -> None:
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(size).encode())],
+            }
+        )
+        await send({"type": "http.response.body", "body": body, "more_body": False})
+
+    async def record(message: dict) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "path": "/api/v1/sites", "headers": [(b"accept-encoding", b"gzip")]}
+    await GzipMiddleware(answer)(scope, None, record)  # type: ignore[arg-type]
+
+    out = sent[1]["body"]
+    assert dict(sent[0]["headers"])[b"content-encoding"] == b"gzip"
+    assert gzip.decompress(out) == body
+    assert len(out) <= len(zlib.compress(body, LEVEL, wbits=16 + zlib.MAX_WBITS))
