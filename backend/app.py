@@ -169,6 +169,8 @@ def create_app(settings: Settings | None = None, *, relay_only: bool = False) ->
     def configure_templates(engine_: JinjaTemplateEngine) -> None:
         # A misspelt or missing variable is an error, not an empty string on the page.
         engine_.engine.undefined = StrictUndefined
+        # Templates change with a release, as the code does: no look at every template file's time on every page.
+        engine_.engine.auto_reload = False
         engine_.engine.globals.update(
             static_url=lambda path: f"/static/{version}/{path}",
             settings=settings,
