@@ -28,8 +28,8 @@ SITE_NAMES = HotRead(select(SITES.c.name).where(SITES.c.owner_id == bindparam("o
 
 async def _owner_with_site(db: AsyncSession) -> tuple[User, Site]:
     owner = User(id=uuid.uuid4(), email=f"{uuid.uuid4().hex[:8]}@example.org", display_name="Pat")
-    site = Site(owner_id=owner.id, name="Corner shop", address="1 Main St", latitude=43.04, longitude=-87.91, kind="business",
-                contact_phone="555-0100")  # fmt: skip
+    site = Site(owner_id=owner.id, name="Corner shop", address="1 Main St", latitude=43.04, longitude=-87.91,
+                kind="business", contact_phone="555-0100")  # fmt: skip
     site.cameras = [
         Camera(
             name=f"Camera {n}",
