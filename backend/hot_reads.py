@@ -6,7 +6,7 @@ database; values go in and come out converted as SQLAlchemy would convert them (
 skipped is the per-statement work: the cache key, the execution context, the Result and Row objects, and on SQLite
 three of the four thread hand-offs (aiosqlite's cursor, execute, fetch, close become one `execute_fetchall`).
 
-In a transaction it runs on the session's own connection, so it sees what the session wrote (flushed first, as an
+Once the session has used a connection it runs on that one, so it sees what the session wrote (flushed first, as an
 ORM select would); see HotRead.rows for when it leases a pooled connection instead. Only plain reads: no bind
 parameter that expands (IN lists), nothing that writes. A read that fails or is cancelled half way invalidates its
 connection; a connection that failed is a DisconnectionError (backend.db.connection_lost: retried once, or a 503).
@@ -19,10 +19,11 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import asyncpg
-from sqlalchemy import ColumnElement, Select
-from sqlalchemy.engine import Dialect
+from sqlalchemy import ColumnElement, Select, event
+from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.orm import Session, SessionTransaction
 from sqlalchemy.sql.type_api import NULLTYPE
 from sqlalchemy.util import greenlet_spawn
 
@@ -70,9 +71,10 @@ class _Compiled:
         if self.results:
             values = list(values)
             for n, processor in self.results:
-                values[n] = processor(values[n])
+                if values[n] is not None:  # NULL is None whatever the type (of the types our tables use)
+                    values[n] = processor(values[n])
         return tuple(
-            values[start] if shape is None else shape._make(values[start:stop]) for start, stop, shape in self.shapes
+            [values[start] if shape is None else shape._make(values[start:stop]) for start, stop, shape in self.shapes]
         )
 
 
@@ -114,17 +116,17 @@ class HotRead:
     async def rows(self, db: AsyncSession, **params: Any) -> list[tuple[Any, ...]]:
         engine = db.bind
         assert isinstance(engine, AsyncEngine)
-        if db.in_transaction() or engine.dialect.driver != "asyncpg":
+        if db.new or db.dirty or db.deleted:
+            await db.flush()  # as an ORM select's autoflush would
+        if db.info.get(_HOLDS_CONNECTION) or engine.dialect.driver != "asyncpg":
             # The session's own connection: the read sees what the session wrote. On SQLite always: giving a
             # connection back to the pool costs a thread hand-off there (its rollback), so a request's reads share one.
-            if db.new or db.dirty or db.deleted:
-                await db.flush()  # as an ORM select's autoflush would
             connection = await db.connection()
             assert connection.sync_connection is not None
             driver = connection.sync_connection.connection.driver_connection
             return await self._run(connection.dialect, driver, params, connection.invalidate)
-        # On PostgreSQL outside a transaction, a pooled connection for this one read: a third of the cost of starting
-        # the session's transaction for it, and none of a GET's reads is in a transaction anyway.
+        # On PostgreSQL, while the session has not used a connection (it has written nothing), a pooled connection
+        # for this one read: a third of the cost of starting the session's transaction for it.
         leased = await greenlet_spawn(engine.sync_engine.raw_connection)
         try:
             return await self._run(
@@ -151,6 +153,20 @@ class HotRead:
                 raise DisconnectionError(f"the connection failed during a read: {exc}") from exc
             raise
         return [compiled.row(values) for values in fetched]
+
+
+_HOLDS_CONNECTION = "porchlight_holds_connection"  # session.info: its transaction has a connection
+
+
+@event.listens_for(Session, "after_begin")
+def _connection_taken(session: Session, _transaction: SessionTransaction, _connection: Connection) -> None:
+    session.info[_HOLDS_CONNECTION] = True  # "begin" is when the session's transaction takes its connection
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _connection_given_back(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:
+        session.info.pop(_HOLDS_CONNECTION, None)
 
 
 def _connection_gone(exc: BaseException) -> bool:
