@@ -67,7 +67,7 @@ async def test_rows_are_what_sqlalchemy_reads_with_the_same_types(db: AsyncSessi
 
 async def test_in_a_transaction_the_read_sees_what_the_session_wrote(db: AsyncSession) -> None:
     owner, site = await _owner_with_site(db)
-    owner_id = owner.id
+    owner_id, site_id = owner.id, site.id
     site.name = "Renamed, not yet flushed"
     db.add(Site(owner_id=owner.id, name="Added, not yet flushed", address="2 Main St", latitude=43.05,
                 longitude=-87.92, kind="home", contact_phone="555-0101"))  # fmt: skip
@@ -78,6 +78,12 @@ async def test_in_a_transaction_the_read_sees_what_the_session_wrote(db: AsyncSe
     ]
     await db.rollback()
     assert [name for (name,) in await SITE_NAMES.rows(db, owner_id=owner_id)] == ["Corner shop"]
+
+    site = await db.get(Site, site_id)
+    assert site is not None
+    site.name = "Flushed, not committed"
+    await db.flush()  # written on the session's connection, seen by none other until the commit
+    assert [name for (name,) in await SITE_NAMES.rows(db, owner_id=owner_id)] == ["Flushed, not committed"]
 
 
 async def test_statements_it_cannot_run_are_refused_saying_what_to_change(db: AsyncSession) -> None:
