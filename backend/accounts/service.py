@@ -683,22 +683,19 @@ async def start_session(db: AsyncSession, user: User, *, days: int, user_agent: 
 
 # Who holds a session token, which roles they have (a row per role), and what the session's expiry rules need: one
 # round trip, on the driver (hot_reads).
-_SESSION_FIELDS = [UserSession.__table__.c[name] for name in ("id", "created_at", "last_seen_at", "expires_at")]
+_SESSIONS, _USERS, _ROLES = UserSession.__table__, User.__table__, UserRole.__table__
+_SESSION_FIELDS = [_SESSIONS.c[name] for name in ("id", "created_at", "last_seen_at", "expires_at")]
 _SESSION_HOLDER = HotRead(
-    select(*_SESSION_FIELDS, *session_cache.USER_TABLE_COLUMNS, UserRole.__table__.c.role)
-    .select_from(
-        UserSession.__table__.join(User.__table__, User.__table__.c.id == UserSession.__table__.c.user_id).outerjoin(
-            UserRole.__table__, UserRole.__table__.c.user_id == User.__table__.c.id
-        )
-    )
+    select(*_SESSION_FIELDS, *session_cache.USER_TABLE_COLUMNS, _ROLES.c.role)
+    .select_from(_SESSIONS.join(_USERS).outerjoin(_ROLES))
     .where(
-        UserSession.__table__.c.token_hash == bindparam("token_hash"),
-        UserSession.__table__.c.expires_at > bindparam("now"),
-        User.__table__.c.disabled_at.is_(None),
+        _SESSIONS.c.token_hash == bindparam("token_hash"),
+        _SESSIONS.c.expires_at > bindparam("now"),
+        _USERS.c.disabled_at.is_(None),
     ),
     _SESSION_FIELDS,
     session_cache.USER_TABLE_COLUMNS,
-    UserRole.__table__.c.role,
+    _ROLES.c.role,
 )
 _TOUCH_SESSION = (
     update(UserSession)
