@@ -18,7 +18,6 @@ from collections import namedtuple
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-import asyncpg
 from sqlalchemy import ColumnElement, Select, event
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.exc import DisconnectionError
@@ -146,10 +145,12 @@ class HotRead:
             else:
                 fetched = await driver.execute_fetchall(compiled.sql, arguments)
         except BaseException as exc:
+            # Lost, as SQLAlchemy's asyncpg dialect tells it: whatever the error, the connection is now closed.
+            lost = connection_lost(exc) or (compiled.asyncpg and driver.is_closed())
             # A plain read that failed, or was cancelled half way (asyncpg would then refuse the next statement:
             # "another operation is in progress"), leaves a connection nobody should be lent again.
             await invalidate(exc)
-            if _connection_gone(exc):
+            if lost:
                 raise DisconnectionError(f"the connection failed during a read: {exc}") from exc
             raise
         return [compiled.row(values) for values in fetched]
@@ -167,11 +168,3 @@ def _connection_taken(session: Session, _transaction: SessionTransaction, _conne
 def _connection_given_back(session: Session, transaction: SessionTransaction) -> None:
     if transaction.parent is None:
         session.info.pop(_HOLDS_CONNECTION, None)
-
-
-def _connection_gone(exc: BaseException) -> bool:
-    """The driver's connection failed, not the statement: a connection error, or asyncpg's own client-side errors
-    (a closed connection, a protocol state it cannot leave)."""
-    if connection_lost(exc):
-        return True
-    return type(exc).__module__.startswith("asyncpg") and not isinstance(exc, asyncpg.PostgresError)
