@@ -79,6 +79,7 @@ from backend.web import (
     is_machine_request,
     pages_answer_in_html,
     refuse_nul_characters,
+    resolve_dependencies_in_turn,
     security_headers,
 )
 
@@ -280,6 +281,7 @@ def create_app(settings: Settings | None = None, *, relay_only: bool = False) ->
     )
     declare_answers(app)
     pages_answer_in_html(app)
+    resolve_dependencies_in_turn(app)
     return app
 
 

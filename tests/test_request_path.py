@@ -11,6 +11,7 @@ import asyncpg
 import pytest
 from litestar import Litestar, get, post
 from litestar.params import FromQuery
+from litestar.routes import HTTPRoute
 from sqlalchemy import func, select, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -131,3 +132,18 @@ async def test_signed_in_reads_leave_no_transaction_open(
     for path in ("/health", "/api/v1/sites", "/api/v1/requests", "/api/v1/notifications", "/sites"):
         assert (await client.get(path)).status_code == 200, path
     assert await _in_transaction(observer) == 0
+
+
+async def test_a_handlers_dependencies_are_resolved_one_after_another(app: Litestar) -> None:
+    """Never side by side (backend.web.resolve_dependencies_in_turn): every dependency that waits, waits on the
+    request's one database session; each comes after those it needs."""
+    pairs = [(route, model) for route in app.routes if isinstance(route, HTTPRoute)
+             for _handler, model in route.route_handler_map.values()]  # fmt: skip
+    assert any(len(model.dependency_batches) > 2 for _route, model in pairs)  # the owner's routes: db, area, owner
+    for route, model in pairs:
+        resolved: set[str] = set()
+        for batch in model.dependency_batches:
+            assert len(batch) == 1, f"{route.path}: {sorted(d.key for d in batch)} resolved side by side"
+            (dependency,) = batch
+            assert {needed.key for needed in dependency.dependencies} <= resolved, route.path
+            resolved.add(dependency.key)

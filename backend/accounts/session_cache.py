@@ -32,6 +32,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 
 from backend.accounts.models import User, UserRole, UserSession
+from backend.db import holds_connection
 
 CHANNEL = "porchlight_sessions"
 EVERYONE = "*"  # the payload of a change whose accounts are not known one by one
@@ -234,4 +235,7 @@ class AppSession(AsyncSession):
     async def close(self) -> None:
         for echo in self.sync_session.info.pop(_ECHOES, ()):  # changes that were never committed
             echo.cancel()
-        await super().close()
+        if holds_connection(self.sync_session):
+            await super().close()
+        else:  # nothing to give back, no I/O: closed here, without a greenlet (a read of a remembered session)
+            self.sync_session.close()
