@@ -3,19 +3,21 @@ connection instead of through SQLAlchemy's execution path.
 
 The statement is still SQLAlchemy Core (the one place its columns, joins and filters are written), compiled once per
 database; values go in and come out converted as SQLAlchemy would convert them (UUIDs and times on SQLite). What is
-skipped is the per-statement work: the cache key, the execution context, the Result and Row objects, and on SQLite
-three of the four thread hand-offs (aiosqlite's cursor, execute, fetch, close become one `execute_fetchall`).
+skipped is the per-statement work: the cache key, the execution context, the Result and Row objects.
 
 Once the session has used a connection it runs on that one, so it sees what the session wrote (flushed first, as an
-ORM select would); see HotRead.rows for when it leases a pooled connection instead. Only plain reads: no bind
-parameter that expands (IN lists), nothing that writes. A read that fails or is cancelled half way invalidates its
-connection; a connection that failed is a DisconnectionError (backend.db.connection_lost: retried once, or a 503).
+ORM select would). Before that it reads what was last committed on a connection of its own: on PostgreSQL a pooled
+one, on SQLite this thread's read-only connection, read in place without aiosqlite's thread hand-offs. Only plain
+reads: no bind parameter that expands (IN lists), nothing that writes. A read that fails or is cancelled half way
+invalidates its connection; a connection that failed is a DisconnectionError (backend.db.connection_lost: retried
+once, or a 503).
 """
 
 from __future__ import annotations
 
+import sqlite3
 from collections import namedtuple
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select
@@ -25,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.sql.type_api import NULLTYPE
 from sqlalchemy.util import greenlet_spawn
 
-from backend.db import connection_lost, holds_connection
+from backend.db import connection_lost, holds_connection, is_busy, sqlite_reader
 
 Part = ColumnElement[Any] | Sequence[ColumnElement[Any]]
 Invalidate = Callable[[BaseException], Awaitable[Any]]
@@ -50,10 +52,12 @@ class _Compiled:
             processor = bind.type.dialect_impl(dialect).bind_processor(dialect)
             if processor is not None:
                 self.bind[name] = processor
-        self.results = [
-            (n, p) for n, c in enumerate(statement.selected_columns) if (p := _result_processor(c, dialect)) is not None
+        processors = [_result_processor(column, dialect) for column in statement.selected_columns]
+        # Each part: where its values are in a row, its named tuple (None: a single value), and its converters.
+        self.parts = [
+            (start, stop, shape, [(n - start, p) for n, p in enumerate(processors[start:stop], start) if p])
+            for start, stop, shape in shapes
         ]
-        self.shapes = shapes
         self.asyncpg = dialect.driver == "asyncpg"
 
     def arguments(self, params: dict[str, Any]) -> tuple[Any, ...]:
@@ -65,15 +69,29 @@ class _Compiled:
             out.append(processor(value) if processor is not None and value is not None else value)
         return tuple(out)
 
-    def row(self, values: Sequence[Any]) -> tuple[Any, ...]:
-        if self.results:
-            values = list(values)
-            for n, processor in self.results:
-                if values[n] is not None:  # NULL is None whatever the type (of the types our tables use)
-                    values[n] = processor(values[n])
-        return tuple(
-            [values[start] if shape is None else shape._make(values[start:stop]) for start, stop, shape in self.shapes]
-        )
+    def rows(self, fetched: Iterable[Sequence[Any]]) -> list[tuple[Any, ...]]:
+        """The driver's rows as tuples of parts. A part whose values repeat the row before's (a request beside each
+        of its cameras) is that row's part again, not converted a second time: values that compare equal convert
+        alike for the types our tables use, and a part is a tuple nobody changes."""
+        out = []
+        last: list[tuple[Any, Any]] = [((), None)] * len(self.parts)  # each part's values in the row before, and it
+        for record in fetched:
+            values = tuple(record)
+            row = []
+            for i, (start, stop, shape, processors) in enumerate(self.parts):
+                raw = values[start:stop]
+                if raw == last[i][0]:
+                    row.append(last[i][1])
+                    continue
+                converted = list(raw) if processors else raw
+                for n, processor in processors:
+                    if converted[n] is not None:  # NULL is None whatever the type (of the types our tables use)
+                        converted[n] = processor(converted[n])
+                part = converted[0] if shape is None else shape._make(converted)
+                last[i] = (raw, part)
+                row.append(part)
+            out.append(tuple(row))
+        return out
 
 
 def _result_processor(column: ColumnElement[Any], dialect: Dialect) -> Callable[[Any], Any] | None:
@@ -112,19 +130,32 @@ class HotRead:
         return compiled
 
     async def rows(self, db: AsyncSession, **params: Any) -> list[tuple[Any, ...]]:
+        """The rows, read where they show what the session wrote: on its connection once it has used one (flushed
+        first, as an ORM select would); before that, on a connection of the read's own (`rows_outside`)."""
         engine = db.bind
         assert isinstance(engine, AsyncEngine)
         if db.new or db.dirty or db.deleted:
             await db.flush()  # as an ORM select's autoflush would
-        if holds_connection(db.sync_session) or engine.dialect.driver != "asyncpg":
-            # The session's own connection: the read sees what the session wrote. On SQLite always: giving a
-            # connection back to the pool costs a thread hand-off there (its rollback), so a request's reads share one.
-            connection = await db.connection()
-            assert connection.sync_connection is not None
-            driver = connection.sync_connection.connection.driver_connection
-            return await self._run(connection.dialect, driver, params, connection.invalidate)
-        # On PostgreSQL, while the session has not used a connection (it has written nothing), a pooled connection
-        # for this one read: a third of the cost of starting the session's transaction for it.
+        if not holds_connection(db.sync_session):
+            return await self.rows_outside(engine, **params)
+        connection = await db.connection()
+        assert connection.sync_connection is not None
+        driver = connection.sync_connection.connection.driver_connection
+        return await self._run(connection.dialect, driver, params, connection.invalidate)
+
+    async def rows_outside(self, engine: AsyncEngine, **params: Any) -> list[tuple[Any, ...]]:
+        """The rows as last committed, on a connection of this read's own. On SQLite, this thread's read-only
+        connection, read in place (backend.db.sqlite_reader): no thread hand-off, which costs aiosqlite several
+        times what such a read does. On PostgreSQL, a pooled connection for this one read: a third of the cost of
+        starting a session's transaction for it."""
+        if (reader := sqlite_reader(engine.sync_engine)) is not None:
+            compiled = self._for(engine.dialect)
+            try:
+                return compiled.rows(reader.execute(compiled.sql, compiled.arguments(params)).fetchall())
+            except sqlite3.OperationalError as exc:
+                if not is_busy(exc):
+                    raise
+                # The WAL is being recovered: read on a pooled connection, which waits in aiosqlite's thread.
         leased = await greenlet_spawn(engine.sync_engine.raw_connection)
         try:
             return await self._run(
@@ -152,4 +183,4 @@ class HotRead:
             if lost:
                 raise DisconnectionError(f"the connection failed during a read: {exc}") from exc
             raise
-        return [compiled.row(values) for values in fetched]
+        return compiled.rows(fetched)

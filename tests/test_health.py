@@ -46,3 +46,18 @@ async def test_health_is_503_when_the_database_is_unreachable(settings, db) -> N
         response = await client.get("/health")
     assert response.status_code == 503
     assert response.json() == {"status": "unavailable", "database": "unreachable"}
+
+
+async def test_health_is_503_when_the_sqlite_file_is_not_a_database(settings, tmp_path) -> None:
+    """SQLite's check reads the file's header: SELECT 1 alone would not even open it."""
+    from dataclasses import replace
+
+    from backend.app import create_app
+
+    garbage = tmp_path / "not-a-database.db"
+    garbage.write_bytes(b"this is not an SQLite file, whatever its name says" * 100)
+    app = create_app(replace(settings, database_url=f"sqlite+aiosqlite:///{garbage}"))
+    async with app.lifespan(), Client(app) as client:
+        response = await client.get("/health")
+    assert response.status_code == 503
+    assert response.json() == {"status": "unavailable", "database": "unreachable"}

@@ -4,16 +4,20 @@ what to change."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import sqlite3
 import uuid
 
 import pytest
-from sqlalchemy import bindparam, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from backend.accounts.models import User
+from backend.db import holds_connection, sqlite_reader
 from backend.hot_reads import HotRead
 from backend.registry.models import Camera, Site
+from tests.databases import POSTGRES_URL
 
 SITES, CAMERAS = Site.__table__, Camera.__table__
 _SITES_AND_CAMERAS = (
@@ -84,6 +88,45 @@ async def test_in_a_transaction_the_read_sees_what_the_session_wrote(db: AsyncSe
     site.name = "Flushed, not committed"
     await db.flush()  # written on the session's connection, seen by none other until the commit
     assert [name for (name,) in await SITE_NAMES.rows(db, owner_id=owner_id)] == ["Flushed, not committed"]
+
+
+async def test_before_the_session_uses_a_connection_a_read_takes_none_and_sees_the_last_commit(
+    db: AsyncSession,
+) -> None:
+    """PostgreSQL: a pooled connection, given back; SQLite: this thread's read-only connection, read in place."""
+    owner, _site = await _owner_with_site(db)
+    assert [name for (name,) in await SITE_NAMES.rows(db, owner_id=owner.id)] == ["Corner shop"]
+    assert not holds_connection(db.sync_session)
+
+    async with AsyncSession(db.bind) as elsewhere:
+        await elsewhere.execute(update(Site).where(Site.owner_id == owner.id).values(name="Renamed elsewhere"))
+        await elsewhere.commit()
+    assert [name for (name,) in await SITE_NAMES.rows(db, owner_id=owner.id)] == ["Renamed elsewhere"]
+
+    assert isinstance(db.bind, AsyncEngine)
+    reader = sqlite_reader(db.bind.sync_engine)
+    assert (reader is None) == (db.bind.dialect.name == "postgresql")
+    if reader is not None:
+        with pytest.raises(sqlite3.OperationalError, match="readonly"):
+            reader.execute("DELETE FROM sites")
+    assert [name for (name,) in await SITE_NAMES.rows(db, owner_id=owner.id)] == ["Renamed elsewhere"]
+
+
+@pytest.mark.skipif(bool(POSTGRES_URL), reason="a lock on the SQLite file")
+async def test_on_sqlite_a_read_finding_the_file_locked_waits_on_a_pooled_connection(db: AsyncSession) -> None:
+    """The read-only connection reads on the event loop, so it never waits for a lock: it leaves that to the engine's
+    connections, which wait in their own thread (busy_timeout), here until the lock is let go."""
+    owner, _site = await _owner_with_site(db)
+    engine = db.bind
+    assert isinstance(engine, AsyncEngine)
+    await engine.dispose()  # nobody has the file open, so one connection can lock all others out
+    locker = sqlite3.connect(engine.url.database or "", isolation_level=None)
+    locker.execute("PRAGMA locking_mode=EXCLUSIVE")
+    locker.execute("BEGIN EXCLUSIVE")
+    asyncio.get_running_loop().call_later(0.3, lambda: (locker.execute("COMMIT"), locker.close()))
+
+    assert [name for (name,) in await SITE_NAMES.rows_outside(engine, owner_id=owner.id)] == ["Corner shop"]
+    assert sqlite_reader(engine.sync_engine) is not None  # and the next read is in place again
 
 
 async def test_statements_it_cannot_run_are_refused_saying_what_to_change(db: AsyncSession) -> None:

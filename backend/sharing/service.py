@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -23,6 +23,7 @@ from backend.db import utcnow
 from backend.devices import service as devices
 from backend.devices.models import DeviceCamera, EdgeDevice, Status
 from backend.errors import Conflict, Forbidden, Gone, InvalidInput, NotFound, ServiceError
+from backend.hot_reads import HotRead
 from backend.notifications import service as notifications
 from backend.notifications.models import Kind
 from backend.registry import service as registry
@@ -182,22 +183,26 @@ async def owner_shares(
     return [await _share_out(db, share, policy, now) for share in shares]
 
 
-# Asked on every signed-in page (the banner of a share on now): built once, so its cache key is computed once.
-_OPEN_SHARE = (
-    select(ShareSession.id)
+# Asked on every owner's home page (the banner of a share on now): a hot read, its states written out as constants
+# (a hot read takes no IN list).
+_SHARES = ShareSession.__table__
+_OPEN_SHARE = HotRead(
+    select(_SHARES.c.id)
     .where(
-        ShareSession.owner_id == bindparam("owner_id"),
-        ShareSession.state.in_(sorted(OPEN_STATES)),
-        ShareSession.ends_at > bindparam("now"),
+        _SHARES.c.owner_id == bindparam("owner_id", type_=_SHARES.c.owner_id.type),
+        or_(*(_SHARES.c.state == state for state in sorted(OPEN_STATES))),
+        _SHARES.c.ends_at > bindparam("now", type_=_SHARES.c.ends_at.type),
     )
-    .order_by(ShareSession.started_at.desc())
-    .limit(1)
+    .order_by(_SHARES.c.started_at.desc())
+    .limit(1),
+    _SHARES.c.id,
 )
 
 
 async def open_share_of(db: AsyncSession, owner_id: uuid.UUID, now: dt.datetime | None = None) -> uuid.UUID | None:
     """The owner's share that is on now (the home screen shows its countdown), if any."""
-    return await db.scalar(_OPEN_SHARE, {"owner_id": owner_id, "now": now or utcnow()})
+    found = await _OPEN_SHARE.rows(db, owner_id=owner_id, now=now or utcnow())
+    return found[0][0] if found else None
 
 
 def _online_cameras():  # type: ignore[no-untyped-def]

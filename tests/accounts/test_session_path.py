@@ -27,7 +27,7 @@ from backend.accounts import service as accounts
 from backend.accounts.models import Role, User, UserSession
 from backend.accounts.session_cache import USER_COLUMNS, Holder, SessionCache
 from backend.app import create_app
-from backend.db import make_engine, utcnow
+from backend.db import make_engine, sqlite_reader, utcnow
 from backend.notifications import service as notifications
 from backend.notifications.models import Kind
 from backend.settings import Settings
@@ -105,8 +105,9 @@ _TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "PRAGMA")
 async def _statements(db: AsyncSession) -> AsyncIterator[list[str]]:
     """The statements `db`'s engine sends to the database while the block runs, as its driver sends them, whether
     through SQLAlchemy or on the driver's own connection (backend.hot_reads); transaction control is not counted.
-    sqlite3's trace sees them all; asyncpg logs the queries run on its connection but not the prepared statements
-    SQLAlchemy runs, which SQLAlchemy's own event sees. Its connections are made anew, each with the observers."""
+    sqlite3's trace sees them all (the hot reads' own read-only connection's too); asyncpg logs the queries run on
+    its connection but not the prepared statements SQLAlchemy runs, which SQLAlchemy's own event sees. Its
+    connections are made anew, each with the observers."""
     statements: list[str] = []
 
     def seen(statement: str) -> None:
@@ -130,6 +131,9 @@ async def _statements(db: AsyncSession) -> AsyncIterator[list[str]]:
     event.listen(sync_engine, "connect", observe)
     if POSTGRES_URL:
         event.listen(sync_engine, "before_cursor_execute", sent_by_sqlalchemy)
+    reader = sqlite_reader(sync_engine)  # hot reads of a session that has not used a connection, on SQLite
+    if reader is not None:
+        reader.set_trace_callback(seen)
     try:
         yield statements
         await asyncio.sleep(0)  # asyncpg calls its query loggers soon after the query, not during it
@@ -137,6 +141,8 @@ async def _statements(db: AsyncSession) -> AsyncIterator[list[str]]:
         event.remove(sync_engine, "connect", observe)
         if POSTGRES_URL:
             event.remove(sync_engine, "before_cursor_execute", sent_by_sqlalchemy)
+        if reader is not None:
+            reader.set_trace_callback(None)
 
 
 async def test_the_session_holder_and_their_roles_come_from_one_query(db: AsyncSession, client: Client) -> None:
