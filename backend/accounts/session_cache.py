@@ -74,10 +74,9 @@ class Holder(NamedTuple):
         if known is not None:
             return known  # type: ignore[return-value]
         user = _loaded(User, zip(USER_COLUMNS, self.user, strict=True))
-        db.add(user)  # before its roles are set: nothing cascades into them. They are read, never changed through
-        # the collection (roles change by statements: accounts.service.set_roles), so they need not be in the session.
         roles = [_loaded(UserRole, (("user_id", user.id), ("role", name))) for name in self.roles]
         set_committed_value(user, "roles", roles)
+        db.add(user)
         return user
 
 
