@@ -106,7 +106,7 @@ def sqlite_reader(engine: Engine) -> sqlite3.Connection | None:
         return None
     reader = sqlite3.connect(filename, uri=options.get("uri", False), isolation_level=None, check_same_thread=False)
     try:
-        reader.execute("PRAGMA busy_timeout=0")  # busy only while a WAL is recovered: the engine's connections wait
+        reader.execute("PRAGMA busy_timeout=0")  # never waits on the loop for a lock: the engine's connections do
         if reader.execute("PRAGMA journal_mode=WAL").fetchone()[0] != "wal":
             reader.close()
             _READERS[engine] = None  # readers would wait for writers: the engine's own connections read instead

@@ -155,7 +155,8 @@ class HotRead:
             except sqlite3.OperationalError as exc:
                 if not is_busy(exc):
                     raise
-                # The WAL is being recovered: read on a pooled connection, which waits in aiosqlite's thread.
+                # The file is locked (a WAL recovered, a connection in exclusive mode): read on a pooled connection,
+                # which waits for the lock in aiosqlite's thread.
         leased = await greenlet_spawn(engine.sync_engine.raw_connection)
         try:
             return await self._run(
