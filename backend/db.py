@@ -78,7 +78,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-# Per engine on a SQLite file, by (process, thread): the hot reads' read-only connections; None where there are none.
+# Per engine on a SQLite file, by (process, thread): the hot reads' read-only connections; None where it can have none.
 _READERS: weakref.WeakKeyDictionary[Engine, dict[tuple[int, int], sqlite3.Connection] | None] = (
     weakref.WeakKeyDictionary()
 )
@@ -91,15 +91,14 @@ def sqlite_reader(engine: Engine) -> sqlite3.Connection | None:
     it does not wait for writers (each statement reads the last commit), where a hand-off to aiosqlite's thread
     costs several times that in thread switches. Each process and thread has its own (a SQLite connection never
     crosses a fork); all of an engine's are closed when it is disposed."""
+    if engine.dialect.name != "sqlite":
+        return None
     readers = _READERS.get(engine, {})
     if readers is None:
-        return None
+        return None  # in memory, or no WAL: found when the first was opened
     reader = readers.get(key := (os.getpid(), threading.get_ident()))
     if reader is not None:
         return reader
-    if engine.dialect.name != "sqlite":
-        _READERS[engine] = None
-        return None
     (filename, *_), options = engine.dialect.create_connect_args(engine.url)
     if filename == ":memory:":
         _READERS[engine] = None

@@ -74,7 +74,7 @@ class _Compiled:
         of its cameras) is that row's part again, not converted a second time: values that compare equal convert
         alike for the types our tables use, and a part is a tuple nobody changes."""
         out = []
-        last: list[tuple[Any, Any]] = [((), None)] * len(self.parts)  # each part's values in the row before, and it
+        last: list[tuple[Any, Any]] = [((), None)] * len(self.parts)  # per part: the row before's values, and part
         for record in fetched:
             values = tuple(record)
             row = []
