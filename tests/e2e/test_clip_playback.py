@@ -49,6 +49,7 @@ def test_the_investigator_plays_a_received_clip_and_the_owner_sees_it(
     log_in(phone, owner)
     phone.goto(f"/requests/{request_id}")
     phone.get_by_role("button", name="Share clips").click()
+    expect(phone.get_by_label("Video files")).to_be_visible()  # shown once upload.js listens for a choice
     phone.get_by_label("Video files").set_input_files(str(tmp_path / "door.webm"))
     receipt = phone.get_by_test_id("upload").get_by_test_id("receipt-status")
     expect(receipt).to_contain_text(hashlib.sha256(video).hexdigest(), timeout=30_000)

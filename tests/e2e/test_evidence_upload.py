@@ -55,6 +55,7 @@ def test_owner_shares_a_clip_with_a_moving_progress_bar_through_a_dropped_connec
 
     network(offline=False)
     page.evaluate(PROGRESS_VALUES_JS)
+    expect(page.get_by_label("Video files")).to_be_visible()  # shown once upload.js listens for a choice
     page.get_by_label("Video files").set_input_files({"name": "back-door.mp4", "mimeType": "video/mp4", "buffer": clip})
     upload = page.get_by_test_id("upload")
     expect(upload).to_contain_text("back-door.mp4")

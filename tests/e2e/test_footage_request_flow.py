@@ -74,6 +74,7 @@ def test_investigator_asks_owners_one_shares_a_clip_one_has_no_footage(
         {"offline": False, "latency": 20, "downloadThroughput": -1, "uploadThroughput": 2_000_000},
     )
     clip = os.urandom(3_000_000)
+    expect(phone.get_by_label("Video files")).to_be_visible()  # shown once upload.js listens for a choice
     phone.get_by_label("Video files").set_input_files(
         {"name": "back-door.mp4", "mimeType": "video/mp4", "buffer": clip}
     )

@@ -154,6 +154,7 @@ def test_a_receipt_fits_the_phone_shows_its_zone_at_once_and_can_be_saved_and_sh
 
     clip = os.urandom(300_000)
     sha256 = hashlib.sha256(clip).hexdigest()
+    expect(page.get_by_label("Video files")).to_be_visible()  # shown once upload.js listens for a choice
     page.get_by_label("Video files").set_input_files({"name": "driveway.mp4", "mimeType": "video/mp4", "buffer": clip})
     receipt = page.get_by_test_id("upload").get_by_test_id("receipt-status")
     expect(receipt.get_by_test_id("sha256")).to_have_text(sha256)
