@@ -19,12 +19,13 @@ import httpx
 import pytest
 from litestar import Litestar
 from sqlalchemy import event, select
+from sqlalchemy.orm import selectinload
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.util import await_only
 
 from backend.accounts import service as accounts
-from backend.accounts.models import Role, User, UserSession
+from backend.accounts.models import Role, User, UserRole, UserSession
 from backend.accounts.session_cache import USER_COLUMNS, Holder, SessionCache
 from backend.app import create_app
 from backend.db import make_engine, sqlite_reader, utcnow
@@ -170,6 +171,31 @@ async def test_a_remembered_session_costs_no_query_on_postgresql_and_one_on_sqli
             assert found is not None and found[0].email == "remembered@example.org"
             assert found[0] in db  # attached: a change to the person is saved as before
     assert len(statements) == (1 if POSTGRES_URL else 3), statements
+
+
+async def test_the_signed_in_user_is_the_session_s_own_and_changes_to_them_are_saved(
+    db: AsyncSession, client: Client
+) -> None:
+    """The holder is put in the session as a loaded row is, not added: a load of the same rows gives the same
+    instances, and a change to the person or their roles is written at commit like any other."""
+    await sign_up(client, "attached@example.org")
+    token = client.cookies["porchlight_session"]
+    for _ in range(2):  # the second time as remembered, on PostgreSQL
+        db.expunge_all()
+        found = await accounts.user_for_session(db, token, days=30, touch=False)
+        assert found is not None
+    user = found[0]
+    assert await db.get(User, user.id) is user
+    (role,) = user.roles
+    assert (await db.execute(select(UserRole).where(UserRole.user_id == user.id))).scalar_one() is role
+    assert not db.dirty and not db.new
+    user.display_name = "Attached Again"
+    user.roles.append(UserRole(user_id=user.id, role=Role.INVESTIGATOR.value))
+    await db.commit()
+    db.expunge_all()
+    saved = await db.get(User, user.id, options=[selectinload(User.roles)])
+    assert saved is not None and saved.display_name == "Attached Again"
+    assert saved.role_names == {Role.OWNER, Role.INVESTIGATOR}
 
 
 @pytest.mark.skipif(not POSTGRES_URL, reason="app processes share what they remember only on PostgreSQL")
