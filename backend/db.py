@@ -30,11 +30,12 @@ from litestar.types import Message, Scope
 from sqlalchemy import CheckConstraint, MetaData, Select, event
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.engine.interfaces import DBAPIConnection, ExecutionContext
-from sqlalchemy.exc import DBAPIError, DisconnectionError, InvalidatePoolError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, InvalidatePoolError, MissingGreenlet
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, SessionTransaction, mapped_column
-from sqlalchemy.pool import AsyncAdaptedQueuePool
+from sqlalchemy.pool import AsyncAdaptedQueuePool, PoolProxiedConnection
+from sqlalchemy.util import greenlet_spawn
 from sqlalchemy.util.queue import AsyncAdaptedQueue, Empty
 
 from backend.settings import PROJECT_ROOT, Settings
@@ -183,6 +184,27 @@ class _FairQueue(AsyncAdaptedQueue[Any]):
 
 class FairQueuePool(AsyncAdaptedQueuePool):
     _queue_class = _FairQueue
+
+
+async def lease(engine: AsyncEngine) -> PoolProxiedConnection:
+    """A pooled connection of the engine's, for its driver connection; `give_back` returns it. Lent at once,
+    without a greenlet, when one sits idle in the pool and nobody waits (_FairQueue). Waiting for one or opening
+    one awaits, and does so in a greenlet, as every checkout did before."""
+    try:
+        return engine.sync_engine.raw_connection()
+    except MissingGreenlet:  # it would have waited or connected: nothing was taken (a record that failed to
+        pass  # reconnect went back to the pool as invalidated, as after any failed connect)
+    return await greenlet_spawn(engine.sync_engine.raw_connection)
+
+
+async def give_back(engine: AsyncEngine, connection: PoolProxiedConnection) -> None:
+    """Return a leased connection that did its work. On PostgreSQL without awaiting anything: the pool rolls back
+    only a transaction SQLAlchemy's adapter began, and the driver's connection was used directly. aiosqlite's
+    rollback awaits its thread."""
+    if engine.dialect.driver == "asyncpg":
+        connection.close()
+    else:
+        await greenlet_spawn(connection.close)
 
 
 def engine_options(settings: Settings) -> dict[str, Any]:

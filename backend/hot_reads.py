@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.sql.type_api import NULLTYPE
 from sqlalchemy.util import greenlet_spawn
 
-from backend.db import connection_lost, holds_connection, is_busy, sqlite_reader
+from backend.db import connection_lost, give_back, holds_connection, is_busy, lease, sqlite_reader
 
 Part = ColumnElement[Any] | Sequence[ColumnElement[Any]]
 Invalidate = Callable[[BaseException], Awaitable[Any]]
@@ -157,13 +157,16 @@ class HotRead:
                     raise
                 # The file is locked (a WAL recovered, a connection in exclusive mode): read on a pooled connection,
                 # which waits for the lock in aiosqlite's thread.
-        leased = await greenlet_spawn(engine.sync_engine.raw_connection)
+        leased = await lease(engine)
         try:
-            return await self._run(
+            rows = await self._run(
                 engine.dialect, leased.driver_connection, params, lambda exc: greenlet_spawn(leased.invalidate, exc)
             )
-        finally:
+        except BaseException:
             await greenlet_spawn(leased.close)
+            raise
+        await give_back(engine, leased)
+        return rows
 
     async def _run(
         self, dialect: Dialect, driver: Any, params: dict[str, Any], invalidate: Invalidate

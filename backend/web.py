@@ -336,7 +336,7 @@ def resolve_dependencies_in_turn(app: Litestar) -> None:
 
 
 def is_machine_request(request: Request) -> bool:
-    return request.url.path.startswith(MACHINE_PREFIXES)
+    return request.scope["path"].startswith(MACHINE_PREFIXES)  # not request.url: building it parses the whole URL
 
 
 def _problem(request: Request, status: int, title: str, detail: str, **extra: Any) -> Response[Any]:

@@ -9,12 +9,13 @@ import datetime as dt
 import sqlite3
 import uuid
 
+import asyncpg
 import pytest
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from backend.accounts.models import User
-from backend.db import holds_connection, sqlite_reader
+from backend.db import holds_connection, lease, sqlite_reader
 from backend.hot_reads import HotRead
 from backend.registry.models import Camera, Site
 from tests.databases import POSTGRES_URL
@@ -110,6 +111,49 @@ async def test_before_the_session_uses_a_connection_a_read_takes_none_and_sees_t
         with pytest.raises(sqlite3.OperationalError, match="readonly"):
             reader.execute("DELETE FROM sites")
     assert [name for (name,) in await SITE_NAMES.rows(db, owner_id=owner.id)] == ["Renamed elsewhere"]
+
+
+@pytest.mark.skipif(not POSTGRES_URL, reason="PostgreSQL's pool")
+async def test_on_postgresql_a_read_opens_reuses_replaces_or_waits_for_a_pooled_connection(db: AsyncSession) -> None:
+    """backend.db.lease: an idle connection is lent at once; with none idle the read opens one, or waits for one
+    to come back when all are lent; one the server closed while idle is replaced. Each is given back after."""
+    owner, _site = await _owner_with_site(db)
+    engine = db.bind
+    assert isinstance(engine, AsyncEngine)
+    await engine.dispose()
+    pool = engine.sync_engine.pool  # the new one
+
+    async def names() -> list[str]:
+        return [name for (name,) in await SITE_NAMES.rows_outside(engine, owner_id=owner.id)]
+
+    assert await names() == ["Corner shop"]  # opened
+    assert (pool.checkedin(), pool.checkedout()) == (1, 0)  # type: ignore[attr-defined]
+    taking = lease(engine)
+    with pytest.raises(StopIteration) as lent_at_once:
+        taking.send(None)  # an idle one: lent without awaiting anything
+    lent = lent_at_once.value.value
+    backend_pid = await lent.driver_connection.fetchval("SELECT pg_backend_pid()")
+    lent.close()
+    assert await names() == ["Corner shop"]  # the idle one again
+    assert (pool.checkedin(), pool.checkedout()) == (1, 0)  # type: ignore[attr-defined]
+
+    admin = await asyncpg.connect(engine.url.set(drivername="postgresql").render_as_string(hide_password=False))
+    try:  # the server ends the idle connection
+        assert await admin.fetchval("SELECT pg_terminate_backend($1)", backend_pid)
+    finally:
+        await admin.close()
+    await asyncio.sleep(0.05)  # the event loop reads the closed socket
+    assert await names() == ["Corner shop"]
+
+    everything = [await lease(engine) for _ in range(pool.size())]  # type: ignore[attr-defined]
+    waiting = asyncio.ensure_future(names())
+    await asyncio.sleep(0.1)
+    assert not waiting.done()
+    everything.pop().close()
+    assert await asyncio.wait_for(waiting, 5) == ["Corner shop"]
+    for connection in everything:
+        connection.close()
+    assert pool.checkedout() == 0  # type: ignore[attr-defined]
 
 
 @pytest.mark.skipif(bool(POSTGRES_URL), reason="a lock on the SQLite file")

@@ -145,8 +145,11 @@ FORMS: dict[tuple[str, str], Form] = {
         "admin",
         "/admin/districts/{district}/coordinators",
         {"email": "not-an-address", "display_name": "", "password": ""},
-        {"email": "Email is not in the expected format", "display_name": "Name is required",
-         "password": "First password is required"},
+        {
+            "email": "Email is not in the expected format",
+            "display_name": "Name is required",
+            "password": "First password is required",
+        },
     ),  # fmt: skip
     # Sites and cameras
     ("POST", "/sites/new"): Form(

@@ -19,9 +19,9 @@ import httpx
 import pytest
 from litestar import Litestar
 from sqlalchemy import event, select
-from sqlalchemy.orm import selectinload
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
 from sqlalchemy.util import await_only
 
 from backend.accounts import service as accounts
