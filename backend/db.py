@@ -198,10 +198,10 @@ async def lease(engine: AsyncEngine) -> PoolProxiedConnection:
 
 
 async def give_back(engine: AsyncEngine, connection: PoolProxiedConnection) -> None:
-    """Return a leased connection that did its work. On PostgreSQL without awaiting anything: the pool rolls back
-    only a transaction SQLAlchemy's adapter began, and the driver's connection was used directly. aiosqlite's
-    rollback awaits its thread."""
-    if engine.dialect.driver == "asyncpg":
+    """Return a leased connection. A sound one on PostgreSQL without awaiting anything: the pool rolls back only a
+    transaction SQLAlchemy's adapter began, and the driver's connection was used directly. aiosqlite's rollback,
+    and closing what is left of an invalidated connection, await."""
+    if engine.dialect.driver == "asyncpg" and connection.is_valid:
         connection.close()
     else:
         await greenlet_spawn(connection.close)

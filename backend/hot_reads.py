@@ -159,14 +159,11 @@ class HotRead:
                 # which waits for the lock in aiosqlite's thread.
         leased = await lease(engine)
         try:
-            rows = await self._run(
+            return await self._run(
                 engine.dialect, leased.driver_connection, params, lambda exc: greenlet_spawn(leased.invalidate, exc)
             )
-        except BaseException:
-            await greenlet_spawn(leased.close)
-            raise
-        await give_back(engine, leased)
-        return rows
+        finally:
+            await give_back(engine, leased)
 
     async def _run(
         self, dialect: Dialect, driver: Any, params: dict[str, Any], invalidate: Invalidate
