@@ -70,25 +70,29 @@ class Holder(NamedTuple):
 
     def attach(self, db: Session) -> User:
         """The account as a User of `db`, as if just loaded there (no SQL): its changes are saved as usual."""
-        known = db.identity_map.get(identity_key(User, self.user_id))
+        key = identity_key(User, self.user_id)
+        known = db.identity_map.get(key)
         if known is not None:
             return known  # type: ignore[return-value]
-        user = _loaded(db, User, (self.user_id,), zip(USER_COLUMNS, self.user, strict=True))
-        roles = [_loaded(db, UserRole, (self.user_id, name), (("user_id", self.user_id), ("role", name)))
-                 for name in self.roles]  # fmt: skip
+        user = _loaded(db, key, zip(USER_COLUMNS, self.user, strict=True))
+        roles = [
+            _loaded(db, identity_key(UserRole, (self.user_id, name)), {"user_id": self.user_id, "role": name})
+            for name in self.roles
+        ]
         set_committed_value(user, "roles", roles)
         return user
 
 
-def _loaded(db: Session, model: type[Any], key: tuple[Any, ...], values: Any) -> Any:
-    """An instance of `db` with these column values, put there as SQLAlchemy's loading puts a row's instance
-    (orm.loading._instance): made without the constructor's attribute events, given its identity, and entered in the
-    session's identity map. `Session.add` would cost twice the rest of a remembered sign-in: it begins the session's
-    transaction and walks the cascades, none of which a loaded instance needs."""
-    instance = model._sa_class_manager.new_instance()
+def _loaded(db: Session, key: tuple[Any, ...], values: Any) -> Any:
+    """The instance of `db` whose identity is `key` (orm.util.identity_key), with these column values, put there as
+    SQLAlchemy's loading puts a row's instance (orm.loading._instance): made without the constructor's attribute
+    events, given its identity, and entered in the session's identity map. `Session.add` would cost twice the rest
+    of a remembered sign-in: it begins the session's transaction and walks the cascades, none of which a loaded
+    instance needs."""
+    instance = key[0]._sa_class_manager.new_instance()
     instance.__dict__.update(values)
     state = instance_state(instance)
-    state.key, state.identity_token = (model, key, None), None
+    state.key = key
     state.session_id = db.hash_key
     db.identity_map.add(state)
     return instance
