@@ -69,6 +69,7 @@ PASSWORD = "porch-light-bench-2026"
 AGENCY = "Bench City PD"
 SCALE_CAMERAS = 40  # the scale site's device sends this many cameras; the levels share the first ones
 # (cameras, viewers per camera) in order: viewers are only ever added, so the differences give per-viewer costs.
+# A level is tried only when the one before it lost no frame.
 SCALE_LEVELS = ((20, 0), (20, 2)) if QUICK else ((20, 0), (20, 2), (40, 2))
 KILL_SHARES = 3 if QUICK else 12
 HEALTH_SAMPLES = 50
@@ -515,6 +516,8 @@ def _scale(seeded: Seeded, server_pid: int, clip: Path, var_dir: Path, window: f
                     "extra": sum(max(0, got - sent[i]) for i, got in received), "drain": drain,
                     "rate": sum(sent) / seconds / max(1, cameras), "down": published_now["down"] + viewing_now["down"],
                 })  # fmt: skip
+                if levels[-1]["short_viewers"]:  # a larger level would only lose more (and wait out its timeouts)
+                    break
             except RuntimeError as error:  # a load process gave up (a WHEP that never got video, a timeout)
                 levels.append({"cameras": cameras, "viewers": cameras * per_camera, "failed": str(error)[-600:]})
                 break
