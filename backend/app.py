@@ -83,6 +83,7 @@ from backend.web import (
     resolve_dependencies_in_turn,
     security_headers,
 )
+from push.outbox import DOORBELL
 
 logger = logging.getLogger("porchlight")
 
@@ -164,8 +165,10 @@ def create_app(settings: Settings | None = None, *, relay_only: bool = False) ->
     async def background_work(app: Litestar) -> AsyncIterator[None]:
         """Push delivery and the sweepers, inside this process unless configured otherwise; the live relay's watch
         over its shares; and, always, the LISTEN for desired-state changes that this process's device long-polls
-        wait for, and for account changes that this process's remembered sessions must forget."""
-        async with listening(settings.database_url, [DESIRED_STATE, session_holders]), running_relay(engine):
+        wait for, for account changes that this process's remembered sessions must forget, and for deliveries
+        queued (which wake this process's worker, if it runs one)."""
+        followers = [DESIRED_STATE, session_holders, DOORBELL]
+        async with listening(settings.database_url, followers), running_relay(engine):
             if relay_only or not settings.background_in_process:
                 yield
                 return

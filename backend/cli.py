@@ -316,9 +316,11 @@ def worker() -> None:
     """
     import signal
 
+    from backend.listening import listening
     from backend.notifications.delivery import running_worker
     from backend.requests.evidence import ClipStore
     from backend.sweeper import running_sweeper
+    from push.outbox import DOORBELL
 
     settings = Settings.from_env()
 
@@ -329,7 +331,11 @@ def worker() -> None:
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
         try:
-            async with running_worker(settings, engine), running_sweeper(engine, ClipStore(settings.evidence_path)):
+            async with (
+                listening(settings.database_url, [DOORBELL]),  # deliveries queued by the app processes wake it
+                running_worker(settings, engine),
+                running_sweeper(engine, ClipStore(settings.evidence_path)),
+            ):
                 click.echo("Push worker running; Ctrl+C stops it.")
                 await stop.wait()
         finally:

@@ -1,16 +1,18 @@
-"""The outbox of push messages and emails: enqueue deliveries in the caller's transaction; claim due ones; record
-what happened."""
+"""The outbox of push messages and emails: enqueue deliveries in the caller's transaction (which rings the
+doorbell of the idle workers when it commits); claim due ones; record what happened."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
 import random
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ARRAY, BigInteger, and_, any_, bindparam, case, delete, insert, or_, select, update
+from sqlalchemy import ARRAY, BigInteger, and_, any_, bindparam, case, delete, event, insert, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.db import utcnow
@@ -19,6 +21,52 @@ from push.models import Channel, Delivery, DeliveryStatus, PushSubscription
 MAX_ATTEMPTS = 20
 FIRST_RETRY_SECONDS = 5.0
 MAX_RETRY_SECONDS = 15 * 60.0
+CHANNEL = "porchlight_outbox"
+
+
+class Doorbell:
+    """Wakes the idle delivery workers of this process when deliveries are queued, instead of their next poll.
+    On PostgreSQL it follows the channel that a queuing transaction's NOTIFY reaches at commit, in every process
+    (backend.listening); on SQLite, where there is one process, the commit rings it directly."""
+
+    channel = CHANNEL
+
+    def __init__(self) -> None:
+        self._workers: set[asyncio.Event] = set()
+
+    @contextlib.contextmanager
+    def answered_by(self, woken: asyncio.Event) -> Iterator[None]:
+        """While the block runs, a ring sets `woken`."""
+        self._workers.add(woken)
+        try:
+            yield
+        finally:
+            self._workers.discard(woken)
+
+    def ring(self) -> None:
+        for woken in self._workers:
+            woken.set()
+
+    def received(self, _payload: str) -> None:
+        self.ring()
+
+    def listening(self) -> None:
+        self.ring()  # what was queued while not listening is claimed now
+
+    def lost(self) -> None:
+        """The workers poll meanwhile."""
+
+
+DOORBELL = Doorbell()
+
+
+async def _ring_at_commit(db: AsyncSession) -> None:
+    """Wake the idle workers once the caller's transaction commits (and not if it rolls back)."""
+    connection = await db.connection()
+    if connection.dialect.name == "postgresql":
+        await db.execute(text("SELECT pg_notify(:channel, '')"), {"channel": CHANNEL})
+        return
+    event.listen(db.sync_session, "after_commit", lambda _session: DOORBELL.ring(), once=True)
 
 
 @dataclass(frozen=True)
@@ -66,6 +114,7 @@ async def enqueue(db: AsyncSession, messages: Sequence[Outgoing], *, ttl_seconds
                 for m in messages
             ],  # fmt: skip
         )
+        await _ring_at_commit(db)
     return len(messages)
 
 
@@ -80,6 +129,7 @@ async def enqueue_email(
             ttl_seconds=ttl_seconds, urgency="normal",
         )
     )  # fmt: skip
+    await _ring_at_commit(db)
 
 
 async def claim(

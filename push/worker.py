@@ -111,17 +111,32 @@ class DeliveryWorker:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Deliver until `stop` is set. Several lanes share the connection pool and the concurrency limit,
-        so one lane's database work (claiming, recording) overlaps another's sending."""
+        so one lane's database work (claiming, recording) overlaps another's sending. An idle lane looks again
+        when deliveries are queued (outbox.DOORBELL), when told to stop, or after the poll interval (retries
+        that came due, a doorbell missed while PostgreSQL's LISTEN was down)."""
         self._stopping = stop
-        await asyncio.gather(*(self._lane(stop) for _ in range(self._lanes)))
+        woken = asyncio.Event()
+
+        async def wake_on_stop() -> None:
+            await stop.wait()
+            woken.set()
+
+        waker = asyncio.create_task(wake_on_stop(), name="push-stop")
+        try:
+            with outbox.DOORBELL.answered_by(woken):
+                await asyncio.gather(*(self._lane(stop, woken) for _ in range(self._lanes)))
+        finally:
+            waker.cancel()
 
     async def drain(self) -> None:
         """Deliver everything that is due now, then return (benchmarks, one-off runs)."""
-        await asyncio.gather(*(self._lane(None) for _ in range(self._lanes)))
+        await asyncio.gather(*(self._lane(None, None) for _ in range(self._lanes)))
 
-    async def _lane(self, stop: asyncio.Event | None) -> None:
+    async def _lane(self, stop: asyncio.Event | None, woken: asyncio.Event | None) -> None:
         failing = False
         while stop is None or not stop.is_set():
+            if woken is not None:
+                woken.clear()  # a ring from here on is for rows this claim may not see: it wakes the wait below
             try:
                 attempted = await self.run_once()
                 if failing:
@@ -133,10 +148,10 @@ class DeliveryWorker:
                 failing, attempted = True, 0
             if attempted:
                 continue
-            if stop is None:
+            if stop is None or woken is None:
                 return
-            try:  # idle: look again after the poll interval, or leave when told to stop
-                await asyncio.wait_for(stop.wait(), timeout=self._idle_poll)
+            try:  # idle: look again when woken or after the poll interval
+                await asyncio.wait_for(woken.wait(), timeout=self._idle_poll)
             except TimeoutError:
                 pass
 

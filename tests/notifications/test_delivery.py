@@ -16,12 +16,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from backend.accounts import service as accounts
 from backend.accounts.models import Role, User
 from backend.db import make_engine
+from backend.listening import listening
 from backend.notifications import service
 from backend.notifications.delivery import running_worker, ssl_context, vapid_keys
 from backend.notifications.models import Kind, Notification
 from backend.settings import PROJECT_ROOT, Settings
 from push.fake_service import FakePushService
 from push.models import Delivery, DeliveryStatus, PushSubscription
+from push.outbox import DOORBELL
 from push.sender import PushSender
 from push.vapid import VapidSigner
 from push.worker import DeliveryWorker
@@ -276,6 +278,23 @@ async def test_the_in_process_worker_delivers_within_a_second(
         assert time.monotonic() - started < 5
     await engine.dispose()
     assert DeliveryStatus.DELIVERED in await statuses(db)
+
+
+async def test_an_idle_worker_is_woken_by_the_queued_notification_instead_of_waiting_for_its_next_look(
+    db: AsyncSession, push_service: FakePushService, push_settings: Settings
+) -> None:
+    user = await owner(db)
+    browser = await device(db, push_service, user, push_settings)
+    engine = make_engine(push_settings)
+    # As `porchlight worker` and the app run it: on PostgreSQL the doorbell rings through LISTEN/NOTIFY.
+    async with listening(push_settings.database_url, [DOORBELL]):
+        async with running_worker(push_settings, engine, idle_poll_seconds=600):
+            await asyncio.sleep(0.5)  # it has looked, found nothing, and would look again in ten minutes
+            await footage_request(db, user)
+            await push_service.wait_for_messages_async(1, browser, timeout=10)
+            stopping = time.monotonic()
+        assert time.monotonic() - stopping < 5, "told to stop, an idle worker stops at once"
+    await engine.dispose()
 
 
 async def test_failed_deliveries_are_visible_to_admins_only(
