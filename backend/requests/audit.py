@@ -61,24 +61,28 @@ def row_hash(prev_hash: str, event: CustodyEvent) -> str:
     return hashlib.sha256(f"{prev_hash}\n{content(event)}".encode()).hexdigest()
 
 
-async def append(db: AsyncSession, event: CustodyEvent) -> None:
-    """Add a row at the end of its agency's chain. On PostgreSQL the chain is locked until the transaction ends
-    (an advisory lock: no UPDATE right needed), so two writers never chain to the same row; SQLite has one writer."""
-    if db.get_bind().dialect.name == "postgresql":
-        key = int.from_bytes(event.agency_id.bytes[:4], "big", signed=True) if event.agency_id else 0
-        await db.execute(select(func.pg_advisory_xact_lock(_LOCK_NAMESPACE, key)))
-    last = await db.scalar(
-        select(CustodyEvent.hash)
-        .where(
-            CustodyEvent.agency_id.is_(None) if event.agency_id is None else CustodyEvent.agency_id == event.agency_id
+async def append(db: AsyncSession, *events: CustodyEvent) -> None:
+    """Add rows at the end of their agencies' chains, in the order given: one lookup of each chain's last row, and
+    one INSERT of them all. On PostgreSQL each chain is locked until the transaction ends (an advisory lock: no
+    UPDATE right needed), so two writers never chain to the same row; SQLite has one writer."""
+    by_agency: dict[uuid.UUID | None, list[CustodyEvent]] = {}
+    for event in events:
+        by_agency.setdefault(event.agency_id, []).append(event)
+    for agency_id, chain in by_agency.items():
+        if db.get_bind().dialect.name == "postgresql":
+            key = int.from_bytes(agency_id.bytes[:4], "big", signed=True) if agency_id else 0
+            await db.execute(select(func.pg_advisory_xact_lock(_LOCK_NAMESPACE, key)))
+        last = await db.scalar(
+            select(CustodyEvent.hash)
+            .where(CustodyEvent.agency_id.is_(None) if agency_id is None else CustodyEvent.agency_id == agency_id)
+            .order_by(CustodyEvent.id.desc())
+            .limit(1)
         )
-        .order_by(CustodyEvent.id.desc())
-        .limit(1)
-    )
-    event.prev_hash = last or GENESIS
-    event.hash = row_hash(event.prev_hash, event)
-    db.add(event)
-    await db.flush()  # the next row of this transaction chains to this one
+        for event in chain:
+            event.prev_hash = last or GENESIS
+            event.hash = last = row_hash(event.prev_hash, event)
+    db.add_all(events)
+    await db.flush()  # ids in the order given (the chain's order); the next rows of this transaction follow them
 
 
 @dataclass

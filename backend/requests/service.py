@@ -147,19 +147,21 @@ async def record_custody(
     db: AsyncSession,
     action: CustodyAction,
     actor: User,
-    subject: FootageRequest | ShareSession,
+    subject: FootageRequest | ShareSession | list[FootageRequest],
     ip: str,
     detail: str = "",
     sha256: str = "",
 ) -> None:
     """One row of the append-only custody log: a police access to an owner's data (a footage request's, or a live
-    share's) or an evidence event, with who, when, from where; chained to the agency's previous row (audit)."""
-    of_request = isinstance(subject, FootageRequest)
-    by_owner = actor.id == subject.owner_id
-    await audit.append(
-        db,
-        CustodyEvent(
-            at=utcnow(),
+    share's) or an evidence event, with who, when, from where; chained to the agency's previous row (audit). Given
+    several requests (an area request), a row for each, written together."""
+    at = utcnow()
+
+    def event(subject: FootageRequest | ShareSession) -> CustodyEvent:
+        of_request = isinstance(subject, FootageRequest)
+        by_owner = actor.id == subject.owner_id
+        return CustodyEvent(
+            at=at,
             action=action,
             actor_id=actor.id,
             actor_name=OWNER_IN_CUSTODY if by_owner else actor.display_name,
@@ -171,8 +173,9 @@ async def record_custody(
             ip="" if by_owner else ip[:45],
             sha256=sha256,
             detail=detail[:300],
-        ),
-    )
+        )
+
+    await audit.append(db, *(event(s) for s in (subject if isinstance(subject, list) else [subject])))
 
 
 def require_investigator(user: User) -> uuid.UUID:
@@ -267,9 +270,9 @@ async def send_area_request(db: AsyncSession, investigator: User, data: AreaRequ
         created.append(request)
     db.add_all(created)
     await db.flush()  # the custody rows refer to the requests
+    await record_custody(db, CustodyAction.REQUEST_SENT, investigator, created, ip)
     messages = []
     for request in created:
-        await record_custody(db, CustodyAction.REQUEST_SENT, investigator, request, ip)
         names = [c.name for c in request.cameras]
         more = f" and {len(names) - 1} more" if len(names) > 1 else ""
         emergency = request.request_type == RequestType.EMERGENCY

@@ -14,6 +14,7 @@ from typing import Any
 
 import anyio
 import asyncpg
+import msgspec
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import delete, insert, select, update
@@ -21,12 +22,17 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from backend.accounts.models import Agency
+from backend.accounts import service as accounts
+from backend.accounts.models import Agency, Role
 from backend.app import create_app
 from backend.cli import main
 from backend.db import app_grants, make_engine, utcnow
+from backend.registry import geo
+from backend.registry.models import Camera, Site
 from backend.requests import audit, receipts
 from backend.requests.models import CustodyAction, CustodyEvent
+from backend.requests.schemas import AreaRequestIn
+from backend.requests.service import send_area_request
 from backend.settings import Settings
 from tests.conftest import Client
 from tests.databases import POSTGRES_URL
@@ -82,6 +88,45 @@ async def test_every_access_is_chained_per_agency_and_the_report_carries_the_has
     lines = list(csv.DictReader(io.StringIO(as_csv.text)))
     assert [(int(r["id"]), r["hash"]) for r in lines] == [(r["id"], r["hash"]) for r in report]
     assert lines[0]["prev_hash"] == audit.GENESIS
+
+
+async def test_an_area_request_to_many_owners_chains_their_rows_in_order_after_the_last_one(db: AsyncSession) -> None:
+    """The rows of one area request are written together: each still follows the one before it, the first follows
+    the chain's last row, and `verify` finds nothing wrong."""
+    detective = await accounts.create_user(
+        db, email="det@mpd.example", password=None, display_name="Det", roles=[Role.INVESTIGATOR],
+        agency_name="Milwaukee PD",
+    )  # fmt: skip
+    camera_ids = []
+    for n in range(40):
+        owner = await accounts.create_user(
+            db, email=f"o{n}@example.com", password=None, display_name=f"O{n}", roles=[Role.OWNER]
+        )
+        lat, lon = 43.04 + n * 0.0001, -87.91
+        site = Site(owner_id=owner.id, name="Home", address="1 Main St", latitude=lat, longitude=lon, kind="home")
+        db.add(site)
+        await db.flush()
+        camera = Camera(
+            site_id=site.id, name="Door", latitude=lat, longitude=lon, geo_cell=geo.cell_id(lat, lon), bearing_deg=90,
+            field_of_view_deg=90, range_m=30, placement="outdoor", recorder="cloud", retention_days=14,
+        )  # fmt: skip
+        db.add(camera)
+        await db.flush()
+        camera_ids.append(camera.id)
+    await db.commit()
+    for case in ("MPD-1", "MPD-2"):
+        data = msgspec.convert(request_body([str(c) for c in camera_ids], case_number=case), AreaRequestIn)
+        assert len(await send_area_request(db, detective, data, ip="203.0.113.9")) == 40
+
+    chain = await rows(db)
+    assert [r["case_number"] for r in chain] == ["MPD-1"] * 40 + ["MPD-2"] * 40
+    previous = audit.GENESIS
+    for row in chain:
+        assert row["prev_hash"] == previous
+        assert row["hash"] == audit.row_hash(previous, SimpleNamespace(**row))  # type: ignore[arg-type]
+        previous = row["hash"]
+    check = await audit.verify(db)
+    assert check.problems == [] and check.events == 80
 
 
 def cli(settings: Settings, database_url: str) -> Any:
