@@ -32,20 +32,21 @@ class Doorbell:
     channel = CHANNEL
 
     def __init__(self) -> None:
-        self._workers: set[asyncio.Event] = set()
+        self._workers: set[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = set()
 
     @contextlib.contextmanager
     def answered_by(self, woken: asyncio.Event) -> Iterator[None]:
-        """While the block runs, a ring sets `woken`."""
-        self._workers.add(woken)
+        """While the block runs, a ring sets `woken` (in the event loop the block runs in)."""
+        worker = (asyncio.get_running_loop(), woken)
+        self._workers.add(worker)
         try:
             yield
         finally:
-            self._workers.discard(woken)
+            self._workers.discard(worker)
 
     def ring(self) -> None:
-        for woken in self._workers:
-            woken.set()
+        for loop, woken in list(self._workers):  # a worker may run in another thread's loop (a test's server)
+            loop.call_soon_threadsafe(woken.set)
 
     def received(self, _payload: str) -> None:
         self.ring()
