@@ -61,6 +61,10 @@ def row_hash(prev_hash: str, event: CustodyEvent) -> str:
     return hashlib.sha256(f"{prev_hash}\n{content(event)}".encode()).hexdigest()
 
 
+def _lock_key(agency_id: uuid.UUID | None) -> int:
+    return int.from_bytes(agency_id.bytes[:4], "big", signed=True) if agency_id else 0
+
+
 async def append(db: AsyncSession, *events: CustodyEvent) -> None:
     """Add rows at the end of their agencies' chains, in the order given: one lookup of each chain's last row, and
     one INSERT of them all. On PostgreSQL each chain is locked until the transaction ends (an advisory lock: no
@@ -68,10 +72,11 @@ async def append(db: AsyncSession, *events: CustodyEvent) -> None:
     by_agency: dict[uuid.UUID | None, list[CustodyEvent]] = {}
     for event in events:
         by_agency.setdefault(event.agency_id, []).append(event)
-    for agency_id, chain in by_agency.items():
-        if db.get_bind().dialect.name == "postgresql":
-            key = int.from_bytes(agency_id.bytes[:4], "big", signed=True) if agency_id else 0
-            await db.execute(select(func.pg_advisory_xact_lock(_LOCK_NAMESPACE, key)))
+    postgres = db.get_bind().dialect.name == "postgresql"
+    # The chains are locked in one order, so two writers of several chains never wait for each other in a circle.
+    for agency_id, chain in sorted(by_agency.items(), key=lambda item: _lock_key(item[0])):
+        if postgres:
+            await db.execute(select(func.pg_advisory_xact_lock(_LOCK_NAMESPACE, _lock_key(agency_id))))
         last = await db.scalar(
             select(CustodyEvent.hash)
             .where(CustodyEvent.agency_id.is_(None) if agency_id is None else CustodyEvent.agency_id == agency_id)
