@@ -11,11 +11,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Protocol
 
 import asyncpg
+from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncSession
 
 logger = logging.getLogger("porchlight.listening")
 RECONNECT_SECONDS = (0.5, 10.0)
@@ -33,6 +35,18 @@ class Follower(Protocol):
 
     def lost(self) -> None:
         """Not listening any more until `listening` is called again."""
+
+
+async def announce(db: AsyncSession, channel: str, payloads: Sequence[str], here: Callable[[], None]) -> None:
+    """Announce in the caller's transaction, heard only if it commits: on PostgreSQL a NOTIFY of each payload on
+    `channel`, which every process's LISTEN hears at commit (this one included); on SQLite, where there is one
+    process, `here` is called after the commit."""
+    connection = await db.connection()
+    if connection.dialect.name == "postgresql":
+        for payload in payloads:
+            await db.execute(text("SELECT pg_notify(:channel, :payload)"), {"channel": channel, "payload": payload})
+        return
+    event.listen(db.sync_session, "after_commit", lambda _session: here(), once=True)
 
 
 def _asyncpg_dsn(database_url: str) -> str:

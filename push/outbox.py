@@ -12,9 +12,10 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ARRAY, BigInteger, and_, any_, bindparam, case, delete, event, insert, or_, select, text, update
+from sqlalchemy import ARRAY, BigInteger, and_, any_, bindparam, case, delete, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from backend import listening
 from backend.db import utcnow
 from push.models import Channel, Delivery, DeliveryStatus, PushSubscription
 
@@ -59,15 +60,6 @@ class Doorbell:
 
 
 DOORBELL = Doorbell()
-
-
-async def _ring_at_commit(db: AsyncSession) -> None:
-    """Wake the idle workers once the caller's transaction commits (and not if it rolls back)."""
-    connection = await db.connection()
-    if connection.dialect.name == "postgresql":
-        await db.execute(text("SELECT pg_notify(:channel, '')"), {"channel": CHANNEL})
-        return
-    event.listen(db.sync_session, "after_commit", lambda _session: DOORBELL.ring(), once=True)
 
 
 @dataclass(frozen=True)
@@ -115,7 +107,7 @@ async def enqueue(db: AsyncSession, messages: Sequence[Outgoing], *, ttl_seconds
                 for m in messages
             ],  # fmt: skip
         )
-        await _ring_at_commit(db)
+        await listening.announce(db, CHANNEL, [""], DOORBELL.ring)  # the idle workers claim them at once
     return len(messages)
 
 
@@ -130,7 +122,7 @@ async def enqueue_email(
             ttl_seconds=ttl_seconds, urgency="normal",
         )
     )  # fmt: skip
-    await _ring_at_commit(db)
+    await listening.announce(db, CHANNEL, [""], DOORBELL.ring)  # the idle workers claim them at once
 
 
 async def claim(

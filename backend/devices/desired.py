@@ -12,8 +12,9 @@ import contextlib
 import uuid
 from collections.abc import Iterator
 
-from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncSession
+
+from backend import listening
 
 CHANNEL = "porchlight_desired"
 
@@ -70,18 +71,10 @@ HUB = DesiredStateHub()
 
 async def announce(db: AsyncSession, device_ids: list[uuid.UUID]) -> None:
     """Tell the long-polls of these devices, once the caller's transaction commits."""
-    if not device_ids:
-        return
-    connection = await db.connection()
-    if connection.dialect.name == "postgresql":
-        for device_id in device_ids:
-            await db.execute(
-                text("SELECT pg_notify(:channel, :device)"), {"channel": CHANNEL, "device": str(device_id)}
-            )
-        return
 
-    def after_commit(_session: object) -> None:
+    def here() -> None:
         for device_id in device_ids:
             HUB.publish(device_id)
 
-    event.listen(db.sync_session, "after_commit", after_commit, once=True)
+    if device_ids:
+        await listening.announce(db, CHANNEL, [str(d) for d in device_ids], here)

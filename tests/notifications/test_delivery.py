@@ -265,21 +265,6 @@ async def test_test_notification_reaches_only_that_device(
     assert (await db.scalar(select(func.count()).select_from(Notification))) == 1
 
 
-async def test_the_in_process_worker_delivers_within_a_second(
-    db: AsyncSession, push_service: FakePushService, push_settings: Settings
-) -> None:
-    user = await owner(db)
-    browser = await device(db, push_service, user, push_settings)
-    engine = make_engine(push_settings)
-    async with running_worker(push_settings, engine):
-        await footage_request(db, user)
-        started = time.monotonic()
-        await push_service.wait_for_messages_async(1, browser, timeout=5)
-        assert time.monotonic() - started < 5
-    await engine.dispose()
-    assert DeliveryStatus.DELIVERED in await statuses(db)
-
-
 async def test_an_idle_worker_is_woken_by_the_queued_notification_instead_of_waiting_for_its_next_look(
     db: AsyncSession, push_service: FakePushService, push_settings: Settings
 ) -> None:
@@ -291,10 +276,13 @@ async def test_an_idle_worker_is_woken_by_the_queued_notification_instead_of_wai
         async with running_worker(push_settings, engine, idle_poll_seconds=600):
             await asyncio.sleep(0.5)  # it has looked, found nothing, and would look again in ten minutes
             await footage_request(db, user)
-            await push_service.wait_for_messages_async(1, browser, timeout=10)
+            started = time.monotonic()
+            await push_service.wait_for_messages_async(1, browser, timeout=5)
+            assert time.monotonic() - started < 5
             stopping = time.monotonic()
         assert time.monotonic() - stopping < 5, "told to stop, an idle worker stops at once"
     await engine.dispose()
+    assert DeliveryStatus.DELIVERED in await statuses(db)
 
 
 async def test_failed_deliveries_are_visible_to_admins_only(
